@@ -1,0 +1,29 @@
+# evpay: `make run` serves the API with a worker and beat on embedded defaults; `make test` runs the suite.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: install run test lint bench clean
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q -r requirements-dev.txt
+	touch $@
+
+install: $(VENV)/.installed
+
+run: install
+	PY=$(PY) ./scripts/run_local.sh
+
+test: install
+	PY=$(PY) ./scripts/test.sh $(ARGS)
+
+lint: install
+	$(VENV)/bin/ruff check .
+
+bench: install
+	PY=$(PY) ./bench/run_all.sh
+
+clean:
+	rm -rf var db.sqlite3 staticfiles .pytest_cache

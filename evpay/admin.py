@@ -1,0 +1,74 @@
+"""Admin base classes: operator staff see only their operator's objects; ledgers are never deleted;
+state changes go through actions that call the services."""
+
+from django.contrib import admin, messages
+
+from evpay.api.errors import DomainError
+
+
+def is_platform_admin(request) -> bool:
+    return request.user.is_active and request.user.is_superuser
+
+
+class OperatorScopedAdmin(admin.ModelAdmin):
+    """Superusers see everything. Operator staff (role admin or viewer) see their own operator's rows;
+    only role admin may run actions."""
+
+    operator_field = "operator"
+    list_per_page = 50
+    show_full_result_count = False  # a COUNT(*) per page load is wasted on large tables
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        if is_platform_admin(request):
+            return queryset
+        operator_id = getattr(request.user, "operator_id", None)
+        if operator_id is None:
+            return queryset.none()
+        return queryset.filter(**{f"{self.operator_field}_id" if "__" not in self.operator_field
+                                  else self.operator_field: operator_id})
+
+    def _is_operator_staff(self, request) -> bool:
+        return request.user.is_active and request.user.is_staff and getattr(request.user, "operator_id", None)
+
+    def has_module_permission(self, request):
+        return is_platform_admin(request) or bool(self._is_operator_staff(request))
+
+    def has_view_permission(self, request, obj=None):
+        return is_platform_admin(request) or bool(self._is_operator_staff(request))
+
+    def has_change_permission(self, request, obj=None):
+        return is_platform_admin(request) or (
+            bool(self._is_operator_staff(request)) and request.user.role == "admin"
+        )
+
+    def has_add_permission(self, request):
+        return self.has_change_permission(request)
+
+
+class LedgerAdmin(OperatorScopedAdmin):
+    """Money and event records: read-only in the admin, never deleted; actions call services."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in self.model._meta.fields]
+
+
+def run_service_action(modeladmin, request, queryset, service, success: str, **kwargs) -> None:
+    """Call `service(instance)` for each selected row; report successes and domain errors per row."""
+    done, failed = 0, []
+    for instance in queryset:
+        try:
+            service(instance, **kwargs)
+            done += 1
+        except DomainError as exc:
+            failed.append(f"{instance.pk}: {exc.detail}")
+    if done:
+        modeladmin.message_user(request, f"{success}: {done}.", messages.SUCCESS)
+    for failure in failed:
+        modeladmin.message_user(request, failure, messages.ERROR)

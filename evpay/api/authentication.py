@@ -1,0 +1,80 @@
+"""`X-API-Key` and `Authorization: Bearer <JWT>`; both end in a principal with `.operator` and `.scopes`."""
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.utils import timezone
+from rest_framework import authentication, exceptions
+from rest_framework_simplejwt.authentication import JWTAuthentication
+from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
+
+from evpay.core.models import ApiKey, Operator
+from evpay.logging import bind_context
+
+# Writing last_used_at on every request would turn every read into a write; once a minute is plenty.
+_LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class ApiKeyPrincipal:
+    api_key: ApiKey
+    operator: Operator
+    scopes: frozenset[str]
+    is_authenticated: bool = True
+    is_active: bool = True
+
+    @property
+    def pk(self):
+        return f"key:{self.api_key.pk}"
+
+    @property
+    def credential_id(self) -> str:
+        return f"key:{self.api_key.pk}"
+
+
+class ApiKeyAuthentication(authentication.BaseAuthentication):
+    header = "X-API-Key"
+
+    def authenticate(self, request):
+        raw_key = request.headers.get(self.header)
+        if raw_key is None:
+            return None
+        parts = raw_key.strip().split("_", 2)
+        if len(parts) != 3 or parts[0] != "evp":
+            raise exceptions.AuthenticationFailed("Malformed API key.")
+        api_key = (
+            ApiKey.objects.select_related("operator").filter(prefix=parts[1]).first()
+        )
+        now = timezone.now()
+        if api_key is None or api_key.key_hash != ApiKey.hash_key(raw_key.strip()):
+            raise exceptions.AuthenticationFailed("Invalid API key.")
+        if not api_key.is_usable(now):
+            raise exceptions.AuthenticationFailed("API key revoked or expired.")
+        if api_key.last_used_at is None or now - api_key.last_used_at > _LAST_USED_RESOLUTION:
+            ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
+        bind_context(operator_id=api_key.operator_id)
+        return ApiKeyPrincipal(api_key=api_key, operator=api_key.operator, scopes=frozenset(api_key.scopes)), api_key
+
+    def authenticate_header(self, request):
+        return 'Bearer realm="api", X-API-Key'
+
+
+class OperatorJWTAuthentication(JWTAuthentication):
+    """simplejwt, with its errors folded into our 401 `authentication_failed`."""
+
+    def authenticate(self, request):
+        try:
+            result = super().authenticate(request)
+        except (InvalidToken, TokenError) as exc:
+            raise exceptions.AuthenticationFailed("Invalid or expired token.") from exc
+        if result is not None:
+            user, _ = result
+            if user.operator_id is None:
+                raise exceptions.AuthenticationFailed("This user belongs to no operator.")
+            bind_context(operator_id=user.operator_id)
+        return result
+
+    def get_user(self, validated_token):
+        user = super().get_user(validated_token)
+        # One query instead of two: the operator is needed by every view.
+        return type(user).objects.select_related("operator").get(pk=user.pk)

@@ -1,0 +1,182 @@
+"""One domain-error base class and one exception handler that turns every error into RFC 9457 problem details."""
+
+import logging
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import Http404, JsonResponse
+from rest_framework import exceptions as drf
+from rest_framework.response import Response
+
+logger = logging.getLogger(__name__)
+
+PROBLEM_CONTENT_TYPE = "application/problem+json"
+ERROR_TYPE_BASE = "https://evpay.dev/errors/"
+
+
+class DomainError(Exception):
+    """Base of every error the services raise on purpose. Subclasses fix status, code and title."""
+
+    status_code = 400
+    code = "validation_error"
+    title = "Invalid request"
+
+    def __init__(self, detail: str = "", *, errors: dict | None = None, code: str | None = None,
+                 headers: dict | None = None, extra: dict | None = None):
+        super().__init__(detail)
+        self.detail = detail or self.title
+        self.errors = errors
+        self.headers = headers or {}
+        self.extra = extra or {}
+        if code:
+            self.code = code
+
+
+class ValidationFailed(DomainError):
+    status_code, code, title = 400, "validation_error", "Validation error"
+
+
+class NotFound(DomainError):
+    status_code, code, title = 404, "not_found", "Not found"
+
+
+class InvalidState(DomainError):
+    status_code, code, title = 409, "invalid_state", "Invalid state"
+
+
+class Conflict(DomainError):
+    status_code, code, title = 409, "conflict", "Conflict"
+
+
+class PaymentDeclined(DomainError):
+    status_code, code, title = 402, "card_declined", "Card declined"
+
+
+class UpstreamUnavailable(DomainError):
+    status_code, code, title = 503, "processor_unavailable", "Upstream unavailable"
+
+
+class UpstreamTimeout(DomainError):
+    status_code, code, title = 504, "upstream_timeout", "Upstream timeout"
+
+
+class IdempotencyKeyReused(DomainError):
+    status_code, code, title = 422, "idempotency_key_reused", "Idempotency key reused"
+
+
+class IdempotencyKeyInUse(DomainError):
+    status_code, code, title = 409, "idempotency_key_in_use", "Idempotency key in use"
+
+
+_DRF_CODES = {
+    drf.NotAuthenticated: (401, "not_authenticated", "Not authenticated"),
+    drf.AuthenticationFailed: (401, "authentication_failed", "Authentication failed"),
+    drf.PermissionDenied: (403, "insufficient_scope", "Insufficient scope"),
+    drf.NotFound: (404, "not_found", "Not found"),
+    drf.MethodNotAllowed: (405, "method_not_allowed", "Method not allowed"),
+    drf.NotAcceptable: (406, "not_acceptable", "Not acceptable"),
+    drf.UnsupportedMediaType: (415, "unsupported_media_type", "Unsupported media type"),
+    drf.Throttled: (429, "rate_limited", "Too many requests"),
+    drf.ParseError: (400, "validation_error", "Malformed request body"),
+    drf.ValidationError: (400, "validation_error", "Validation error"),
+}
+
+
+def problem_body(*, status: int, code: str, title: str | None = None, detail: str = "",
+                 errors: dict | None = None, extra: dict | None = None) -> dict:
+    body = {
+        "type": ERROR_TYPE_BASE + code,
+        "title": title or code.replace("_", " ").capitalize(),
+        "status": status,
+        "detail": detail or title or code,
+        "code": code,
+    }
+    if errors is not None:
+        body["errors"] = errors
+    if extra:
+        body.update(extra)
+    return body
+
+
+def problem_response(*, status: int, code: str, title: str | None = None, detail: str = "",
+                     errors: dict | None = None) -> JsonResponse:
+    """A plain Django response for code that runs outside DRF (middleware, URL handlers)."""
+    return JsonResponse(
+        problem_body(status=status, code=code, title=title, detail=detail, errors=errors),
+        status=status,
+        content_type=PROBLEM_CONTENT_TYPE,
+    )
+
+
+def _flatten_errors(detail) -> dict:
+    if isinstance(detail, dict):
+        return {key: _messages(value) for key, value in detail.items()}
+    return {"non_field_errors": _messages(detail)}
+
+
+def _messages(value):
+    if isinstance(value, dict):
+        return {key: _messages(v) for key, v in value.items()}
+    if isinstance(value, list):
+        if all(isinstance(v, str) for v in value):
+            return [str(v) for v in value]
+        return [_messages(v) for v in value]
+    return [str(value)]
+
+
+def _first_message(errors: dict) -> str:
+    for field, messages in errors.items():
+        while isinstance(messages, (list, dict)) and messages:
+            messages = messages[0] if isinstance(messages, list) else next(iter(messages.values()))
+        return f"{field}: {messages}" if field != "non_field_errors" else str(messages)
+    return "Validation error"
+
+
+def problem_exception_handler(exc, context):
+    from evpay.api.idempotency import IdempotentReplay
+
+    if isinstance(exc, IdempotentReplay):
+        return exc.response
+
+    if isinstance(exc, DomainError):
+        body = problem_body(status=exc.status_code, code=exc.code, title=exc.title, detail=exc.detail,
+                            errors=exc.errors, extra=exc.extra)
+        return Response(body, status=exc.status_code, headers=exc.headers, content_type=PROBLEM_CONTENT_TYPE)
+
+    if isinstance(exc, Http404):
+        exc = drf.NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = drf.PermissionDenied()
+
+    if isinstance(exc, drf.APIException):
+        status, code, title = next(
+            (spec for cls, spec in _DRF_CODES.items() if isinstance(exc, cls)),
+            (exc.status_code, getattr(exc, "default_code", "error"), "Error"),
+        )
+        errors = None
+        if isinstance(exc, drf.ValidationError):
+            errors = _flatten_errors(exc.detail)
+            detail = _first_message(errors)
+        else:
+            detail = str(exc.detail)
+        headers = {}
+        if isinstance(exc, drf.Throttled) and exc.wait is not None:
+            headers["Retry-After"] = str(max(1, int(exc.wait + 0.999)))
+        if getattr(exc, "auth_header", None):
+            headers["WWW-Authenticate"] = exc.auth_header
+        body = problem_body(status=status, code=code, title=title, detail=detail, errors=errors)
+        return Response(body, status=status, headers=headers, content_type=PROBLEM_CONTENT_TYPE)
+
+    # Anything else is a bug: log it with its traceback and answer a problem document, never an HTML page.
+    logger.exception("Unhandled error in %s", context.get("view").__class__.__name__ if context else "?")
+    body = problem_body(status=500, code="internal_error", title="Internal server error",
+                        detail="An unexpected error occurred; it has been logged.")
+    return Response(body, status=500, content_type=PROBLEM_CONTENT_TYPE)
+
+
+def handler404(request, exception=None):
+    return problem_response(status=404, code="not_found", title="Not found", detail="No such resource.")
+
+
+def handler500(request):
+    return problem_response(status=500, code="internal_error", title="Internal server error",
+                            detail="An unexpected error occurred; it has been logged.")

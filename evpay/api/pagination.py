@@ -1,0 +1,30 @@
+from rest_framework import pagination
+from rest_framework.exceptions import ValidationError
+
+
+class CursorPagination(pagination.CursorPagination):
+    """`?limit=` (default 50, max 200) and an opaque `?cursor=`; newest first."""
+
+    page_size = 50
+    max_page_size = 200
+    page_size_query_param = "limit"
+    ordering = "-created_at"
+    invalid_cursor_message = "Invalid cursor."
+
+    def get_page_size(self, request):
+        raw = request.query_params.get(self.page_size_query_param)
+        if raw is None:
+            return self.page_size
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ValidationError({"limit": ["A whole number from 1 to 200."]}) from None
+        if value < 1:
+            raise ValidationError({"limit": ["A whole number from 1 to 200."]})
+        return min(value, self.max_page_size)
+
+    def decode_cursor(self, request):
+        try:
+            return super().decode_cursor(request)
+        except Exception as exc:  # DRF raises NotFound; a bad cursor is bad input.
+            raise ValidationError({"cursor": [self.invalid_cursor_message]}) from exc

@@ -1,0 +1,57 @@
+"""Base classes every API view uses: tenancy, scopes, idempotency, problem details."""
+
+from rest_framework import mixins, viewsets
+from rest_framework.views import APIView
+
+from evpay.api.idempotency import idempotency_begin, idempotency_finish
+
+
+class EvpayAPIMixin:
+    """Claims the Idempotency-Key after authentication and stores the response it ends with."""
+
+    scope_resource: str | None = None
+    action_scopes: dict = {}
+    _idempotency_record = None
+
+    def initial(self, request, *args, **kwargs):
+        self._idempotency_record = None
+        super().initial(request, *args, **kwargs)
+        self._idempotency_record = idempotency_begin(request)
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        if self._idempotency_record is not None:
+            idempotency_finish(self._idempotency_record, response)
+            self._idempotency_record = None
+        return response
+
+    @property
+    def operator(self):
+        return self.request.user.operator
+
+    def validated_input(self, serializer_class, **kwargs) -> dict:
+        """Validate the request body with an input serializer; a failure is a 400 `validation_error`."""
+        serializer = serializer_class(data=self.request.data, context={"request": self.request, "view": self},
+                                      **kwargs)
+        serializer.is_valid(raise_exception=True)
+        return serializer.validated_data
+
+
+class EvpayAPIView(EvpayAPIMixin, APIView):
+    pass
+
+
+class OperatorScopedViewSet(EvpayAPIMixin, viewsets.GenericViewSet):
+    """Every queryset is cut to the caller's operator: another operator's id is a plain 404."""
+
+    lookup_value_regex = "[^/]+"
+
+    def get_queryset(self):
+        queryset = super().get_queryset()
+        if getattr(self, "swagger_fake_view", False):  # schema generation has no caller
+            return queryset.none()
+        return queryset.filter(operator=self.request.user.operator)
+
+
+class ReadOnlyOperatorViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, OperatorScopedViewSet):
+    pass

@@ -1,0 +1,34 @@
+import os
+
+from celery import Celery
+from celery.signals import before_task_publish, task_postrun, task_prerun
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "evpay.settings.local")
+
+app = Celery("evpay")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+
+
+@before_task_publish.connect
+def _propagate_request_id(headers=None, **_):
+    """Carry the request id of the web request that enqueued a task into the task's logs."""
+    from evpay.logging import request_id_var
+
+    if headers is not None and "request_id" not in headers:
+        headers["request_id"] = request_id_var.get()
+
+
+@task_prerun.connect
+def _bind_task_context(task=None, **_):
+    from evpay.logging import bind_context
+
+    request_id = getattr(task.request, "request_id", None) if task else None
+    bind_context(request_id=request_id or (task.request.id if task else None), operator_id=None)
+
+
+@task_postrun.connect
+def _clear_task_context(**_):
+    from evpay.logging import bind_context
+
+    bind_context(request_id=None, operator_id=None)

@@ -1,0 +1,46 @@
+import re
+import uuid
+
+from django.conf import settings
+
+from evpay.api.errors import problem_response
+from evpay.logging import bind_context
+
+_REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+class RequestIdMiddleware:
+    """Echo a sane incoming X-Request-ID or make one; every log line of the request carries it."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        incoming = request.headers.get("X-Request-ID", "")
+        request_id = incoming if _REQUEST_ID_RE.match(incoming) else f"req_{uuid.uuid4().hex}"
+        request.request_id = request_id
+        # Set (not reset afterwards): Django's own request logging runs after the middleware returns.
+        bind_context(request_id=request_id, operator_id=None)
+        response = self.get_response(request)
+        response["X-Request-ID"] = request_id
+        return response
+
+
+class BodySizeLimitMiddleware:
+    """Refuse bodies over API_MAX_BODY_BYTES with 413 before anything reads them."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        if length > settings.API_MAX_BODY_BYTES and not request.path.startswith("/admin/"):
+            return problem_response(
+                status=413,
+                code="request_too_large",
+                detail=f"Request body is {length} bytes; the limit is {settings.API_MAX_BODY_BYTES}.",
+            )
+        return self.get_response(request)

@@ -1,0 +1,6 @@
+"""Local development: `make run`. Embedded defaults (SQLite, filesystem broker) unless the environment says otherwise."""
+
+from .base import *  # noqa: F403
+from .base import env
+
+DEBUG = env.bool("DEBUG", default=True)

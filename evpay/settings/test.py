@@ -1,0 +1,12 @@
+"""The test suite: real PostgreSQL and Redis on localhost."""
+
+from .base import *  # noqa: F403
+from .base import env
+
+DATABASES = {"default": env.db("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/evpay")}
+DATABASES["default"]["TEST"] = {"NAME": env("TEST_DATABASE_NAME", default="test_evpay")}
+CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="redis://127.0.0.1:6379/14")
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+API_RATE_LIMIT = env("API_RATE_LIMIT", default="100000/min")
+REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {"credential": API_RATE_LIMIT}  # noqa: F405

@@ -1,0 +1,28 @@
+from django.contrib import admin
+
+from evpay.admin import LedgerAdmin, run_service_action
+
+from . import services
+from .models import PaymentIntent, VoidReason
+
+
+@admin.register(PaymentIntent)
+class PaymentIntentAdmin(LedgerAdmin):
+    list_display = ("id", "operator", "status", "amount", "amount_captured", "currency", "terminal",
+                    "created_at", "capture_before")
+    list_filter = ("status", "currency", "processor", "void_reason")
+    search_fields = ("id", "processor_reference", "authorization_code", "description")
+    date_hierarchy = "created_at"
+    list_select_related = ("operator", "terminal")
+    actions = ("capture_selected", "void_selected")
+
+    @admin.action(description="Capture the whole capturable amount")
+    def capture_selected(self, request, queryset):
+        run_service_action(self, request, queryset, lambda i: services.payment_intent_capture(intent=i), "Captured")
+
+    @admin.action(description="Void (reason: requested by customer)")
+    def void_selected(self, request, queryset):
+        run_service_action(
+            self, request, queryset,
+            lambda i: services.payment_intent_void(intent=i, reason=VoidReason.REQUESTED_BY_CUSTOMER), "Voided",
+        )

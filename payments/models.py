@@ -1,0 +1,75 @@
+from django.db import models
+from django.utils import timezone
+
+from evpay.api.ids import PrefixedIdField
+
+
+class PaymentIntentStatus(models.TextChoices):
+    REQUIRES_AUTHORIZATION = "requires_authorization"
+    AUTHORIZED = "authorized"
+    CAPTURED = "captured"
+    VOIDED = "voided"
+    EXPIRED = "expired"
+
+
+class VoidReason(models.TextChoices):
+    REQUESTED_BY_CUSTOMER = "requested_by_customer"
+    ABANDONED = "abandoned"
+    SESSION_FAILED = "session_failed"
+    DUPLICATE = "duplicate"
+    FRAUDULENT = "fraudulent"
+    EXPIRED = "expired"
+
+
+S = PaymentIntentStatus
+# The only transitions that exist: action -> (statuses it may start from, status it ends in).
+# A declined authorization is not a transition: the intent stays requires_authorization.
+PAYMENT_INTENT_TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
+    "authorize": (frozenset({S.REQUIRES_AUTHORIZATION}), S.AUTHORIZED),
+    "capture": (frozenset({S.AUTHORIZED}), S.CAPTURED),
+    "void": (frozenset({S.REQUIRES_AUTHORIZATION, S.AUTHORIZED}), S.VOIDED),
+    "expire": (frozenset({S.AUTHORIZED}), S.EXPIRED),
+}
+
+
+class PaymentIntent(models.Model):
+    id = PrefixedIdField(prefix="pi")
+    operator = models.ForeignKey("core.Operator", on_delete=models.PROTECT, related_name="payment_intents")
+    amount = models.BigIntegerField()
+    currency = models.CharField(max_length=3)
+    status = models.CharField(max_length=32, choices=PaymentIntentStatus.choices,
+                              default=PaymentIntentStatus.REQUIRES_AUTHORIZATION)
+    amount_authorized = models.BigIntegerField(default=0)
+    amount_capturable = models.BigIntegerField(default=0)
+    amount_captured = models.BigIntegerField(default=0)
+    capture_before = models.DateTimeField(null=True, blank=True)
+    authorized_at = models.DateTimeField(null=True, blank=True)
+    captured_at = models.DateTimeField(null=True, blank=True)
+    voided_at = models.DateTimeField(null=True, blank=True)
+    expired_at = models.DateTimeField(null=True, blank=True)
+    void_reason = models.CharField(max_length=32, choices=VoidReason.choices, null=True, blank=True)
+    payment_method = models.JSONField(null=True, blank=True)
+    processor = models.CharField(max_length=32, default="simulator")
+    processor_reference = models.CharField(max_length=100, null=True, blank=True)
+    authorization_code = models.CharField(max_length=32, null=True, blank=True)
+    last_payment_error = models.JSONField(null=True, blank=True)
+    terminal = models.ForeignKey("terminals.Terminal", null=True, blank=True, on_delete=models.PROTECT,
+                                 related_name="payment_intents")
+    description = models.CharField(max_length=1000, blank=True, default="")
+    metadata = models.JSONField(default=dict, blank=True)
+    # Set while a processor call for this intent is under way (no row lock is held across it):
+    # a parallel transition sees it and gets 409 instead of a second processor call.
+    processing_action = models.CharField(max_length=16, null=True, blank=True, editable=False)
+    processing_started_at = models.DateTimeField(null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["operator", "-created_at"], name="pi_operator_created"),
+            models.Index(fields=["status", "capture_before"], name="pi_status_capture_before"),
+        ]
+
+    def __str__(self):
+        return f"{self.id} {self.amount} {self.currency} {self.status}"

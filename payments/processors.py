@@ -1,0 +1,103 @@
+"""The payment processor interface (authorize, capture, void) and the built-in `simulator`."""
+
+import hashlib
+import secrets
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+from django.conf import settings
+
+
+class ProcessorError(Exception):
+    pass
+
+
+class ProcessorDeclined(ProcessorError):
+    def __init__(self, decline_code: str, message: str):
+        super().__init__(message)
+        self.decline_code = decline_code
+        self.message = message
+
+
+class ProcessorUnavailable(ProcessorError):
+    """Down or timing out: nothing happened at the processor, the call may be retried."""
+
+
+class InvalidPaymentMethod(ProcessorError):
+    pass
+
+
+@dataclass(frozen=True)
+class Authorization:
+    reference: str
+    authorization_code: str
+    brand: str
+    last4: str
+    fingerprint: str
+
+
+class PaymentProcessor(ABC):
+    name: str
+
+    @abstractmethod
+    def authorize(self, *, amount: int, currency: str, token: str, idempotency_key: str) -> Authorization:
+        """Place a hold of `amount`. Raises ProcessorDeclined, InvalidPaymentMethod or ProcessorUnavailable."""
+
+    @abstractmethod
+    def capture(self, *, reference: str, amount: int, currency: str) -> None:
+        """Capture `amount` of the hold and release the rest. Raises ProcessorUnavailable."""
+
+    @abstractmethod
+    def void(self, *, reference: str) -> None:
+        """Release the whole hold. Raises ProcessorUnavailable."""
+
+
+class SimulatorProcessor(PaymentProcessor):
+    """Deterministic: the token decides the outcome (contract section 1)."""
+
+    name = "simulator"
+    CARDS = {
+        "tok_visa": ("visa", "4242"),
+        "tok_mastercard": ("mastercard", "4444"),
+        "tok_amex": ("amex", "8431"),
+    }
+    DECLINES = {
+        "tok_chargeDeclined": ("generic_decline", "The card was declined."),
+        "tok_chargeDeclinedInsufficientFunds": ("insufficient_funds", "The card has insufficient funds."),
+        "tok_chargeDeclinedExpiredCard": ("expired_card", "The card has expired."),
+    }
+    UNAVAILABLE = "tok_processorUnavailable"
+
+    def authorize(self, *, amount, currency, token, idempotency_key):
+        if token == self.UNAVAILABLE:
+            raise ProcessorUnavailable("The simulated processor is unavailable.")
+        if token in self.DECLINES:
+            raise ProcessorDeclined(*self.DECLINES[token])
+        if token not in self.CARDS:
+            raise InvalidPaymentMethod(f"Unknown payment method token {token!r}.")
+        brand, last4 = self.CARDS[token]
+        return Authorization(
+            reference=f"sim_{secrets.token_hex(12)}",
+            authorization_code=f"{secrets.randbelow(1_000_000):06d}",
+            brand=brand,
+            last4=last4,
+            fingerprint=hashlib.sha256(f"simulator:{token}".encode()).hexdigest()[:16],
+        )
+
+    def capture(self, *, reference, amount, currency):
+        self._fail_if_told("capture")
+
+    def void(self, *, reference):
+        self._fail_if_told("void")
+
+    @staticmethod
+    def _fail_if_told(operation: str) -> None:
+        # PAYMENT_SIMULATOR_FAIL (e.g. "capture,void") makes those calls fail, to exercise retry paths.
+        if operation in settings.PAYMENT_SIMULATOR_FAIL:
+            raise ProcessorUnavailable(f"The simulated processor is unavailable ({operation}).")
+
+PROCESSORS: dict[str, type[PaymentProcessor]] = {"simulator": SimulatorProcessor}
+
+
+def get_processor(name: str | None = None) -> PaymentProcessor:
+    return PROCESSORS[name or settings.PAYMENT_PROCESSOR]()

@@ -1,0 +1,75 @@
+from django.core.exceptions import ObjectDoesNotExist
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from evpay.api.fields import AmountField, CurrencyField, MetadataField, OperatorObjectField
+from terminals.models import Terminal
+
+from .models import PaymentIntent, VoidReason
+
+
+class PaymentMethodSerializer(serializers.Serializer):
+    type = serializers.CharField()
+    brand = serializers.CharField()
+    last4 = serializers.CharField()
+    fingerprint = serializers.CharField()
+
+
+class PaymentErrorSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    decline_code = serializers.CharField(allow_null=True)
+    message = serializers.CharField()
+
+
+class PaymentIntentSerializer(serializers.ModelSerializer):
+    object = serializers.SerializerMethodField()
+    terminal_id = serializers.CharField(allow_null=True, read_only=True)
+    charge_session_id = serializers.SerializerMethodField()
+    payment_method = PaymentMethodSerializer(allow_null=True, read_only=True)
+    last_payment_error = PaymentErrorSerializer(allow_null=True, read_only=True)
+
+    class Meta:
+        model = PaymentIntent
+        fields = [
+            "id", "object", "amount", "currency", "status", "amount_authorized", "amount_capturable",
+            "amount_captured", "capture_before", "authorized_at", "captured_at", "voided_at", "void_reason",
+            "payment_method", "processor", "processor_reference", "authorization_code", "last_payment_error",
+            "terminal_id", "charge_session_id", "description", "metadata", "created_at", "updated_at",
+        ]
+        read_only_fields = fields
+
+    def get_object(self, obj) -> str:
+        return "payment_intent"
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_charge_session_id(self, obj):
+        try:
+            return obj.charge_session.pk
+        except (AttributeError, ObjectDoesNotExist):
+            return None
+
+
+class PaymentIntentCreateSerializer(serializers.Serializer):
+    amount = AmountField()
+    currency = CurrencyField()
+    terminal_id = OperatorObjectField(queryset=Terminal.objects.all(), required=False, allow_null=True)
+    description = serializers.CharField(required=False, allow_blank=True, max_length=1000, default="")
+    metadata = MetadataField()
+
+
+class CardPresentSerializer(serializers.Serializer):
+    type = serializers.ChoiceField(choices=["card_present"])
+    token = serializers.CharField(max_length=200)
+
+
+class PaymentIntentAuthorizeSerializer(serializers.Serializer):
+    payment_method = CardPresentSerializer()
+
+
+class PaymentIntentCaptureSerializer(serializers.Serializer):
+    # Bounds are checked against the intent in the service (`amount_exceeds_capturable`).
+    amount_to_capture = serializers.IntegerField(required=False, allow_null=True)
+
+
+class PaymentIntentVoidSerializer(serializers.Serializer):
+    reason = serializers.ChoiceField(choices=VoidReason.choices, required=False, allow_null=True)

@@ -1,0 +1,228 @@
+"""Payment intent writes. Every transition locks the row, re-checks the state inside the lock and writes
+its event in the same transaction. Processor calls happen outside any transaction: the intent is first
+claimed (`processing_action`), then the processor is called, then the result is recorded."""
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from evpay.api.errors import (
+    DomainError,
+    InvalidState,
+    PaymentDeclined,
+    UpstreamUnavailable,
+    ValidationFailed,
+)
+from evpay.core.models import Operator
+from terminals.models import Terminal
+from webhooks.services import event_emit
+
+from .models import PAYMENT_INTENT_TRANSITIONS, PaymentIntent, PaymentIntentStatus, VoidReason
+from .processors import InvalidPaymentMethod, ProcessorDeclined, ProcessorUnavailable, get_processor
+
+_ACTION_VERBS = {"authorize": "authorized", "capture": "captured", "void": "voided", "expire": "expired"}
+
+
+class AuthorizationExpired(DomainError):
+    status_code, code, title = 409, "authorization_expired", "Authorization expired"
+
+
+class AmountExceedsCapturable(DomainError):
+    status_code, code, title = 400, "amount_exceeds_capturable", "Amount exceeds capturable"
+
+
+def _emit(intent: PaymentIntent, event_type: str) -> None:
+    from .serializers import PaymentIntentSerializer
+
+    event_emit(operator=intent.operator_id, type=f"payment_intent.{event_type}",
+               data_object=PaymentIntentSerializer(intent).data)
+
+
+def _lock(intent: PaymentIntent) -> PaymentIntent:
+    return PaymentIntent.objects.select_for_update().get(pk=intent.pk)
+
+
+def _check_transition(intent: PaymentIntent, action: str) -> None:
+    """The one place that says whether `action` may happen to `intent` now."""
+    allowed_from, _ = PAYMENT_INTENT_TRANSITIONS[action]
+    if intent.status not in allowed_from:
+        allowed = " or ".join(sorted(allowed_from))
+        raise InvalidState(
+            f"Payment intent {intent.id} is {intent.status}; only an intent that is {allowed} "
+            f"can be {_ACTION_VERBS[action]}."
+        )
+    if _claim_is_live(intent):
+        raise InvalidState(
+            f"Payment intent {intent.id} is being {_ACTION_VERBS[intent.processing_action]} by another request."
+        )
+
+
+def _claim_is_live(intent: PaymentIntent) -> bool:
+    if intent.processing_action is None:
+        return False
+    stale_before = timezone.now() - timedelta(seconds=settings.PAYMENT_PROCESSOR_CLAIM_TIMEOUT)
+    return intent.processing_started_at is not None and intent.processing_started_at > stale_before
+
+
+def _apply(intent: PaymentIntent, action: str, **fields) -> PaymentIntent:
+    """Move a locked intent along `action`, clear its claim, save and emit the event."""
+    _, target = PAYMENT_INTENT_TRANSITIONS[action]
+    intent.status = target
+    intent.processing_action = None
+    intent.processing_started_at = None
+    for name, value in fields.items():
+        setattr(intent, name, value)
+    intent.save()
+    _emit(intent, _ACTION_VERBS[action])
+    return intent
+
+
+def _claim(intent: PaymentIntent, action: str, check=None) -> PaymentIntent:
+    """Mark the intent as being worked on by `action`, in a short transaction of its own."""
+    with transaction.atomic():
+        intent = _lock(intent)
+        _check_transition(intent, action)
+        if check:
+            check(intent)
+        intent.processing_action = action
+        intent.processing_started_at = timezone.now()
+        # Bookkeeping, not a change the client sees: updated_at stays as it is.
+        PaymentIntent.objects.filter(pk=intent.pk).update(
+            processing_action=action, processing_started_at=intent.processing_started_at
+        )
+    return intent
+
+
+def _release(intent: PaymentIntent) -> None:
+    PaymentIntent.objects.filter(pk=intent.pk, processing_action=intent.processing_action).update(
+        processing_action=None, processing_started_at=None
+    )
+
+
+def payment_intent_create(*, operator: Operator, amount: int, currency: str, terminal: Terminal | None = None,
+                          description: str = "", metadata: dict | None = None) -> PaymentIntent:
+    if terminal is not None and terminal.operator_id != operator.pk:
+        raise ValidationFailed(f"No terminal {terminal.pk!r}.", errors={"terminal_id": ["Unknown terminal."]})
+    with transaction.atomic():
+        intent = PaymentIntent.objects.create(
+            operator=operator, amount=amount, currency=currency, terminal=terminal,
+            description=description or "", metadata=metadata or {}, processor=settings.PAYMENT_PROCESSOR,
+        )
+        _emit(intent, "created")
+    return intent
+
+
+def payment_intent_authorize(*, intent: PaymentIntent, token: str) -> PaymentIntent:
+    intent = _claim(intent, "authorize")
+    processor = get_processor(intent.processor)
+    try:
+        result = processor.authorize(amount=intent.amount, currency=intent.currency, token=token,
+                                     idempotency_key=f"{intent.id}:authorize")
+    except ProcessorDeclined as declined:
+        error = {"code": "card_declined", "decline_code": declined.decline_code, "message": declined.message}
+        with transaction.atomic():
+            intent = _lock(intent)
+            intent.processing_action = None
+            intent.processing_started_at = None
+            intent.last_payment_error = error
+            intent.save()
+            _emit(intent, "authorization_failed")
+        raise PaymentDeclined(f"Payment intent {intent.id}: {declined.message}", extra={"decline_code": declined.decline_code})
+    except InvalidPaymentMethod as invalid:
+        _release(intent)
+        raise ValidationFailed(str(invalid), code="invalid_payment_method",
+                               errors={"payment_method": {"token": [str(invalid)]}}) from invalid
+    except ProcessorUnavailable as unavailable:
+        _release(intent)
+        raise UpstreamUnavailable(f"The payment processor did not answer: {unavailable}. Safe to retry.") from unavailable
+    except BaseException:
+        _release(intent)
+        raise
+
+    now = timezone.now()
+    with transaction.atomic():
+        intent = _lock(intent)
+        return _apply(
+            intent, "authorize",
+            amount_authorized=intent.amount, amount_capturable=intent.amount, authorized_at=now,
+            capture_before=now + timedelta(seconds=settings.PAYMENT_AUTHORIZATION_TTL),
+            payment_method={"type": "card_present", "brand": result.brand, "last4": result.last4,
+                            "fingerprint": result.fingerprint},
+            processor_reference=result.reference, authorization_code=result.authorization_code,
+            last_payment_error=None,
+        )
+
+
+def payment_intent_capture(*, intent: PaymentIntent, amount_to_capture: int | None = None) -> PaymentIntent:
+    def check(locked: PaymentIntent) -> None:
+        if locked.capture_before is not None and timezone.now() >= locked.capture_before:
+            raise AuthorizationExpired(f"The authorization of payment intent {locked.id} expired at "
+                                       f"{locked.capture_before.isoformat()}.")
+        amount = locked.amount_capturable if amount_to_capture is None else amount_to_capture
+        if amount <= 0:
+            raise ValidationFailed("amount_to_capture must be greater than 0.",
+                                   errors={"amount_to_capture": ["Ensure this value is greater than 0."]})
+        if amount > locked.amount_capturable:
+            raise AmountExceedsCapturable(
+                f"amount_to_capture {amount} exceeds amount_capturable {locked.amount_capturable}.",
+                errors={"amount_to_capture": [f"At most {locked.amount_capturable}."]},
+            )
+
+    intent = _claim(intent, "capture", check)
+    amount = intent.amount_capturable if amount_to_capture is None else amount_to_capture
+    try:
+        get_processor(intent.processor).capture(reference=intent.processor_reference, amount=amount,
+                                                currency=intent.currency)
+    except ProcessorUnavailable as unavailable:
+        _release(intent)
+        raise UpstreamUnavailable(f"The payment processor did not answer: {unavailable}. Safe to retry.") from unavailable
+    except BaseException:
+        _release(intent)
+        raise
+    with transaction.atomic():
+        intent = _lock(intent)
+        return _apply(intent, "capture", amount_captured=amount, amount_capturable=0, captured_at=timezone.now())
+
+
+def payment_intent_void(*, intent: PaymentIntent, reason: str | None = None) -> PaymentIntent:
+    reason = reason or VoidReason.REQUESTED_BY_CUSTOMER
+    with transaction.atomic():
+        locked = _lock(intent)
+        _check_transition(locked, "void")
+        if locked.status == PaymentIntentStatus.REQUIRES_AUTHORIZATION:
+            # Nothing is held at the processor: no call to make.
+            return _apply(locked, "void", void_reason=reason, voided_at=timezone.now(), amount_capturable=0)
+
+    intent = _claim(intent, "void")
+    try:
+        get_processor(intent.processor).void(reference=intent.processor_reference)
+    except ProcessorUnavailable as unavailable:
+        _release(intent)
+        raise UpstreamUnavailable(f"The payment processor did not answer: {unavailable}. Safe to retry.") from unavailable
+    except BaseException:
+        _release(intent)
+        raise
+    with transaction.atomic():
+        intent = _lock(intent)
+        return _apply(intent, "void", void_reason=reason, voided_at=timezone.now(), amount_capturable=0)
+
+
+def payment_intent_expire(*, intent: PaymentIntent) -> PaymentIntent:
+    """Release the hold of an authorization past capture_before and mark the intent expired."""
+
+    def check(locked: PaymentIntent) -> None:
+        if locked.capture_before is None or locked.capture_before > timezone.now():
+            raise InvalidState(f"Payment intent {locked.id} has not reached capture_before yet.")
+
+    intent = _claim(intent, "expire", check)
+    try:
+        get_processor(intent.processor).void(reference=intent.processor_reference)
+    except BaseException:
+        _release(intent)
+        raise
+    with transaction.atomic():
+        intent = _lock(intent)
+        return _apply(intent, "expire", amount_capturable=0, expired_at=timezone.now(),
+                      void_reason=VoidReason.EXPIRED)

@@ -1,0 +1,55 @@
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, status
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from evpay.api.views import OperatorScopedViewSet
+
+from . import services
+from .filters import PaymentIntentFilterSet
+from .models import PaymentIntent
+from .serializers import (
+    PaymentIntentAuthorizeSerializer,
+    PaymentIntentCaptureSerializer,
+    PaymentIntentCreateSerializer,
+    PaymentIntentSerializer,
+    PaymentIntentVoidSerializer,
+)
+
+
+class PaymentIntentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, OperatorScopedViewSet):
+    queryset = PaymentIntent.objects.all()
+    serializer_class = PaymentIntentSerializer
+    filterset_class = PaymentIntentFilterSet
+    scope_resource = "payments"
+
+    @extend_schema(request=PaymentIntentCreateSerializer, responses={201: PaymentIntentSerializer})
+    def create(self, request):
+        data = self.validated_input(PaymentIntentCreateSerializer)
+        intent = services.payment_intent_create(
+            operator=self.operator, amount=data["amount"], currency=data["currency"],
+            terminal=data.get("terminal_id"), description=data["description"], metadata=data.get("metadata"),
+        )
+        return Response(PaymentIntentSerializer(intent).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=PaymentIntentAuthorizeSerializer, responses={200: PaymentIntentSerializer})
+    @action(detail=True, methods=["post"])
+    def authorize(self, request, pk=None):
+        intent, data = self.get_object(), self.validated_input(PaymentIntentAuthorizeSerializer)
+        intent = services.payment_intent_authorize(intent=intent, token=data["payment_method"]["token"])
+        return Response(PaymentIntentSerializer(intent).data)
+
+    @extend_schema(request=PaymentIntentCaptureSerializer, responses={200: PaymentIntentSerializer})
+    @action(detail=True, methods=["post"])
+    def capture(self, request, pk=None):
+        intent, data = self.get_object(), self.validated_input(PaymentIntentCaptureSerializer)
+        intent = services.payment_intent_capture(intent=intent,
+                                                 amount_to_capture=data.get("amount_to_capture"))
+        return Response(PaymentIntentSerializer(intent).data)
+
+    @extend_schema(request=PaymentIntentVoidSerializer, responses={200: PaymentIntentSerializer})
+    @action(detail=True, methods=["post"])
+    def void(self, request, pk=None):
+        intent, data = self.get_object(), self.validated_input(PaymentIntentVoidSerializer)
+        intent = services.payment_intent_void(intent=intent, reason=data.get("reason"))
+        return Response(PaymentIntentSerializer(intent).data)

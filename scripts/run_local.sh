@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# `make run`: migrate, seed the demo operator, then serve the API (gunicorn) with a Celery worker and beat.
+# Embedded defaults: SQLite and a filesystem broker; set DATABASE_URL / CELERY_BROKER_URL for PostgreSQL / Redis.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PY:-.venv/bin/python}
+BIN=$(dirname "$PY")
+export DJANGO_SETTINGS_MODULE=${DJANGO_SETTINGS_MODULE:-evpay.settings.local}
+PORT=${PORT:-8000}
+mkdir -p var/broker/processed
+
+"$PY" manage.py migrate --noinput -v 0
+API_KEY=$("$PY" manage.py seed_demo 2>var/seed.log)
+cat var/seed.log >&2
+
+pids=()
+cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; }
+trap cleanup EXIT INT TERM
+
+"$BIN/celery" -A evpay worker --loglevel INFO --concurrency 2 &
+pids+=($!)
+"$BIN/celery" -A evpay beat --loglevel INFO &
+pids+=($!)
+"$BIN/gunicorn" evpay.wsgi:application --bind "127.0.0.1:${PORT}" --workers 2 --access-logfile - &
+pids+=($!)
+
+cat <<BANNER
+
+  evpay is running on http://127.0.0.1:${PORT}
+    API docs   http://127.0.0.1:${PORT}/api/docs
+    admin      http://127.0.0.1:${PORT}/admin/  (demo-admin / demo-admin-password)
+  Demo API key (shown once):
+EVPAY_API_KEY=${API_KEY}
+
+BANNER
+wait -n "${pids[@]}"

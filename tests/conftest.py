@@ -1,0 +1,156 @@
+"""Shared fixtures: operators, API clients by scope, a real Celery worker on the test database."""
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from django.db import connection
+from rest_framework.test import APIClient
+
+from evpay.core.services import api_key_create, operator_create, operator_user_create
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def operator(db):
+    return operator_create(name="Operator A")
+
+
+@pytest.fixture
+def other_operator(db):
+    return operator_create(name="Operator B")
+
+
+@pytest.fixture
+def make_client(db):
+    """make_client(operator, scopes="*") -> an APIClient authenticated with a fresh API key."""
+
+    def make(operator, scopes="*"):
+        scope_list = scopes.split(",") if isinstance(scopes, str) else list(scopes)
+        _, raw = api_key_create(operator=operator, scopes=scope_list)
+        client = APIClient()
+        client.credentials(HTTP_X_API_KEY=raw)
+        client.raw_key = raw
+        return client
+
+    return make
+
+
+@pytest.fixture
+def client(make_client, operator):
+    """An API client of `operator` with every scope."""
+    return make_client(operator)
+
+
+@pytest.fixture
+def other_client(make_client, other_operator):
+    return make_client(other_operator)
+
+
+@pytest.fixture
+def anon_client():
+    return APIClient()
+
+
+@pytest.fixture
+def admin_user(operator):
+    return operator_user_create(operator=operator, username="alice", password="s3cret-pass!", role="admin")
+
+
+def worker_env(**extra) -> dict:
+    """Environment for a process (worker, server) that must share this test run's database and broker."""
+    from django.conf import settings
+
+    db = connection.settings_dict
+    env = dict(os.environ)
+    env.update(
+        DJANGO_SETTINGS_MODULE="evpay.settings.test",
+        DATABASE_URL=f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
+        CELERY_BROKER_URL=settings.CELERY_BROKER_URL,
+        PYTHONUNBUFFERED="1",
+    )
+    env.update({k: str(v) for k, v in extra.items()})
+    return env
+
+
+@pytest.fixture(scope="session")
+def celery_worker(django_db_setup, django_db_blocker):
+    """A real `celery -A evpay worker` (prefork) on the test database and the test broker.
+
+    Tests that use it must be `django_db(transaction=True)` so the worker sees their commits."""
+    from evpay.celery import app
+
+    with django_db_blocker.unblock():
+        env = worker_env()
+    app.control.purge()
+    log = open(ROOT / "var" / "test-worker.log", "w") if (ROOT / "var").is_dir() else subprocess.DEVNULL
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "evpay", "worker", "--loglevel", "INFO", "--concurrency", "2",
+         "--pool", "prefork", "--without-gossip", "--without-mingle", "-n", f"test-{os.getpid()}@%h"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError("celery worker exited during start-up")
+        try:
+            if app.control.ping(timeout=0.5):
+                break
+        except Exception:  # broker not ready yet
+            pass
+        time.sleep(0.3)
+    else:
+        proc.kill()
+        raise RuntimeError("celery worker did not answer a ping within 60 s")
+    yield proc
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def wait_for(predicate, timeout=20.0, interval=0.1, message="condition"):
+    """Poll `predicate` until it returns a truthy value; fail the test after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+        time.sleep(interval)
+
+
+@pytest.fixture
+def parallel():
+    """parallel(fn, n): run fn(i) in n real threads (each with its own database connection) at once."""
+    import threading
+
+    from django.db import connections
+
+    def run(fn, n):
+        barrier = threading.Barrier(n)
+        results: list = [None] * n
+
+        def target(i):
+            try:
+                barrier.wait()
+                results[i] = fn(i)
+            except Exception as exc:  # surfaced to the test through results
+                results[i] = exc
+            finally:
+                connections.close_all()
+
+        threads = [threading.Thread(target=target, args=(i,)) for i in range(n)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        return results
+
+    return run

@@ -1,0 +1,45 @@
+import pytest
+from django.test import override_settings
+
+from tests.base import assert_problem  # noqa: F401
+
+
+@pytest.mark.django_db
+def test_health_and_live(anon_client):
+    assert anon_client.get("/health").json() == {"status": "ok"}
+    assert anon_client.get("/health/live").status_code == 200
+
+
+@pytest.mark.django_db(transaction=True)
+def test_ready_checks_database_migrations_broker(anon_client):
+    response = anon_client.get("/health/ready")
+    assert response.status_code == 200, response.json()
+    body = response.json()
+    assert body["status"] == "ok"
+    assert {k: v["status"] for k, v in body["checks"].items()} == {"database": "ok", "migrations": "ok", "broker": "ok"}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_ready_is_503_when_the_broker_is_down(anon_client):
+    from evpay.celery import app
+
+    original = app.conf.broker_url
+    app.conf.broker_url = "redis://127.0.0.1:1/0"  # nothing listens on port 1
+    try:
+        with override_settings(CELERY_BROKER_URL="redis://127.0.0.1:1/0"):
+            response = anon_client.get("/health/ready")
+    finally:
+        app.conf.broker_url = original
+    assert response.status_code == 503
+    body = response.json()
+    assert body["checks"]["broker"]["status"] == "down"
+    assert body["checks"]["database"]["status"] == "ok"
+    assert body["checks"]["broker"]["latency_ms"] < 2500
+
+
+@pytest.mark.django_db
+def test_metrics_is_prometheus_text(anon_client):
+    anon_client.get("/health")
+    response = anon_client.get("/metrics")
+    assert response.status_code == 200
+    assert b"django_http_requests_total_by_method_total" in response.content

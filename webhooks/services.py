@@ -1,0 +1,14 @@
+from django.db import connection
+
+from evpay.core.models import Operator
+
+from .models import Event
+
+
+def event_emit(*, operator: Operator | str, type: str, data_object: dict) -> Event:
+    """Write the event of a state change. Must run inside the transaction that makes the change,
+    so that the change and its event commit or roll back together."""
+    if not connection.in_atomic_block:
+        raise RuntimeError(f"event_emit({type}) outside a transaction: the event could outlive or miss its change.")
+    operator_id = operator if isinstance(operator, str) else operator.pk
+    return Event.objects.create(operator_id=operator_id, type=type, data={"object": data_object})
