@@ -13,4 +13,14 @@ BEAT_SCHEDULE = {
         "task": "evpay.core.tasks.prune_idempotency_keys",
         "schedule": timedelta(hours=1),
     },
+    # Due webhook deliveries (retries, and any whose task message was lost) are sent again.
+    "webhooks-sweep-deliveries": {
+        "task": "webhooks.tasks.sweep_deliveries",
+        "schedule": timedelta(seconds=5),
+    },
+    # Succeeded webhook deliveries older than WEBHOOK_RETENTION_DAYS are pruned with their payloads.
+    "webhooks-prune-deliveries": {
+        "task": "webhooks.tasks.prune_deliveries",
+        "schedule": timedelta(hours=1),
+    },
 }

@@ -1,14 +1,314 @@
-from django.db import connection
+"""Webhook writes and the delivery engine.
 
+Events and their deliveries are written in the transaction of the change (outbox); the delivery task is
+enqueued on commit. A delivery is claimed under its row lock (`next_attempt_at` moved forward as a lease),
+sent with no transaction open, and the outcome recorded under the lock again. `next_attempt_at` is the
+durable schedule: the beat sweeper re-sends whatever is due, so a lost task message only delays a delivery."""
+
+import json
+import logging
+import random
+import time
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import connection, transaction
+from django.utils import timezone
+
+from evpay.api.errors import InvalidState
 from evpay.core.models import Operator
 
-from .models import Event
+from . import metrics, transport
+from .models import (
+    ALL_EVENT_TYPES,
+    DELIVERY_TRANSITIONS,
+    TEST_EVENT_TYPE,
+    DeliveryStatus,
+    DisabledReason,
+    Event,
+    WebhookDelivery,
+    WebhookDeliveryAttempt,
+    WebhookPayload,
+    WebhookSubscription,
+)
+from .selectors import deliveries_due, subscriptions_matching
+from .signing import secret_generate, signature_header
+from .ssrf import url_resolve_checked
+
+logger = logging.getLogger(__name__)
+
+SECRET_ROTATION_OVERLAP = timedelta(hours=24)
+RETRY_AFTER_CAP = 24 * 3600
+RETRY_JITTER = 0.2
+
+
+def _iso(value) -> str:
+    return value.isoformat().replace("+00:00", "Z")
 
 
 def event_emit(*, operator: Operator | str, type: str, data_object: dict) -> Event:
-    """Write the event of a state change. Must run inside the transaction that makes the change,
-    so that the change and its event commit or roll back together."""
+    """Write the event of a state change and one delivery per matching active subscription. Must run inside
+    the transaction that makes the change, so that the change, its event and its deliveries commit or roll
+    back together."""
     if not connection.in_atomic_block:
         raise RuntimeError(f"event_emit({type}) outside a transaction: the event could outlive or miss its change.")
     operator_id = operator if isinstance(operator, str) else operator.pk
-    return Event.objects.create(operator_id=operator_id, type=type, data={"object": data_object})
+    event = Event.objects.create(operator_id=operator_id, type=type, data={"object": data_object})
+    _deliveries_create(event=event, subscriptions=subscriptions_matching(operator_id=operator_id, event_type=type))
+    return event
+
+
+def _deliveries_create(*, event: Event, subscriptions: list[WebhookSubscription]) -> list[WebhookDelivery]:
+    if not subscriptions:
+        return []
+    body = json.dumps({"id": event.id, "type": event.type, "timestamp": _iso(event.created_at), "data": event.data},
+                      separators=(",", ":"), ensure_ascii=False, cls=DjangoJSONEncoder)
+    payload = WebhookPayload.objects.create(event=event, body=body, created_at=event.created_at)
+    now = timezone.now()
+    deliveries = WebhookDelivery.objects.bulk_create([
+        WebhookDelivery(operator_id=event.operator_id, subscription=subscription, event=event, payload=payload,
+                        event_type=event.type, next_attempt_at=now, enqueued_at=now)
+        for subscription in subscriptions
+    ])
+    ids = [d.pk for d in deliveries]
+    transaction.on_commit(lambda: _enqueue(ids))
+    return deliveries
+
+
+def _enqueue(delivery_ids: list[str]) -> None:
+    """Runs after commit. A broker that is down must not fail the request: the sweeper sends these later."""
+    from .tasks import deliver
+
+    for delivery_id in delivery_ids:
+        try:
+            deliver.delay(delivery_id)
+        except Exception as exc:  # noqa: BLE001 - any broker error; the database row is the source of truth
+            logger.warning("Could not enqueue webhook delivery %s (the sweeper will): %s", delivery_id, exc)
+            return
+
+
+# --- Subscriptions ----------------------------------------------------------------------------------------------
+
+def _normalize_event_types(event_types: list[str]) -> list[str]:
+    return [ALL_EVENT_TYPES] if ALL_EVENT_TYPES in event_types else list(dict.fromkeys(event_types))
+
+
+def webhook_subscription_create(*, operator: Operator, url: str, event_types: list[str],
+                                description: str = "") -> WebhookSubscription:
+    url_resolve_checked(url)  # DNS, before any transaction
+    return WebhookSubscription.objects.create(
+        operator=operator, url=url, event_types=_normalize_event_types(event_types), description=description or "",
+        secret=secret_generate(),
+    )
+
+
+def webhook_subscription_update(*, subscription: WebhookSubscription, url: str, event_types: list[str],
+                                description: str | None = None, is_active: bool | None = None,
+                                rotate_secret: bool = False) -> WebhookSubscription:
+    """Replace url and event types; `is_active` re-enables or deactivates; `rotate_secret` makes a new secret
+    while the old one keeps signing for 24 h."""
+    url_resolve_checked(url)
+    with transaction.atomic():
+        subscription = WebhookSubscription.objects.select_for_update().get(pk=subscription.pk)
+        subscription.url = url
+        subscription.event_types = _normalize_event_types(event_types)
+        if description is not None:
+            subscription.description = description
+        if is_active is True and not subscription.is_active:
+            subscription.is_active, subscription.disabled_reason, subscription.failing_since = True, None, None
+        elif is_active is False and subscription.is_active:
+            subscription.is_active, subscription.disabled_reason = False, DisabledReason.DEACTIVATED
+        if rotate_secret:
+            subscription.previous_secret = subscription.secret
+            subscription.previous_secret_expires_at = timezone.now() + SECRET_ROTATION_OVERLAP
+            subscription.secret = secret_generate()
+        subscription.save()
+    return subscription
+
+
+def webhook_subscription_deactivate(*, subscription: WebhookSubscription) -> WebhookSubscription:
+    with transaction.atomic():
+        subscription = WebhookSubscription.objects.select_for_update().get(pk=subscription.pk)
+        if subscription.is_active or subscription.disabled_reason != DisabledReason.DEACTIVATED:
+            subscription.is_active, subscription.disabled_reason = False, DisabledReason.DEACTIVATED
+            subscription.save()
+    return subscription
+
+
+def _subscription_disable(subscription_id: str, reason: str) -> None:
+    """Within the caller's transaction."""
+    subscription = WebhookSubscription.objects.select_for_update().get(pk=subscription_id)
+    if subscription.is_active:
+        subscription.is_active, subscription.disabled_reason = False, reason
+        subscription.save(update_fields=["is_active", "disabled_reason", "updated_at"])
+        logger.warning("Webhook subscription %s disabled: %s", subscription_id, reason)
+
+
+def webhook_test_send(*, subscription: WebhookSubscription) -> WebhookDelivery:
+    """A `webhook.test` event delivered to this subscription only."""
+    from .serializers import WebhookSubscriptionSerializer
+
+    with transaction.atomic():
+        subscription = WebhookSubscription.objects.select_for_update().get(pk=subscription.pk)
+        if not subscription.is_active:
+            raise InvalidState(f"Webhook subscription {subscription.id} is not active "
+                               f"({subscription.disabled_reason}); re-enable it with PUT is_active true.")
+        event = Event.objects.create(operator_id=subscription.operator_id, type=TEST_EVENT_TYPE,
+                                     data={"object": WebhookSubscriptionSerializer(subscription).data})
+        (delivery,) = _deliveries_create(event=event, subscriptions=[subscription])
+    return delivery
+
+
+# --- Deliveries ---------------------------------------------------------------------------------------------------
+
+def _transition(delivery: WebhookDelivery, action: str) -> None:
+    """The one place that says whether `action` may happen to a (locked) delivery now."""
+    allowed_from, target = DELIVERY_TRANSITIONS[action]
+    if delivery.status not in allowed_from:
+        raise InvalidState(f"Webhook delivery {delivery.id} is {delivery.status}; "
+                           f"only a {' or '.join(sorted(allowed_from))} delivery can {action.replace('_', ' ')}.")
+    delivery.status = target
+
+
+def webhook_delivery_retry(*, delivery: WebhookDelivery) -> WebhookDelivery:
+    """Admin "retry now": one more attempt at once (a failed delivery gets one, then fails again if it fails)."""
+    with transaction.atomic():
+        delivery = WebhookDelivery.objects.select_for_update(of=("self",)).select_related("subscription") \
+            .get(pk=delivery.pk)
+        if not delivery.subscription.is_active:
+            raise InvalidState(f"Webhook subscription {delivery.subscription_id} is not active.")
+        _transition(delivery, "retry_now")
+        delivery.next_attempt_at = delivery.enqueued_at = timezone.now()
+        delivery.save()
+        transaction.on_commit(lambda: _enqueue([delivery.pk]))
+    return delivery
+
+
+def _claim_lease() -> timedelta:
+    # Longer than any send can take: connect + read timeouts plus draining, well within the task time limit.
+    return timedelta(seconds=3 * settings.WEBHOOK_TIMEOUT + 30)
+
+
+def _claim(delivery_id: str) -> WebhookDelivery | None:
+    """Take a due delivery for one attempt; None if it is not due, finished or being worked on elsewhere."""
+    now = timezone.now()
+    with transaction.atomic():
+        delivery = (WebhookDelivery.objects.select_for_update(of=("self",), skip_locked=True)
+                    .select_related("subscription", "payload").filter(pk=delivery_id).first())
+        if delivery is None or delivery.status != DeliveryStatus.PENDING or delivery.next_attempt_at is None \
+                or delivery.next_attempt_at > now:
+            return None
+        if not delivery.subscription.is_active:
+            _transition(delivery, "fail")
+            delivery.next_attempt_at = delivery.enqueued_at = None
+            delivery.last_error = f"subscription disabled ({delivery.subscription.disabled_reason})"
+            delivery.save()
+            return None
+        delivery.next_attempt_at, delivery.enqueued_at = now + _claim_lease(), None
+        delivery.save(update_fields=["next_attempt_at", "enqueued_at", "updated_at"])
+    return delivery
+
+
+def _retry_delay(attempt_number: int, result: transport.SendResult) -> float | None:
+    """Seconds until the next attempt, or None when the schedule is exhausted. A Retry-After on 429/503 is
+    honoured: the wait is at least the scheduled step and at most 24 h."""
+    schedule = settings.WEBHOOK_RETRY_SCHEDULE
+    if attempt_number > len(schedule):
+        return None
+    delay = schedule[attempt_number - 1] * random.uniform(1 - RETRY_JITTER, 1 + RETRY_JITTER)
+    if result.retry_after is not None and result.status in (429, 503):
+        delay = max(delay, min(result.retry_after, RETRY_AFTER_CAP))
+    return delay
+
+
+def webhook_delivery_attempt(*, delivery_id: str) -> WebhookDelivery | None:
+    """One attempt: claim, send (no transaction open), record. Returns the delivery, or None if not claimed."""
+    delivery = _claim(delivery_id)
+    if delivery is None:
+        return None
+    subscription = delivery.subscription
+    body = delivery.payload.body.encode()
+    timestamp = int(time.time())
+    headers = {
+        "content-type": "application/json",
+        "webhook-id": delivery.event_id,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": signature_header(secrets=subscription.signing_secrets(timezone.now()),
+                                              msg_id=delivery.event_id, timestamp=timestamp, body=body),
+    }
+    attempted_at = timezone.now()
+    result = transport.post(url=subscription.url, body=body, headers=headers)
+    return _record(delivery_id=delivery.pk, attempted_at=attempted_at, result=result)
+
+
+def _record(*, delivery_id: str, attempted_at, result: transport.SendResult) -> WebhookDelivery:
+    now = timezone.now()
+    with transaction.atomic():
+        delivery = WebhookDelivery.objects.select_for_update().get(pk=delivery_id)
+        delivery.attempt_count += 1
+        WebhookDeliveryAttempt.objects.create(
+            delivery=delivery, number=delivery.attempt_count, at=attempted_at, response_status=result.status,
+            duration_ms=result.duration_ms, error=result.error, response_body=result.body,
+        )
+        delivery.last_attempt_at, delivery.last_response_status = attempted_at, result.status
+        delivery.last_error = result.error
+        if delivery.status != DeliveryStatus.PENDING:  # finished meanwhile (lease ran out): keep the record only
+            delivery.save()
+            return delivery
+        subscriptions = WebhookSubscription.objects.filter(pk=delivery.subscription_id)
+        if result.ok:
+            _transition(delivery, "succeed")
+            delivery.next_attempt_at = None
+            subscriptions.filter(failing_since__isnull=False).update(failing_since=None)
+            outcome = "succeeded"
+        else:
+            if result.status == 410:
+                _subscription_disable(delivery.subscription_id, DisabledReason.ENDPOINT_GONE)
+            else:
+                subscriptions.filter(failing_since__isnull=True).update(failing_since=now)
+                disable_before = now - timedelta(seconds=settings.WEBHOOK_DISABLE_AFTER)
+                if subscriptions.filter(failing_since__lte=disable_before, is_active=True).exists():
+                    _subscription_disable(delivery.subscription_id, DisabledReason.TOO_MANY_FAILURES)
+            still_active = subscriptions.filter(is_active=True).exists()
+            delay = _retry_delay(delivery.attempt_count, result) if still_active else None
+            if delay is None:
+                _transition(delivery, "fail")
+                delivery.next_attempt_at = None
+                outcome = "failed"
+            else:
+                _transition(delivery, "retry_later")
+                delivery.next_attempt_at = now + timedelta(seconds=delay)
+                outcome = "retrying"
+        delivery.enqueued_at = None
+        delivery.save()
+    metrics.record_attempt(outcome=outcome, seconds=result.duration_ms / 1000)
+    return delivery
+
+
+def webhook_deliveries_sweep() -> int:
+    """Beat: send a task for every due delivery nobody is on. skip_locked lets several sweepers (or a sweeper
+    and the workers) run at once without waiting on each other."""
+    now = timezone.now()
+    with transaction.atomic():
+        ids = list(deliveries_due(now=now).select_for_update(skip_locked=True)
+                   .values_list("pk", flat=True)[:settings.WEBHOOK_SWEEP_BATCH])
+        if ids:
+            WebhookDelivery.objects.filter(pk__in=ids).update(enqueued_at=now)
+            transaction.on_commit(lambda: _enqueue(ids))
+    return len(ids)
+
+
+def webhook_deliveries_prune(*, batch: int = 5000) -> int:
+    """Beat: succeeded deliveries (with their attempts) and payloads nobody needs any more, after
+    WEBHOOK_RETENTION_DAYS. Failed and pending ones stay for inspection."""
+    cutoff = timezone.now() - timedelta(days=settings.WEBHOOK_RETENTION_DAYS)
+    deleted = 0
+    while True:
+        ids = list(WebhookDelivery.objects.filter(status=DeliveryStatus.SUCCEEDED, created_at__lt=cutoff)
+                   .values_list("pk", flat=True)[:batch])
+        if not ids:
+            break
+        deleted += WebhookDelivery.objects.filter(pk__in=ids).delete()[1].get(WebhookDelivery._meta.label, 0)
+    WebhookPayload.objects.filter(created_at__lt=cutoff, deliveries__isnull=True).delete()
+    return deleted

@@ -159,6 +159,21 @@ PAYMENT_PROCESSOR = env("PAYMENT_PROCESSOR", default="simulator")
 PAYMENT_SIMULATOR_FAIL = env.list("PAYMENT_SIMULATOR_FAIL", default=[])
 PAYMENT_PROCESSOR_CLAIM_TIMEOUT = env.int("PAYMENT_PROCESSOR_CLAIM_TIMEOUT", default=60)
 
+# --- Webhooks -------------------------------------------------------------------------------------
+# Seconds for connecting and for each read of a delivery request.
+WEBHOOK_TIMEOUT = env.float("WEBHOOK_TIMEOUT", default=10)
+WEBHOOK_ALLOW_HTTP = env.bool("WEBHOOK_ALLOW_HTTP", default=False)
+# CIDRs exempt from the SSRF guard (e.g. "10.20.0.0/16" for an internal receiver); empty by default.
+WEBHOOK_ALLOWED_NETWORKS = env.list("WEBHOOK_ALLOWED_NETWORKS", default=[])
+# Delay before retry n (seconds), each +-20 % jitter; after the last one the delivery is failed.
+WEBHOOK_RETRY_SCHEDULE = env.list("WEBHOOK_RETRY_SCHEDULE", cast=float,
+                                  default=[5, 300, 1800, 7200, 18000, 36000, 36000])
+WEBHOOK_DISABLE_AFTER = env.int("WEBHOOK_DISABLE_AFTER", default=5 * 24 * 3600)
+WEBHOOK_RETENTION_DAYS = env.int("WEBHOOK_RETENTION_DAYS", default=30)
+# A delivery whose task message was sent but not picked up within this many seconds is sent again by the sweeper.
+WEBHOOK_REQUEUE_AFTER = env.int("WEBHOOK_REQUEUE_AFTER", default=60)
+WEBHOOK_SWEEP_BATCH = env.int("WEBHOOK_SWEEP_BATCH", default=500)
+
 # --- Celery ---------------------------------------------------------------------------------------
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="filesystem://")
 CELERY_BROKER_CONNECTION_TIMEOUT = 2

@@ -10,3 +10,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 API_RATE_LIMIT = env("API_RATE_LIMIT", default="100000/min")
 REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {"credential": API_RATE_LIMIT}  # noqa: F405
+# Webhook receivers in tests are local HTTP servers.
+WEBHOOK_ALLOW_HTTP = env.bool("WEBHOOK_ALLOW_HTTP", default=True)
+WEBHOOK_ALLOWED_NETWORKS = env.list("WEBHOOK_ALLOWED_NETWORKS", default=["127.0.0.0/8", "::1/128"])
+WEBHOOK_TIMEOUT = env.float("WEBHOOK_TIMEOUT", default=2)

@@ -1,0 +1,74 @@
+from django.contrib import admin
+
+from evpay.admin import LedgerAdmin, run_service_action
+
+from . import services
+from .models import Event, WebhookDelivery, WebhookDeliveryAttempt, WebhookSubscription
+
+
+@admin.register(WebhookSubscription)
+class WebhookSubscriptionAdmin(LedgerAdmin):
+    """Created through the API (which shows the secret once); here never more than the hint."""
+
+    list_display = ("id", "operator", "url", "is_active", "disabled_reason", "secret_hint", "created_at")
+    list_filter = ("is_active", "disabled_reason")
+    search_fields = ("id", "url", "description")
+    list_select_related = ("operator",)
+    exclude = ("secret", "previous_secret")
+    actions = ("send_test_event", "deactivate")
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in self.model._meta.fields if f.name not in self.exclude] + ["secret_hint"]
+
+    @admin.action(description="Send test event")
+    def send_test_event(self, request, queryset):
+        run_service_action(self, request, queryset, lambda s: services.webhook_test_send(subscription=s),
+                           "Test event queued")
+
+    @admin.action(description="Deactivate")
+    def deactivate(self, request, queryset):
+        run_service_action(self, request, queryset,
+                           lambda s: services.webhook_subscription_deactivate(subscription=s), "Deactivated")
+
+
+class WebhookDeliveryAttemptInline(admin.TabularInline):
+    model = WebhookDeliveryAttempt
+    extra = 0
+    can_delete = False
+    fields = ("number", "at", "response_status", "duration_ms", "error", "response_body")
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(LedgerAdmin):
+    list_display = ("id", "operator", "subscription", "event_type", "status", "attempt_count", "next_attempt_at",
+                    "last_response_status", "created_at")
+    list_filter = ("status", "event_type")
+    search_fields = ("id", "event__id", "subscription__id")
+    list_select_related = ("operator", "subscription")
+    date_hierarchy = "created_at"
+    exclude = ("payload",)
+    inlines = (WebhookDeliveryAttemptInline,)
+    actions = ("retry_now",)
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in self.model._meta.fields if f.name != "payload"]
+
+    @admin.action(description="Retry now")
+    def retry_now(self, request, queryset):
+        run_service_action(self, request, queryset, lambda d: services.webhook_delivery_retry(delivery=d),
+                           "Retry queued")
+
+
+@admin.register(Event)
+class EventAdmin(LedgerAdmin):
+    list_display = ("id", "operator", "type", "created_at")
+    list_filter = ("type",)
+    search_fields = ("id",)
+    list_select_related = ("operator",)
+    date_hierarchy = "created_at"
+
+

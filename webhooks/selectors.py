@@ -1,0 +1,26 @@
+from datetime import timedelta
+
+from django.conf import settings
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
+from .models import ALL_EVENT_TYPES, DeliveryStatus, WebhookDelivery, WebhookSubscription
+
+
+def subscriptions_for_event_type(event_type: str) -> Q:
+    return Q(event_types__contains=[event_type]) | Q(event_types__contains=[ALL_EVENT_TYPES])
+
+
+def subscriptions_matching(*, operator_id: str, event_type: str) -> list[WebhookSubscription]:
+    return list(WebhookSubscription.objects.filter(subscriptions_for_event_type(event_type),
+                                                   operator_id=operator_id, is_active=True))
+
+
+def deliveries_due(*, now=None) -> QuerySet[WebhookDelivery]:
+    """Pending deliveries whose attempt is due and whose task message is not (or no longer) on its way."""
+    now = now or timezone.now()
+    requeue_before = now - timedelta(seconds=settings.WEBHOOK_REQUEUE_AFTER)
+    return WebhookDelivery.objects.filter(
+        Q(enqueued_at__isnull=True) | Q(enqueued_at__lte=requeue_before),
+        status=DeliveryStatus.PENDING, next_attempt_at__lte=now,
+    ).order_by("next_attempt_at")

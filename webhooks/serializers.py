@@ -1,0 +1,69 @@
+from rest_framework import serializers
+
+from .models import ALL_EVENT_TYPES, EVENT_TYPES, WebhookDelivery, WebhookDeliveryAttempt, WebhookSubscription
+
+
+class WebhookSubscriptionSerializer(serializers.ModelSerializer):
+    secret_hint = serializers.CharField(read_only=True, help_text="The first 8 characters of the secret.")
+
+    class Meta:
+        model = WebhookSubscription
+        fields = ["id", "url", "description", "event_types", "is_active", "disabled_reason", "secret_hint",
+                  "created_at", "updated_at"]
+        read_only_fields = fields
+
+
+class WebhookSubscriptionWithSecretSerializer(WebhookSubscriptionSerializer):
+    """Only in the response of create and of a PUT with rotate_secret: the one time the secret is shown."""
+
+    secret = serializers.CharField(read_only=True, help_text="`whsec_` + base64 of 32 random bytes. Shown once.")
+
+    class Meta(WebhookSubscriptionSerializer.Meta):
+        fields = [*WebhookSubscriptionSerializer.Meta.fields, "secret"]
+        read_only_fields = fields
+
+
+class EventTypesField(serializers.ListField):
+    child = serializers.ChoiceField(choices=[*EVENT_TYPES, ALL_EVENT_TYPES])
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("min_length", 1)
+        kwargs.setdefault("max_length", len(EVENT_TYPES) + 1)
+        kwargs.setdefault("help_text", 'Event types to receive, or ["*"] for all.')
+        super().__init__(**kwargs)
+
+
+class WebhookSubscriptionCreateSerializer(serializers.Serializer):
+    url = serializers.URLField(max_length=2048)
+    event_types = EventTypesField()
+    description = serializers.CharField(required=False, allow_blank=True, max_length=500, default="")
+
+
+class WebhookSubscriptionUpdateSerializer(serializers.Serializer):
+    url = serializers.URLField(max_length=2048)
+    event_types = EventTypesField()
+    description = serializers.CharField(required=False, allow_blank=True, max_length=500)
+    is_active = serializers.BooleanField(required=False, help_text="true re-enables a disabled subscription.")
+    rotate_secret = serializers.BooleanField(
+        required=False, default=False,
+        help_text="Make a new secret (returned once); the old one keeps signing alongside it for 24 h.",
+    )
+
+
+class WebhookDeliveryAttemptSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = WebhookDeliveryAttempt
+        fields = ["number", "at", "response_status", "duration_ms", "error"]
+        read_only_fields = fields
+
+
+class WebhookDeliverySerializer(serializers.ModelSerializer):
+    subscription_id = serializers.CharField(read_only=True)
+    event_id = serializers.CharField(read_only=True)
+    attempts = WebhookDeliveryAttemptSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = WebhookDelivery
+        fields = ["id", "subscription_id", "event_id", "event_type", "status", "attempt_count", "next_attempt_at",
+                  "last_attempt_at", "last_response_status", "last_error", "attempts", "created_at"]
+        read_only_fields = fields

@@ -1,0 +1,21 @@
+from celery import shared_task
+
+from . import services
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+def deliver(delivery_id: str) -> None:
+    """One attempt of one delivery. Safe to run twice: the claim under the row lock lets only one through."""
+    services.webhook_delivery_attempt(delivery_id=delivery_id)
+
+
+@shared_task(ignore_result=True)
+def sweep_deliveries() -> int:
+    """Beat: deliveries that are due and whose task message is late or lost."""
+    return services.webhook_deliveries_sweep()
+
+
+@shared_task(ignore_result=True)
+def prune_deliveries() -> int:
+    """Beat: succeeded deliveries older than WEBHOOK_RETENTION_DAYS."""
+    return services.webhook_deliveries_prune()

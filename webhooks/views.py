@@ -1,0 +1,63 @@
+from django.db.models import Prefetch
+from django_filters.utils import translate_validation
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, status
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from evpay.api.views import OperatorScopedViewSet
+
+from . import services
+from .filters import WebhookDeliveryFilterSet, WebhookSubscriptionFilterSet
+from .models import WebhookDelivery, WebhookDeliveryAttempt, WebhookSubscription
+from .serializers import (
+    WebhookDeliverySerializer,
+    WebhookSubscriptionCreateSerializer,
+    WebhookSubscriptionSerializer,
+    WebhookSubscriptionUpdateSerializer,
+    WebhookSubscriptionWithSecretSerializer,
+)
+
+
+class WebhookSubscriptionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, OperatorScopedViewSet):
+    queryset = WebhookSubscription.objects.all()
+    serializer_class = WebhookSubscriptionSerializer
+    filterset_class = WebhookSubscriptionFilterSet
+    scope_resource = "webhooks"
+
+    @extend_schema(request=WebhookSubscriptionCreateSerializer, responses={201: WebhookSubscriptionWithSecretSerializer})
+    def create(self, request):
+        data = self.validated_input(WebhookSubscriptionCreateSerializer)
+        subscription = services.webhook_subscription_create(operator=self.operator, **data)
+        return Response(WebhookSubscriptionWithSecretSerializer(subscription).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=WebhookSubscriptionUpdateSerializer, responses={200: WebhookSubscriptionWithSecretSerializer},
+                   description="Replaces url and event types. `secret` is in the response only with rotate_secret.")
+    def update(self, request, pk=None):
+        subscription, data = self.get_object(), self.validated_input(WebhookSubscriptionUpdateSerializer)
+        subscription = services.webhook_subscription_update(subscription=subscription, **data)
+        serializer = WebhookSubscriptionWithSecretSerializer if data["rotate_secret"] else WebhookSubscriptionSerializer
+        return Response(serializer(subscription).data)
+
+    @extend_schema(responses={204: None}, description="Deactivates; the subscription and its deliveries stay readable.")
+    def destroy(self, request, pk=None):
+        services.webhook_subscription_deactivate(subscription=self.get_object())
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(parameters=[WebhookDeliveryFilterSet], responses={200: WebhookDeliverySerializer(many=True)})
+    @action(detail=True, methods=["get"])
+    def deliveries(self, request, pk=None):
+        deliveries = WebhookDelivery.objects.filter(subscription=self.get_object()).prefetch_related(
+            Prefetch("attempts", queryset=WebhookDeliveryAttempt.objects.order_by("number")))
+        filterset = WebhookDeliveryFilterSet(request.query_params, queryset=deliveries, request=request)
+        if not filterset.is_valid():
+            raise translate_validation(filterset.errors)
+        page = self.paginate_queryset(filterset.qs)
+        return self.get_paginated_response(WebhookDeliverySerializer(page, many=True).data)
+
+    @extend_schema(request=None, responses={202: WebhookDeliverySerializer},
+                   description="Delivers a `webhook.test` event to this subscription only; 409 when inactive.")
+    @action(detail=True, methods=["post"])
+    def test(self, request, pk=None):
+        delivery = services.webhook_test_send(subscription=self.get_object())
+        return Response(WebhookDeliverySerializer(delivery).data, status=status.HTTP_202_ACCEPTED)
