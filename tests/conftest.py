@@ -11,6 +11,7 @@ from django.db import connection
 from rest_framework.test import APIClient
 
 from evpay.core.services import api_key_create, operator_create, operator_user_create
+from tests.webhook_receiver import receiver  # noqa: F401 - fixture: a real HTTP webhook receiver
 
 ROOT = Path(__file__).resolve().parent.parent
 

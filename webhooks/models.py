@@ -101,6 +101,9 @@ class WebhookPayload(models.Model):
     body = models.TextField()
     created_at = models.DateTimeField(default=timezone.now)
 
+    def __str__(self):
+        return f"payload of {self.event_id}"
+
 
 class DeliveryStatus(models.TextChoices):
     PENDING = "pending"

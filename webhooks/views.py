@@ -25,13 +25,15 @@ class WebhookSubscriptionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixi
     filterset_class = WebhookSubscriptionFilterSet
     scope_resource = "webhooks"
 
-    @extend_schema(request=WebhookSubscriptionCreateSerializer, responses={201: WebhookSubscriptionWithSecretSerializer})
+    @extend_schema(request=WebhookSubscriptionCreateSerializer,
+                   responses={201: WebhookSubscriptionWithSecretSerializer})
     def create(self, request):
         data = self.validated_input(WebhookSubscriptionCreateSerializer)
         subscription = services.webhook_subscription_create(operator=self.operator, **data)
         return Response(WebhookSubscriptionWithSecretSerializer(subscription).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(request=WebhookSubscriptionUpdateSerializer, responses={200: WebhookSubscriptionWithSecretSerializer},
+    @extend_schema(request=WebhookSubscriptionUpdateSerializer,
+                   responses={200: WebhookSubscriptionWithSecretSerializer},
                    description="Replaces url and event types. `secret` is in the response only with rotate_secret.")
     def update(self, request, pk=None):
         subscription, data = self.get_object(), self.validated_input(WebhookSubscriptionUpdateSerializer)
