@@ -38,7 +38,13 @@ class WebhookDeliveryAttemptInline(admin.TabularInline):
     fields = ("number", "at", "response_status", "duration_ms", "error", "response_body")
     readonly_fields = fields
 
+    def has_view_permission(self, request, obj=None):
+        return True  # the delivery admin around it decides who sees the page
+
     def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
         return False
 
 

@@ -1,6 +1,7 @@
 from django.db.models import Prefetch
 from django_filters.utils import translate_validation
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -9,7 +10,7 @@ from evpay.api.views import OperatorScopedViewSet
 
 from . import services
 from .filters import WebhookDeliveryFilterSet, WebhookSubscriptionFilterSet
-from .models import WebhookDelivery, WebhookDeliveryAttempt, WebhookSubscription
+from .models import EVENT_TYPES, DeliveryStatus, WebhookDelivery, WebhookDeliveryAttempt, WebhookSubscription
 from .serializers import (
     WebhookDeliverySerializer,
     WebhookSubscriptionCreateSerializer,
@@ -46,7 +47,12 @@ class WebhookSubscriptionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixi
         services.webhook_subscription_deactivate(subscription=self.get_object())
         return Response(status=status.HTTP_204_NO_CONTENT)
 
-    @extend_schema(parameters=[WebhookDeliveryFilterSet], responses={200: WebhookDeliverySerializer(many=True)})
+    @extend_schema(filters=False, responses={200: WebhookDeliverySerializer(many=True)}, parameters=[
+        OpenApiParameter("status", enum=DeliveryStatus.values),
+        OpenApiParameter("event_type", enum=EVENT_TYPES),
+        OpenApiParameter("created_after", OpenApiTypes.DATETIME),
+        OpenApiParameter("created_before", OpenApiTypes.DATETIME),
+    ])
     @action(detail=True, methods=["get"])
     def deliveries(self, request, pk=None):
         deliveries = WebhookDelivery.objects.filter(subscription=self.get_object()).prefetch_related(
