@@ -321,3 +321,39 @@ def test_parallel_attempts_send_once(operator, receiver, parallel):
     delivery.refresh_from_db()
     assert receiver.count() == 1
     assert delivery.status == "succeeded" and delivery.attempt_count == 1
+
+
+def test_https_to_the_checked_address_keeps_sni_and_certificate_checks(operator, receiver, tmp_path):
+    """The request goes to the resolved IP, but TLS names the original host (SNI) and verifies its certificate:
+    a self-signed certificate is refused."""
+    import datetime
+    import ssl
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+            .sign(key, hashes.SHA256()))
+    (tmp_path / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (tmp_path / "key.pem").write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                                         serialization.PrivateFormat.PKCS8,
+                                                         serialization.NoEncryption()))
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(tmp_path / "cert.pem", tmp_path / "key.pem")
+    server_names = []
+    context.sni_callback = lambda sock, server_name, ctx: server_names.append(server_name)
+    receiver.server.socket = context.wrap_socket(receiver.server.socket, server_side=True)
+
+    subscribe(operator, f"https://localhost:{receiver.port}/hook")
+    delivery = attempt(only_delivery(emit(operator)))
+    assert delivery.status == "pending" and "CERTIFICATE_VERIFY_FAILED" in delivery.last_error
+    assert server_names == ["localhost"]
+    assert receiver.count() == 0
