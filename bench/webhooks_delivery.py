@@ -52,7 +52,8 @@ def start_worker(*, purge: bool = True) -> subprocess.Popen:
     (ROOT / "var").mkdir(exist_ok=True)
     proc = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "evpay", "worker", "--concurrency", "2", "--pool", "prefork",
-         "--loglevel", log_level, "--without-gossip", "--without-mingle", "-n", f"bench-{os.getpid()}@%h"],
+         "--loglevel", log_level, "--without-gossip", "--without-mingle", "-n", f"bench-{os.getpid()}@%h",
+         *os.environ.get("BENCH_WORKER_ARGS", "").split()],
         cwd=ROOT, env=dict(os.environ), stdout=open(ROOT / "var" / "bench-worker.log", "w"), stderr=subprocess.STDOUT,
     )
     deadline = time.monotonic() + 60
