@@ -21,6 +21,13 @@ from .serializers import (
 
 
 class WebhookSubscriptionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, OperatorScopedViewSet):
+    """Webhook subscriptions. Deliveries follow Standard Webhooks 1.0: `webhook-id` (the event id, the same on
+    every retry), `webhook-timestamp`, `webhook-signature` (`v1,<base64>`; two, space separated, for 24 h after a
+    secret rotation). 2xx is delivered; anything else, a timeout or a redirect (not followed) is retried at
+    WEBHOOK_RETRY_SCHEDULE (+-20 % jitter); `Retry-After` on 429/503 waits at least the scheduled step and at
+    most 24 h. 410 disables the subscription (`endpoint_gone`); failing for WEBHOOK_DISABLE_AFTER disables it
+    (`too_many_failures`). At-least-once, unordered: de-duplicate by `webhook-id`."""
+
     queryset = WebhookSubscription.objects.all()
     serializer_class = WebhookSubscriptionSerializer
     filterset_class = WebhookSubscriptionFilterSet
