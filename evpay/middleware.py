@@ -1,4 +1,6 @@
+import logging
 import re
+import time
 import uuid
 
 from django.conf import settings
@@ -6,6 +8,7 @@ from django.conf import settings
 from evpay.api.errors import problem_response
 from evpay.logging import bind_context
 
+access_logger = logging.getLogger("evpay.access")
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
@@ -21,8 +24,14 @@ class RequestIdMiddleware:
         request.request_id = request_id
         # Set (not reset afterwards): Django's own request logging runs after the middleware returns.
         bind_context(request_id=request_id, operator_id=None)
+        started = time.monotonic()
         response = self.get_response(request)
         response["X-Request-ID"] = request_id
+        access_logger.info(
+            "%s %s %s", request.method, request.path, response.status_code,
+            extra={"method": request.method, "path": request.path, "status": response.status_code,
+                   "duration_ms": round((time.monotonic() - started) * 1000, 1)},
+        )
         return response
 
 
