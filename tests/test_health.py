@@ -1,7 +1,7 @@
 import pytest
 from django.test import override_settings
 
-from tests.base import assert_problem  # noqa: F401
+from tests.base import assert_problem
 
 
 @pytest.mark.django_db
@@ -47,8 +47,6 @@ def test_metrics_is_prometheus_text(anon_client):
 
 @pytest.mark.django_db(transaction=True)
 def test_detailed_needs_credentials(anon_client):
-    from tests.base import assert_problem
-
     assert_problem(anon_client.get("/health/detailed"), 401, "not_authenticated")
 
 

@@ -1,7 +1,7 @@
 """OpenAPI: both auth schemes, the Idempotency-Key header and the problem-details errors on every operation."""
 
-from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.contrib.rest_framework_simplejwt import SimpleJWTScheme
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiParameter
 from rest_framework import serializers
