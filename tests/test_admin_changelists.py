@@ -73,3 +73,21 @@ def test_operator_staff_see_only_their_operator(operator, other_operator):
     assert mine.id in page and theirs.id not in page
     assert client.get(f"/admin/payments/paymentintent/{theirs.id}/change/").status_code in (302, 404)
     assert client.get(f"/admin/payments/paymentintent/{mine.id}/change/").status_code == 200
+
+
+@pytest.mark.django_db
+def test_dashboard_shows_todays_figures_of_the_operator(operator, other_operator):
+    from payments import services
+
+    for amount in (1250, 750):
+        intent = services.payment_intent_create(operator=operator, amount=amount, currency="EUR")
+        services.payment_intent_capture(intent=services.payment_intent_authorize(intent=intent, token="tok_visa"))
+    foreign = services.payment_intent_create(operator=other_operator, amount=99900, currency="EUR")
+    services.payment_intent_capture(intent=services.payment_intent_authorize(intent=foreign, token="tok_visa"))
+    user = operator_user_create(operator=operator, username="staff", password="pw-123456", role="viewer")
+    client = Client()
+    client.force_login(user)
+    page = client.get("/admin/").content.decode()
+    assert "Captured today" in page
+    assert "20.00 (2)" in page  # 1250 + 750 cents, two captures; the other operator's 999.00 is not counted
+    assert "999.00" not in page

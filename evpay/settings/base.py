@@ -16,7 +16,7 @@ ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[:
 EVPAY_VERSION = env("EVPAY_VERSION", default="0.1.0")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "evpay.apps.EvpayAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
