@@ -53,3 +53,23 @@ class BodySizeLimitMiddleware:
                 detail=f"Request body is {length} bytes; the limit is {settings.API_MAX_BODY_BYTES}.",
             )
         return self.get_response(request)
+
+
+class ApiProblemMiddleware:
+    """Under /v1 and /api, a 404 or 500 that Django rendered as HTML (no route, or DEBUG pages) becomes a
+    problem document, so API clients always get application/problem+json."""
+
+    API_PREFIXES = ("/v1/", "/api/v1/")
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if (response.status_code in (404, 500) and request.path.startswith(self.API_PREFIXES)
+                and not response.get("Content-Type", "").startswith(("application/json", "application/problem+json"))):
+            if response.status_code == 404:
+                return problem_response(status=404, code="not_found", title="Not found", detail="No such resource.")
+            return problem_response(status=500, code="internal_error", title="Internal server error",
+                                    detail="An unexpected error occurred; it has been logged.")
+        return response

@@ -3,7 +3,6 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from evpay.api.auth_views import TokenObtainView, TokenRefreshView
-from evpay.api.errors import handler404 as not_found
 from evpay.health import DetailedHealthView, HealthView, LiveView, ReadyView
 from evpay.metrics import metrics_view
 
@@ -23,6 +22,4 @@ urlpatterns = [
     re_path(r"^v1/auth/token/?$", TokenObtainView.as_view(), name="token-obtain"),
     re_path(r"^v1/auth/token/refresh/?$", TokenRefreshView.as_view(), name="token-refresh"),
     path("v1/", include("payments.urls")),
-    # Anything else under the API answers a problem document, in DEBUG too.
-    re_path(r"^(?:v1|api)/", not_found),
 ]

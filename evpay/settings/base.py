@@ -39,6 +39,7 @@ MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "evpay.middleware.RequestIdMiddleware",
     "evpay.middleware.BodySizeLimitMiddleware",
+    "evpay.middleware.ApiProblemMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
