@@ -28,10 +28,17 @@ def broker_down(monkeypatch):
     CELERY_BROKER_URL environment variable over its configuration, so both are changed."""
     from evpay.celery import app
 
+    def drop_connection_pools():  # they hold connections to whichever broker they were made for
+        app._pool = None
+        app.amqp._producer_pool = None
+
     monkeypatch.setenv("CELERY_BROKER_URL", DEAD_BROKER)
     monkeypatch.setattr(app.conf, "broker_url", DEAD_BROKER)
+    drop_connection_pools()
     with override_settings(CELERY_BROKER_URL=DEAD_BROKER):
         yield
+    monkeypatch.undo()
+    drop_connection_pools()
 
 
 @pytest.mark.django_db(transaction=True)
