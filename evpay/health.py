@@ -147,7 +147,11 @@ def check_celery_workers() -> dict:
 
     if app.conf.broker_url.startswith("filesystem"):
         return {"status": "unknown", "count": None, "detail": "the filesystem broker cannot broadcast a ping"}
-    replies = app.control.ping(timeout=1.0)
+    # A connection of its own, checked first: a dead broker fails here at once instead of leaving a
+    # thread retrying through (and poisoning) the shared connection pool after the check gave up.
+    with app.connection_for_write() as conn:
+        conn.ensure_connection(max_retries=1, timeout=1)
+        replies = app.control.ping(timeout=1.0, connection=conn)
     return {"status": "ok" if replies else "down", "count": len(replies)}
 
 

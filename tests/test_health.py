@@ -32,8 +32,9 @@ def broker_down(monkeypatch):
         app._pool = None
         app.amqp._producer_pool = None
 
-    monkeypatch.setenv("CELERY_BROKER_URL", DEAD_BROKER)
+    # The configuration first: its original value must be read before the environment changes it.
     monkeypatch.setattr(app.conf, "broker_url", DEAD_BROKER)
+    monkeypatch.setenv("CELERY_BROKER_URL", DEAD_BROKER)
     drop_connection_pools()
     with override_settings(CELERY_BROKER_URL=DEAD_BROKER):
         yield
