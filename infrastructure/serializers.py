@@ -36,6 +36,26 @@ class ConnectorSerializer(serializers.Serializer):
                                             coerce_to_string=False)
 
 
+@extend_schema_field(ConnectorSerializer(many=True))
+class ConnectorListField(serializers.Field):
+    """The full connector list of a station. Validated on its own, so PATCH (partial) still requires every
+    field of every connector given."""
+
+    def to_internal_value(self, data):
+        serializer = ConnectorSerializer(data=data, many=True)
+        if not serializer.is_valid():
+            raise serializers.ValidationError(serializer.errors)
+        connectors = serializer.validated_data
+        ids = [c["connector_id"] for c in connectors]
+        duplicates = sorted({i for i in ids if ids.count(i) > 1})
+        if duplicates:
+            raise serializers.ValidationError(f"connector_id must be unique within a station: {', '.join(duplicates)}.")
+        return connectors
+
+    def to_representation(self, value):
+        return ConnectorSerializer(value, many=True).data
+
+
 class ConnectivityTestSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=ConnectivityTestStatus.choices)
     latency_ms = serializers.IntegerField(allow_null=True)
@@ -79,15 +99,8 @@ class StationMappingWriteSerializer(serializers.Serializer):
     cpms_station_id = serializers.CharField(max_length=100)
     tariff_id = OperatorObjectField(queryset=Tariff.objects.all(), required=False, allow_null=True)
     is_active = serializers.BooleanField(required=False, default=True)
-    connectors = ConnectorSerializer(many=True, required=False)
+    connectors = ConnectorListField(required=False)
     metadata = MetadataField()
-
-    def validate_connectors(self, connectors):
-        ids = [c["connector_id"] for c in connectors]
-        duplicates = sorted({i for i in ids if ids.count(i) > 1})
-        if duplicates:
-            raise serializers.ValidationError(f"connector_id must be unique within a station: {', '.join(duplicates)}.")
-        return connectors
 
 
 class ConnectorRowSerializer(serializers.Serializer):

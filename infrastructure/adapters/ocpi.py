@@ -94,6 +94,7 @@ class OcpiClient:
 @register_adapter
 class OcpiAdapter(CpmsAdapter):
     adapter_type = "ocpi"
+    requires_base_url = True
 
     def _client(self) -> OcpiClient:
         return OcpiClient(base_url=self.settings.base_url, token=self.settings.credentials.get("token"),
