@@ -20,6 +20,16 @@ CONNECTOR_STANDARDS = (
 )
 
 
+class KilowattField(serializers.DecimalField):
+    """Power in kW: a JSON number out (events are stored as JSON), validated as a 2-decimal Decimal in."""
+
+    def __init__(self, **kwargs):
+        super().__init__(max_digits=8, decimal_places=2, coerce_to_string=False, **kwargs)
+
+    def to_representation(self, value):
+        return float(super().to_representation(value))
+
+
 class AdapterTypeField(serializers.ChoiceField):
     """One of the registered adapter types (the registry is read when the field is built)."""
 
@@ -32,8 +42,7 @@ class ConnectorSerializer(serializers.Serializer):
     evse_uid = serializers.CharField(max_length=36, required=False, allow_blank=True, default="")
     standard = serializers.ChoiceField(choices=CONNECTOR_STANDARDS)
     power_type = serializers.ChoiceField(choices=PowerType.choices)
-    max_power_kw = serializers.DecimalField(max_digits=8, decimal_places=2, min_value=Decimal("0.01"),
-                                            coerce_to_string=False)
+    max_power_kw = KilowattField(min_value=Decimal("0.01"))
 
 
 @extend_schema_field(ConnectorSerializer(many=True))
@@ -113,7 +122,7 @@ class ConnectorRowSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=OcpiStatus.choices)
     standard = serializers.CharField()
     power_type = serializers.ChoiceField(choices=PowerType.choices)
-    max_power_kw = serializers.DecimalField(max_digits=8, decimal_places=2, coerce_to_string=False)
+    max_power_kw = KilowattField()
     status_updated_at = serializers.DateTimeField(allow_null=True)
     active_session_id = serializers.SerializerMethodField()
 
