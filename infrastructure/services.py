@@ -37,7 +37,7 @@ from .statuses import PROTOCOLS
 
 logger = logging.getLogger(__name__)
 
-_UNSET = object()
+UNSET = object()
 
 # Defaults of a fresh AdapterConfig, per adapter type (the rest are the model defaults).
 ADAPTER_DEFAULTS = {
@@ -149,13 +149,13 @@ def mapping_create(*, operator: Operator, station_id: str, adapter_type: str, cp
 
 
 def mapping_update(*, mapping: StationMapping, station_id: str | None = None, adapter_type: str | None = None,
-                   cpms_station_id: str | None = None, tariff: Tariff | None | object = _UNSET,
+                   cpms_station_id: str | None = None, tariff: Tariff | None | object = UNSET,
                    is_active: bool | None = None, connectors: list[dict] | None = None,
                    metadata: dict | None = None) -> StationMapping:
     """Change the given fields only (PATCH). `tariff=None` clears the tariff."""
     if adapter_type is not None:
         _check_adapter_type(adapter_type)
-    if tariff is not _UNSET:
+    if tariff is not UNSET:
         _check_tariff(mapping.operator_id, tariff)
     try:
         with transaction.atomic():
@@ -168,7 +168,7 @@ def mapping_update(*, mapping: StationMapping, station_id: str | None = None, ad
                                 ("is_active", is_active), ("metadata", metadata)):
                 if value is not None:
                     setattr(mapping, name, value)
-            if tariff is not _UNSET:
+            if tariff is not UNSET:
                 mapping.tariff = tariff
             mapping.save()
             if connectors is not None:
@@ -248,7 +248,7 @@ def mapping_connectivity_test_run(*, mapping: StationMapping) -> StationMapping:
 def adapter_config_update(*, operator: Operator, adapter_type: str, enabled: bool | None = None,
                           base_url: str | None = None, timeout_ms: int | None = None,
                           max_retries: int | None = None, poll_interval_s: int | None = None,
-                          credentials: dict | None | object = _UNSET) -> AdapterConfig:
+                          credentials: dict | None | object = UNSET) -> AdapterConfig:
     """PATCH /config/{adapter_type}. `credentials=None` removes them. A change of where or how the adapter
     connects (enabled, base_url, credentials) closes the circuit: the old failures say nothing about it."""
     if not is_adapter_type(adapter_type):
@@ -265,7 +265,7 @@ def adapter_config_update(*, operator: Operator, adapter_type: str, enabled: boo
                             ("poll_interval_s", poll_interval_s)):
             if value is not None:
                 setattr(config, name, value)
-        if credentials is not _UNSET:
+        if credentials is not UNSET:
             config.credentials_encrypted = credentials_encrypt(credentials)
             connection_changed = True
         if config.enabled and adapter_requires_base_url(adapter_type) and not config.base_url:
@@ -277,7 +277,7 @@ def adapter_config_update(*, operator: Operator, adapter_type: str, enabled: boo
             config.circuit_opened_at = None
         config.save()
     logger.info("Adapter config %s of %s updated (credentials %s)", adapter_type, operator.pk,
-                "changed" if credentials is not _UNSET else "unchanged")
+                "changed" if credentials is not UNSET else "unchanged")
     return config
 
 

@@ -1,7 +1,6 @@
 """/v1/charging-infrastructure: mappings, connectors, adapter health and configuration."""
 
 import logging
-from decimal import Decimal
 
 import pytest
 from django.db import connection
@@ -9,44 +8,18 @@ from django.test.utils import CaptureQueriesContext
 
 from charging.models import Tariff
 from infrastructure.models import AdapterCall, AdapterConfig, Connector, StationMapping
-from infrastructure.selectors import active_session_source_register, active_session_source_unregister
-from infrastructure.services import mapping_create
 from tests.base import EndpointAccessTests, assert_problem
+from tests.infrastructure_support import CCS, TYPE2, make_mapping
 from webhooks.models import Event
 
 BASE = "/v1/charging-infrastructure"
 MAPPINGS = f"{BASE}/mappings"
-CCS = {"connector_id": "1", "evse_uid": "DE*ABC*E1", "standard": "IEC_62196_T2_COMBO", "power_type": "DC",
-       "max_power_kw": 150}
-TYPE2 = {"connector_id": "2", "evse_uid": "DE*ABC*E2", "standard": "IEC_62196_T2", "power_type": "AC_3_PHASE",
-         "max_power_kw": 22}
 SECRET_TOKEN = "tok-super-secret-4711"
 
 
 def mapping_body(**overrides):
     return {"station_id": "DE*ABC*S1", "adapter_type": "simulator", "cpms_station_id": "CP-1",
             "connectors": [CCS, TYPE2], **overrides}
-
-
-def make_mapping(operator, station_id="DE*ABC*S1", adapter_type="simulator", cpms_station_id="CP-1",
-                 connectors=(CCS,), **kwargs):
-    return mapping_create(operator=operator, station_id=station_id, adapter_type=adapter_type,
-                          cpms_station_id=cpms_station_id,
-                          connectors=[{**c, "max_power_kw": Decimal(str(c["max_power_kw"]))} for c in connectors],
-                          **kwargs)
-
-
-@pytest.fixture
-def running_sessions():
-    """Stands in for the charging app's lookup of running sessions: {(mapping_id, connector_id): chs id}."""
-    running: dict[tuple[str, str], str] = {}
-
-    def source(mapping_ids):
-        return {key: value for key, value in running.items() if key[0] in mapping_ids}
-
-    active_session_source_register(source)
-    yield running
-    active_session_source_unregister(source)
 
 
 class TestInfrastructureAccess(EndpointAccessTests):

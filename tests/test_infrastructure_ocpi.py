@@ -13,7 +13,7 @@ from infrastructure.adapters.base import AdapterUnavailable, CommandOutcome
 from infrastructure.adapters.registry import adapter_for_mapping
 from infrastructure.models import AdapterCall, Connector
 from infrastructure.services import adapter_config_update, adapter_poll, mapping_connectivity_test_run
-from tests.test_infrastructure_api import CCS, TYPE2, make_mapping
+from tests.infrastructure_support import CCS, TYPE2, make_mapping
 from webhooks.models import Event
 
 TOKEN = "cpo-issued-token-123"

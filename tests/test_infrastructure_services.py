@@ -6,23 +6,10 @@ import pytest
 
 from evpay.api.errors import ValidationFailed
 from infrastructure.models import Connector, StationMapping
-from infrastructure.selectors import active_session_source_register, active_session_source_unregister
 from infrastructure.services import MappingExists, MappingInUse, mapping_create, mapping_delete, mapping_update
 
 CONNECTOR = {"connector_id": "1", "evse_uid": "E1", "standard": "IEC_62196_T2_COMBO", "power_type": "DC",
              "max_power_kw": Decimal("150")}
-
-
-@pytest.fixture
-def running_sessions():
-    running: dict[tuple[str, str], str] = {}
-
-    def source(mapping_ids):
-        return {key: value for key, value in running.items() if key[0] in mapping_ids}
-
-    active_session_source_register(source)
-    yield running
-    active_session_source_unregister(source)
 
 
 @pytest.mark.django_db

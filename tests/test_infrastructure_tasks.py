@@ -18,7 +18,8 @@ from infrastructure.services import (
 )
 from infrastructure.tasks import poll_connector_statuses
 from tests.conftest import wait_for
-from tests.test_infrastructure_api import BASE, CCS, MAPPINGS, TYPE2, make_mapping
+from tests.infrastructure_support import CCS, TYPE2, make_mapping
+from tests.test_infrastructure_api import BASE, MAPPINGS
 from webhooks.models import Event
 
 
