@@ -1,5 +1,5 @@
 from django.db.models import Prefetch
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -7,8 +7,9 @@ from rest_framework.response import Response
 from evpay.api.views import OperatorScopedViewSet
 
 from . import selectors, services
+from .adapters.registry import adapter_types
 from .filters import ConnectorFilterSet, StationMappingFilterSet
-from .models import Connector, StationMapping
+from .models import AdapterConfig, Connector, StationMapping
 from .serializers import (
     AdapterConfigSerializer,
     AdapterConfigUpdateSerializer,
@@ -97,6 +98,7 @@ class ConnectorViewSet(mixins.ListModelMixin, OperatorScopedViewSet):
 class AdapterHealthViewSet(OperatorScopedViewSet):
     """One entry per adapter type (status, circuit, 5-minute call figures); not paginated."""
 
+    queryset = AdapterConfig.objects.all()
     serializer_class = AdapterHealthSerializer
     scope_resource = "infrastructure"
     pagination_class = None
@@ -110,6 +112,7 @@ class AdapterHealthViewSet(OperatorScopedViewSet):
 class AdapterConfigViewSet(OperatorScopedViewSet):
     """Adapter configuration per adapter type. Credentials are write-only: only `credentials_set` shows."""
 
+    queryset = AdapterConfig.objects.all()
     serializer_class = AdapterConfigSerializer
     scope_resource = "infrastructure"
     pagination_class = None
@@ -120,7 +123,9 @@ class AdapterConfigViewSet(OperatorScopedViewSet):
         configs = selectors.adapter_configs(operator_id=self.operator.pk)
         return Response({"results": AdapterConfigSerializer(configs, many=True).data, "next": None, "previous": None})
 
-    @extend_schema(request=AdapterConfigUpdateSerializer, responses={200: AdapterConfigSerializer})
+    @extend_schema(request=AdapterConfigUpdateSerializer, responses={200: AdapterConfigSerializer},
+                   parameters=[OpenApiParameter(_ADAPTER_TYPE, str, OpenApiParameter.PATH, enum=adapter_types(),
+                                                description="An unknown adapter type is a 404.")])
     def partial_update(self, request, adapter_type=None):
         data = self.validated_input(AdapterConfigUpdateSerializer)
         config = services.adapter_config_update(operator=self.operator, adapter_type=adapter_type, **data)

@@ -57,3 +57,15 @@ class TestMappingServices:
         connectors = {c.connector_id: c for c in mapping.connectors.all()}
         assert connectors["1"].status == "CHARGING" and connectors["1"].max_power_kw == Decimal("50")
         assert connectors["2"].status == "UNKNOWN"
+
+
+@pytest.mark.django_db
+def test_demo_seed_maps_simulator_stations_once(capsys):
+    from django.core.management import call_command
+
+    call_command("seed_demo")
+    call_command("seed_demo")
+    mappings = StationMapping.objects.live().filter(metadata__demo="true")
+    assert mappings.count() == 3
+    assert set(mappings.values_list("adapter_type", flat=True)) == {"simulator"}
+    assert Connector.objects.filter(mapping__in=mappings).count() == 4
