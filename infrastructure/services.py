@@ -165,6 +165,12 @@ def mapping_update(*, mapping: StationMapping, station_id: str | None = None, ad
                 if _station_taken(mapping.operator_id, station_id, exclude_pk=mapping.pk):
                     raise MappingExists(f"Station {station_id!r} is mapped already.")
                 mapping.station_id = station_id
+            moves = (adapter_type not in (None, mapping.adapter_type)
+                     or cpms_station_id not in (None, mapping.cpms_station_id))
+            if moves and active_sessions_by_connector(mapping_ids=[mapping.pk]):
+                # The running session's stop command must reach the CPMS that started it.
+                raise MappingInUse(f"A charge session runs at {mapping.station_id}; its adapter_type and "
+                                   "cpms_station_id cannot change until it ends.")
             for name, value in (("adapter_type", adapter_type), ("cpms_station_id", cpms_station_id),
                                 ("is_active", is_active), ("metadata", metadata)):
                 if value is not None:

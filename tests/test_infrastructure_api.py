@@ -165,6 +165,10 @@ class TestMappingUpdate:
         assert_problem(client.patch(f"{MAPPINGS}/{mapping.pk}", {"connectors": [CCS]}, format="json"), 409,
                        "mapping_in_use")
         assert mapping.connectors.count() == 2
+        url = f"{MAPPINGS}/{mapping.pk}"
+        assert_problem(client.patch(url, {"cpms_station_id": "CP-9"}, format="json"), 409, "mapping_in_use")
+        assert_problem(client.patch(url, {"adapter_type": "ocpi"}, format="json"), 409, "mapping_in_use")
+        assert client.patch(url, {"cpms_station_id": "CP-1", "metadata": {"a": "b"}}, format="json").status_code == 200
 
 
 @pytest.mark.django_db

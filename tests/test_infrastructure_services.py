@@ -69,3 +69,21 @@ def test_demo_seed_maps_simulator_stations_once(capsys):
     assert mappings.count() == 3
     assert set(mappings.values_list("adapter_type", flat=True)) == {"simulator"}
     assert Connector.objects.filter(mapping__in=mappings).count() == 4
+
+
+@pytest.mark.django_db
+def test_prometheus_selectors(operator):
+    from infrastructure.adapters.registry import adapter_for_mapping
+    from infrastructure.selectors import adapter_call_totals, connector_counts_by_status
+
+    mapping = mapping_create(operator=operator, station_id="S1", adapter_type="simulator", cpms_station_id="CP-1",
+                             connectors=[CONNECTOR, {**CONNECTOR, "connector_id": "2"}])
+    Connector.objects.filter(mapping=mapping, connector_id="2").update(status="CHARGING")
+    counts = connector_counts_by_status()
+    assert (counts["UNKNOWN"], counts["CHARGING"], counts["AVAILABLE"]) == (1, 1, 0)
+    adapter = adapter_for_mapping(mapping)
+    adapter.ping()
+    adapter.ping()
+    totals = adapter_call_totals()
+    assert totals == [{"adapter_type": "simulator", "operation": "ping", "outcome": "success", "count": 2,
+                       "latency_ms_sum": totals[0]["latency_ms_sum"]}]
