@@ -72,6 +72,20 @@ class ConnectivityTestSerializer(serializers.Serializer):
     tested_at = serializers.DateTimeField(allow_null=True)
 
 
+class ConnectivityTestRequestSerializer(serializers.Serializer):
+    """The 202 answer of POST /mappings/{id}/test: the queued test (`status: pending`)."""
+
+    mapping_id = serializers.CharField(source="pk")
+    status = serializers.CharField(source="connectivity_test_status")
+    latency_ms = serializers.IntegerField(source="connectivity_test_latency_ms", allow_null=True)
+    error = serializers.SerializerMethodField()
+    tested_at = serializers.DateTimeField(source="connectivity_tested_at", allow_null=True)
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_error(self, mapping):
+        return mapping.connectivity_test_error or None
+
+
 class StationMappingSerializer(serializers.ModelSerializer):
     tariff_id = serializers.CharField(allow_null=True, read_only=True)
     connectors = serializers.SerializerMethodField()

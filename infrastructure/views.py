@@ -4,16 +4,18 @@ from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from evpay.api.errors import NotFound
 from evpay.api.views import OperatorScopedViewSet
 
 from . import selectors, services
-from .adapters.registry import adapter_types
+from .adapters.registry import adapter_types, is_adapter_type
 from .filters import ConnectorFilterSet, StationMappingFilterSet
 from .models import AdapterConfig, Connector, StationMapping
 from .serializers import (
     AdapterConfigSerializer,
     AdapterConfigUpdateSerializer,
     AdapterHealthSerializer,
+    ConnectivityTestRequestSerializer,
     ConnectorRowSerializer,
     ConnectorSummarySerializer,
     StationMappingSerializer,
@@ -63,13 +65,14 @@ class StationMappingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Op
         services.mapping_delete(mapping=self.get_object())
         return Response(status=status.HTTP_204_NO_CONTENT)
 
-    @extend_schema(request=None, responses={202: StationMappingSerializer},
-                   description="Queues a connectivity test; `last_connectivity_test.status` is `pending` until the "
-                               "worker records `succeeded` or `failed` (event `infrastructure.connectivity_tested`).")
+    @extend_schema(request=None, responses={202: ConnectivityTestRequestSerializer},
+                   description="Queues a connectivity test and answers with it (`status: pending`). The worker "
+                               "records `succeeded` or `failed` with latency in the mapping's "
+                               "`last_connectivity_test` and emits `infrastructure.connectivity_tested`.")
     @action(detail=True, methods=["post"])
     def test(self, request, pk=None):
         mapping = services.mapping_connectivity_test_request(mapping=self.get_object())
-        return Response(self._render(mapping), status=status.HTTP_202_ACCEPTED)
+        return Response(ConnectivityTestRequestSerializer(mapping).data, status=status.HTTP_202_ACCEPTED)
 
     def _render(self, mapping):
         return StationMappingSerializer(self.get_queryset().get(pk=mapping.pk)).data
@@ -127,6 +130,8 @@ class AdapterConfigViewSet(OperatorScopedViewSet):
                    parameters=[OpenApiParameter(_ADAPTER_TYPE, str, OpenApiParameter.PATH, enum=adapter_types(),
                                                 description="An unknown adapter type is a 404.")])
     def partial_update(self, request, adapter_type=None):
+        if not is_adapter_type(adapter_type):  # the path first: an unknown type is 404 whatever the body
+            raise NotFound(f"No adapter type {adapter_type!r}; one of: {', '.join(adapter_types())}.")
         data = self.validated_input(AdapterConfigUpdateSerializer)
         config = services.adapter_config_update(operator=self.operator, adapter_type=adapter_type, **data)
         return Response(AdapterConfigSerializer(config).data)

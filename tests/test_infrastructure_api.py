@@ -199,8 +199,10 @@ class TestConnectivityTestRequest:
         mapping = make_mapping(operator)
         response = client.post(f"{MAPPINGS}/{mapping.pk}/test")
         assert response.status_code == 202
-        assert response.json()["last_connectivity_test"] == {"status": "pending", "latency_ms": None,
-                                                             "error": None, "tested_at": None}
+        assert response.json() == {"mapping_id": mapping.pk, "status": "pending", "latency_ms": None,
+                                   "error": None, "tested_at": None}
+        assert client.get(f"{MAPPINGS}/{mapping.pk}").json()["last_connectivity_test"] == {
+            "status": "pending", "latency_ms": None, "error": None, "tested_at": None}
 
 
 @pytest.mark.django_db
@@ -367,6 +369,7 @@ class TestAdapterConfig:
 
     def test_unknown_adapter_type_is_404(self, client):
         assert_problem(client.patch(f"{CONFIG}/ocpp-magic", {"timeout_ms": 1000}, format="json"), 404, "not_found")
+        assert_problem(client.patch(f"{CONFIG}/ocpp-magic", {"timeout_ms": 1}, format="json"), 404, "not_found")
 
     def test_enabling_ocpi_needs_a_base_url(self, client):
         body = assert_problem(client.patch(f"{CONFIG}/ocpi", {"enabled": True}, format="json"), 400)
