@@ -35,8 +35,15 @@ def fixed_list(serializer_class):
 
 
 class StationMappingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, OperatorScopedViewSet):
-    """Station-CPMS mappings. DELETE is refused with 409 `mapping_in_use` while a charge session runs on one
-    of the station's connectors."""
+    """Station-CPMS mappings: which CPMS (`adapter_type`: `simulator` or `ocpi`) runs a station, and the
+    station's id there. `station_id` is unique per operator (409 `mapping_exists`); an unknown `adapter_type`
+    is a 400. PATCH changes the given fields; `connectors`, when given, replaces the list (matched by
+    `connector_id`, kept connectors keep their status). DELETE (204) is refused with 409 `mapping_in_use`
+    while a charge session runs on one of the station's connectors, as are PATCHes that would move such a
+    station to another CPMS or drop that connector.
+
+    The `simulator` adapter reads the `cpms_station_id` prefix: `SIM-REJECT...` rejects starts and stops,
+    `SIM-TIMEOUT...` times out every call, `SIM-FAIL...` fails every call."""
 
     queryset = StationMapping.objects.live().prefetch_related(Prefetch("connectors", Connector.objects.all()))
     serializer_class = StationMappingSerializer
@@ -79,7 +86,10 @@ class StationMappingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Op
 
 
 class ConnectorViewSet(mixins.ListModelMixin, OperatorScopedViewSet):
-    """One row per mapped connector, with its OCPI status and the charge session running on it."""
+    """One row per mapped connector, with its OCPI EVSE status and the charge session running on it.
+    Statuses come from polling each enabled adapter every `poll_interval_s`; OCPP 1.6 values (Preparing,
+    Charging, SuspendedEV, SuspendedEVSE, Finishing -> CHARGING; Unavailable -> INOPERATIVE; Faulted ->
+    OUTOFORDER) and OCPP 2.0.1 values (Occupied -> CHARGING) are mapped; `UNKNOWN` until first reported."""
 
     queryset = selectors.live_connectors().select_related("mapping")
     serializer_class = ConnectorRowSerializer
@@ -99,7 +109,10 @@ class ConnectorViewSet(mixins.ListModelMixin, OperatorScopedViewSet):
 
 
 class AdapterHealthViewSet(OperatorScopedViewSet):
-    """One entry per adapter type (status, circuit, 5-minute call figures); not paginated."""
+    """One entry per adapter type, in the list envelope (never a next page). `status`: `disabled` (not
+    enabled), `down` (circuit open), `degraded` (circuit half-open, or 5-minute error rate at least
+    CPMS_DEGRADED_ERROR_RATE), else `healthy`. Figures count calls made to the CPMS in the last 5 minutes
+    (calls refused by an open circuit are not requests); errors are failures and timeouts."""
 
     queryset = AdapterConfig.objects.all()
     serializer_class = AdapterHealthSerializer
@@ -113,7 +126,9 @@ class AdapterHealthViewSet(OperatorScopedViewSet):
 
 
 class AdapterConfigViewSet(OperatorScopedViewSet):
-    """Adapter configuration per adapter type. Credentials are write-only: only `credentials_set` shows."""
+    """Adapter configuration per adapter type (GET: the list envelope, one entry per type, never a next page).
+    Credentials are write-only: only `credentials_set` shows; `credentials: null` removes them. Changing
+    `enabled`, `base_url` or `credentials` closes the circuit."""
 
     queryset = AdapterConfig.objects.all()
     serializer_class = AdapterConfigSerializer
