@@ -361,7 +361,7 @@ def adapter_health_probe(*, config: AdapterConfig) -> str:
         if previous == entry["status"]:
             return previous
         config.health_status = entry["status"]
-        config.save(update_fields=["health_status", "updated_at"])
+        config.save(update_fields=["health_status"])  # not a config change: updated_at stays
         if previous:  # the first probe only records the starting point
             event_emit(operator=config.operator_id, type="infrastructure.adapter_status_changed",
                        data_object={**AdapterHealthSerializer(entry).data, "previous_status": previous})

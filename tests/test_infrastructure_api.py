@@ -380,6 +380,19 @@ class TestAdapterConfig:
         theirs = {e["adapter_type"]: e for e in other_client.get(CONFIG).json()["results"]}
         assert theirs["simulator"]["timeout_ms"] == 5000
 
-    def test_no_event_type_leaks_credentials(self, client, operator):
-        client.patch(f"{CONFIG}/simulator", {"credentials": {"token": SECRET_TOKEN}}, format="json")
+    def test_no_event_or_call_record_holds_credentials(self, client, operator, settings):
+        from infrastructure.services import adapter_health_probe, adapter_poll, mapping_connectivity_test_run
+
+        mapping = make_mapping(operator)
+        client.patch(f"{CONFIG}/simulator", {"credentials": {"token": SECRET_TOKEN}, "max_retries": 0}, format="json")
+        config = AdapterConfig.objects.get(operator=operator, adapter_type="simulator")
+        adapter_health_probe(config=config)
+        adapter_poll(config=config)
+        mapping_connectivity_test_run(mapping=mapping)
+        settings.CPMS_SIMULATOR_MODE = "fail"
+        adapter_health_probe(config=config)
+        types = set(Event.objects.values_list("type", flat=True))
+        assert types == {"infrastructure.connector_status_changed", "infrastructure.connectivity_tested",
+                         "infrastructure.adapter_status_changed"}
         assert not any(SECRET_TOKEN in str(e.data) for e in Event.objects.all())
+        assert not AdapterCall.objects.filter(error__contains=SECRET_TOKEN).exists()
