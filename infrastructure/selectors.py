@@ -229,3 +229,25 @@ def adapter_call_totals() -> list[dict]:
     whichever process made the calls)."""
     return list(AdapterCallCounter.objects.order_by("adapter_type", "operation", "outcome")
                 .values("adapter_type", "operation", "outcome", "count", "latency_ms_sum"))
+
+
+def adapter_circuit_counts() -> dict[tuple[str, str], int]:
+    """{(adapter_type, circuit state): enabled configs} over every operator (every state present)."""
+    from .adapters.registry import adapter_types
+
+    counts = {(kind, state): 0 for kind in adapter_types() for state in CircuitState.values}
+    counts.update({(kind, state): n for kind, state, n in AdapterConfig.objects.filter(enabled=True)
+                  .values_list("adapter_type", "circuit_state").annotate(n=Count("id")).order_by()})
+    return counts
+
+
+def adapters_health_component() -> dict:
+    """The `cpms_adapters` component of /health/detailed (platform-wide): `degraded` while any enabled
+    adapter of any operator has an open circuit."""
+    counts = adapter_circuit_counts()
+    open_circuits = sum(n for (_, state), n in counts.items() if state == CircuitState.OPEN)
+    by_type = {}
+    for (kind, state), n in counts.items():
+        by_type.setdefault(kind, {})[state] = n
+    return {"status": "degraded" if open_circuits else "ok", "open_circuits": open_circuits,
+            "circuits": by_type}

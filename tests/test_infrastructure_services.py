@@ -87,3 +87,26 @@ def test_prometheus_selectors(operator):
     totals = adapter_call_totals()
     assert totals == [{"adapter_type": "simulator", "operation": "ping", "outcome": "success", "count": 2,
                        "latency_ms_sum": totals[0]["latency_ms_sum"]}]
+
+
+@pytest.mark.django_db(transaction=True)  # health checks run in threads with their own connections
+def test_metrics_and_detailed_health(client, operator, anon_client):
+    from infrastructure.adapters.registry import adapter_for_mapping
+    from infrastructure.models import AdapterConfig
+
+    mapping = mapping_create(operator=operator, station_id="S1", adapter_type="simulator", cpms_station_id="CP-1",
+                             connectors=[CONNECTOR])
+    adapter_for_mapping(mapping).ping()
+    text = anon_client.get("/metrics").content.decode()
+    assert 'evpay_connectors{status="UNKNOWN"} 1.0' in text
+    assert 'evpay_connectors{status="CHARGING"} 0.0' in text
+    assert 'evpay_cpms_adapter_calls_total{adapter_type="simulator",operation="ping",outcome="success"} 1.0' in text
+    assert 'evpay_cpms_adapter_call_duration_seconds_count{adapter_type="simulator",operation="ping",' \
+           'outcome="success"} 1.0' in text
+    assert 'evpay_cpms_adapter_circuits{adapter_type="simulator",circuit="closed"} 1.0' in text
+    component = client.get("/health/detailed").json()["components"]["cpms_adapters"]
+    assert (component["status"], component["open_circuits"]) == ("ok", 0)
+    AdapterConfig.objects.filter(operator=operator).update(circuit_state="open")
+    component = client.get("/health/detailed").json()["components"]["cpms_adapters"]
+    assert (component["status"], component["open_circuits"]) == ("degraded", 1)
+    assert component["circuits"]["simulator"]["open"] == 1
