@@ -130,7 +130,9 @@ PROCESS_STARTED = time.monotonic()
 # Components that make the whole service down when they are; any other failing component is "degraded".
 CRITICAL_COMPONENTS = ("database", "broker", "migrations")
 # Apps add their components here: name -> dotted path of a check returning a dict with its own "status".
-DETAILED_COMPONENT_SOURCES: dict[str, str] = {}
+DETAILED_COMPONENT_SOURCES: dict[str, str] = {
+    "cpms_adapters": "infrastructure.selectors.adapters_health_component",
+}
 
 
 def check_cache() -> dict:
