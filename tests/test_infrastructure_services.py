@@ -1,0 +1,72 @@
+"""Mapping services used by the API and by the charging app."""
+
+from decimal import Decimal
+
+import pytest
+
+from evpay.api.errors import ValidationFailed
+from infrastructure.models import Connector, StationMapping
+from infrastructure.selectors import active_session_source_register, active_session_source_unregister
+from infrastructure.services import MappingExists, MappingInUse, mapping_create, mapping_delete, mapping_update
+
+CONNECTOR = {"connector_id": "1", "evse_uid": "E1", "standard": "IEC_62196_T2_COMBO", "power_type": "DC",
+             "max_power_kw": Decimal("150")}
+
+
+@pytest.fixture
+def running_sessions():
+    running: dict[tuple[str, str], str] = {}
+
+    def source(mapping_ids):
+        return {key: value for key, value in running.items() if key[0] in mapping_ids}
+
+    active_session_source_register(source)
+    yield running
+    active_session_source_unregister(source)
+
+
+@pytest.mark.django_db
+class TestMappingServices:
+    def test_create_with_connectors(self, operator):
+        mapping = mapping_create(operator=operator, station_id="S1", adapter_type="simulator",
+                                 cpms_station_id="CP-1", connectors=[CONNECTOR])
+        assert mapping.pk.startswith("map_")
+        connector = mapping.connectors.get()
+        assert (connector.status, connector.operator_id) == ("UNKNOWN", operator.pk)
+
+    def test_unknown_adapter_type(self, operator):
+        with pytest.raises(ValidationFailed):
+            mapping_create(operator=operator, station_id="S1", adapter_type="nope", cpms_station_id="CP-1")
+
+    def test_station_unique_per_operator_until_deleted(self, operator, other_operator):
+        mapping = mapping_create(operator=operator, station_id="S1", adapter_type="simulator", cpms_station_id="A")
+        mapping_create(operator=other_operator, station_id="S1", adapter_type="simulator", cpms_station_id="A")
+        with pytest.raises(MappingExists):
+            mapping_create(operator=operator, station_id="S1", adapter_type="simulator", cpms_station_id="B")
+        mapping_delete(mapping=mapping)
+        assert StationMapping.objects.live().filter(operator=operator).count() == 0
+        mapping_create(operator=operator, station_id="S1", adapter_type="simulator", cpms_station_id="B")
+
+    def test_delete_refused_while_a_session_runs(self, operator, running_sessions):
+        mapping = mapping_create(operator=operator, station_id="S1", adapter_type="simulator",
+                                 cpms_station_id="CP-1", connectors=[CONNECTOR])
+        running_sessions[(mapping.pk, "1")] = "chs_1"
+        with pytest.raises(MappingInUse) as raised:
+            mapping_delete(mapping=mapping)
+        assert raised.value.code == "mapping_in_use"
+        with pytest.raises(MappingInUse):
+            mapping_update(mapping=mapping, connectors=[])
+        assert StationMapping.objects.live().filter(pk=mapping.pk).exists()
+        running_sessions.clear()
+        mapping_delete(mapping=mapping)
+        assert StationMapping.objects.get(pk=mapping.pk).deleted_at is not None
+
+    def test_replacing_connectors_keeps_status_of_kept_ones(self, operator):
+        mapping = mapping_create(operator=operator, station_id="S1", adapter_type="simulator",
+                                 cpms_station_id="CP-1", connectors=[CONNECTOR])
+        Connector.objects.filter(mapping=mapping).update(status="CHARGING")
+        mapping_update(mapping=mapping, connectors=[{**CONNECTOR, "max_power_kw": Decimal("50")},
+                                                    {**CONNECTOR, "connector_id": "2", "evse_uid": "E2"}])
+        connectors = {c.connector_id: c for c in mapping.connectors.all()}
+        assert connectors["1"].status == "CHARGING" and connectors["1"].max_power_kw == Decimal("50")
+        assert connectors["2"].status == "UNKNOWN"
