@@ -56,8 +56,11 @@ class ChargeSessionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Ope
         session = services.charge_session_start(operator=self.operator, **data)
         return Response(ChargeSessionSerializer(session).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(parameters=[QuoteQuerySerializer], responses={200: QuoteSerializer, 404: ProblemSerializer},
-                   description="What the terminal shows before the tap (AFIR price transparency).")
+    @extend_schema(parameters=[QuoteQuerySerializer], responses={
+        200: QuoteSerializer, 400: ProblemSerializer, 404: ProblemSerializer, 409: ProblemSerializer},
+        description="What the terminal shows before the tap (AFIR price transparency). 400 without both "
+                    "parameters; 404 for a connector not on an active mapping; 409 `invalid_state` when no tariff "
+                    "applies.")
     @action(detail=False, methods=["get"], filterset_class=None, pagination_class=None)
     def quote(self, request):
         query = QuoteQuerySerializer(data=request.query_params)
