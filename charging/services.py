@@ -18,7 +18,7 @@ from evpay.api.errors import DomainError, InvalidState, ValidationFailed
 from evpay.core.models import Operator
 from infrastructure.adapters.base import CommandOutcome, CommandResult
 from infrastructure.adapters.registry import adapter_for_mapping
-from infrastructure.models import Connector, OcpiStatus
+from infrastructure.models import Connector, OcpiStatus, StationMapping
 from payments import services as payment_services
 from payments.models import PaymentIntent, PaymentIntentStatus, VoidReason
 from payments.services import AuthorizationExpired
@@ -212,20 +212,24 @@ def _enqueue_settlement(session: ChargeSession, *, countdown: float = 0) -> None
 def charge_session_start(*, operator: Operator, terminal_id: str, station_id: str, connector_id: str,
                          payment_intent_id: str, metadata: dict | None = None) -> ChargeSession:
     """Create a `pending` session on a locked connector, terminal and payment intent; the start command goes to
-    the CPMS after commit. Locks are taken in one order (connector, terminal, intent) so starts never deadlock."""
+    the CPMS after commit. Locks are taken in one order (mapping, connector, terminal, intent) - the mapping
+    first, as `mapping_delete` does - so a start and a mapping change never deadlock."""
     from .tasks import charge_session_send_start
 
     try:
         with transaction.atomic():
-            connector = (Connector.objects.select_for_update(of=("self",)).select_related("mapping")
-                         .filter(operator_id=operator.pk, mapping__station_id=station_id, mapping__is_active=True,
-                                 mapping__deleted_at__isnull=True, connector_id=connector_id).first())
-            terminal = Terminal.objects.select_for_update().filter(operator_id=operator.pk, pk=terminal_id).first()
+            # NO KEY UPDATE: blocks a mapping delete/update, not the key-share lock of the session's own FK.
+            mapping = (StationMapping.objects.live().select_for_update(no_key=True)
+                       .filter(operator_id=operator.pk, station_id=station_id, is_active=True).first())
+            connector = None if mapping is None else (
+                Connector.objects.select_for_update().filter(mapping=mapping, connector_id=connector_id).first())
+            terminal = (Terminal.objects.select_for_update(no_key=True)
+                        .filter(operator_id=operator.pk, pk=terminal_id).first())
             intent = PaymentIntent.objects.select_for_update().filter(operator_id=operator.pk,
                                                                       pk=payment_intent_id).first()
             _check_references(connector, terminal, intent, station_id=station_id, connector_id=connector_id,
                               terminal_id=terminal_id, payment_intent_id=payment_intent_id)
-            mapping = connector.mapping
+            connector.mapping = mapping
             tariff = tariff_applicable(mapping)
             _check_intent(intent, tariff=tariff, terminal=terminal)
             _check_connector(connector)

@@ -40,3 +40,13 @@ def authorized_intent(operator, *, amount=5000, currency="EUR", terminal=None):
 def start_body(terminal, intent, *, station_id="DE*EVP*S1", connector_id="1", **extra):
     return {"terminal_id": terminal.pk, "station_id": station_id, "connector_id": connector_id,
             "payment_intent_id": intent.pk, **extra}
+
+
+def start_session(operator, *, intent=None, terminal=None, station_id="DE*EVP*S1", connector_id="1"):
+    """A pending session through the service (the start command is not sent: no worker, no commit)."""
+    from charging.services import charge_session_start
+
+    terminal = terminal or make_terminal(operator, serial=f"SN-{Terminal.objects.count() + 1}")
+    return charge_session_start(operator=operator, terminal_id=terminal.pk, station_id=station_id,
+                                connector_id=connector_id,
+                                payment_intent_id=(intent or authorized_intent(operator)).pk)

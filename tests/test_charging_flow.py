@@ -52,7 +52,8 @@ def test_full_session_start_charge_complete_capture(client, operator, celery_wor
     assert event_types(session_id) == ["charge.started"]
 
     response = client.put(f"{URL}/{session_id}/progress",
-                          {"energy_wh": 12345, "measured_at": timezone.now().isoformat(), "power_kw": 11}, format="json")
+                          {"energy_wh": 12345, "measured_at": timezone.now().isoformat(), "power_kw": 11},
+                          format="json")
     assert response.status_code == 200, response.content
     response = client.post(f"{URL}/{session_id}/complete", {"energy_wh": 12345}, format="json")
     assert response.status_code == 200, response.content
@@ -158,3 +159,31 @@ def test_parallel_starts_on_one_connector_one_session(client, operator, parallel
     winner = ChargeSession.objects.get().payment_intent_id
     assert set(PaymentIntent.objects.exclude(pk=winner).values_list("status", flat=True)) == {"authorized"}
     assert PaymentIntent.objects.exclude(pk=winner).filter(processing_action__isnull=False).count() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_start_racing_mapping_delete_never_errors(client, operator, parallel):
+    from infrastructure.models import StationMapping
+    from infrastructure.services import MappingInUse, mapping_delete
+
+    make_tariff(operator)
+    terminal = make_terminal(operator)
+    for round_ in range(5):
+        mapping = make_station(operator, station_id=f"RACE-{round_}", cpms_station_id=f"CP-R{round_}")
+        intent = api_intent(client)
+
+        def act(i, mapping=mapping, intent=intent, round_=round_):
+            if i == 0:
+                try:
+                    mapping_delete(mapping=StationMapping.objects.get(pk=mapping.pk))
+                    return "deleted"
+                except MappingInUse:
+                    return "in_use"
+            api = APIClient()
+            api.credentials(HTTP_X_API_KEY=client.raw_key)
+            return api.post(START_URL, start_body(terminal, intent, station_id=f"RACE-{round_}"),
+                            format="json").status_code
+
+        delete, start = parallel(act, 2)
+        # Either the start won (the delete is refused) or the delete won (the start finds no station).
+        assert (delete, start) in (("in_use", 201), ("deleted", 400)), (delete, start)

@@ -26,6 +26,7 @@ from tests.charging_support import (
     make_tariff,
     make_terminal,
     start_body,
+    start_session,
 )
 from webhooks.models import Event
 
@@ -261,8 +262,7 @@ class TestCpmsAnswers:
         make_tariff(operator)
         make_station(operator, cpms_station_id=cpms_station_id)
         intent = authorized_intent(operator)
-        session = services.charge_session_start(operator=operator, terminal_id=make_terminal(operator).pk,
-                                                station_id="DE*EVP*S1", connector_id="1", payment_intent_id=intent.pk)
+        session = start_session(operator, intent=intent)
         session = services.charge_session_start_command_send(session=session)
         assert (session.status, session.stop_reason) == ("failed", stop_reason)
         intent.refresh_from_db()
@@ -276,9 +276,7 @@ class TestCpmsAnswers:
 
         make_tariff(operator)
         make_station(operator, cpms_station_id="SIM-FAIL-1")
-        session = services.charge_session_start(operator=operator, terminal_id=make_terminal(operator).pk,
-                                                station_id="DE*EVP*S1", connector_id="1",
-                                                payment_intent_id=authorized_intent(operator).pk)
+        session = start_session(operator)
         with pytest.raises(AdapterUnavailable):
             services.charge_session_start_command_send(session=session)
         session.refresh_from_db()
@@ -317,9 +315,7 @@ class TestProgress:
     def test_time_is_billed_from_the_start(self, client, operator):
         make_tariff(operator, price_per_kwh="0", price_per_minute="0.10", vat_rate_percent="0")
         make_station(operator)
-        session = services.charge_session_start(operator=operator, terminal_id=make_terminal(operator).pk,
-                                                station_id="DE*EVP*S1", connector_id="1",
-                                                payment_intent_id=authorized_intent(operator).pk)
+        session = start_session(operator)
         start = ago(minutes=20)
         progress(client, session.pk, 0, start)
         body = progress(client, session.pk, 5000, start + timedelta(seconds=630)).json()
@@ -367,8 +363,7 @@ class TestProgress:
         make_tariff(operator, price_per_kwh="0.50", vat_rate_percent="0")
         make_station(operator)
         intent = authorized_intent(operator, amount=1000)
-        session = services.charge_session_start(operator=operator, terminal_id=make_terminal(operator).pk,
-                                                station_id="DE*EVP*S1", connector_id="1", payment_intent_id=intent.pk)
+        session = start_session(operator, intent=intent)
         progress(client, session.pk, 19000, ago(seconds=30))  # 9.50: below the 10.00 cap
         with django_capture_on_commit_callbacks() as callbacks:
             body = progress(client, session.pk, 20000, ago(seconds=20)).json()  # 10.00: the cap
@@ -403,8 +398,7 @@ class TestComplete:
         make_tariff(operator, price_per_kwh="0.40", price_per_minute="0.02", vat_rate_percent="21")
         make_station(operator)
         intent = authorized_intent(operator)
-        session = services.charge_session_start(operator=operator, terminal_id=make_terminal(operator).pk,
-                                                station_id="DE*EVP*S1", connector_id="1", payment_intent_id=intent.pk)
+        session = start_session(operator, intent=intent)
         start = ago(hours=1)
         progress(client, session.pk, 0, start)
         body = client.post(f"{URL}/{session.pk}/complete", {
@@ -417,8 +411,7 @@ class TestComplete:
         make_tariff(operator, price_per_kwh="0.59", session_fee="0")
         make_station(operator)
         intent = authorized_intent(operator)
-        session = services.charge_session_start(operator=operator, terminal_id=make_terminal(operator).pk,
-                                                station_id="DE*EVP*S1", connector_id="1", payment_intent_id=intent.pk)
+        session = start_session(operator, intent=intent)
         at = ago(seconds=5)
         progress(client, session.pk, 0, at)
         body = client.post(f"{URL}/{session.pk}/complete", {"ended_at": at.isoformat()}, format="json").json()
@@ -523,12 +516,10 @@ class TestPeriodicJobs:
 @pytest.mark.django_db
 class TestListAndRead:
     def test_filters(self, client, operator, other_client, setup):
-        first = services.charge_session_start(operator=operator, terminal_id=setup[2].pk, station_id="DE*EVP*S1",
-                                              connector_id="1", payment_intent_id=authorized_intent(operator).pk)
+        first = start_session(operator, terminal=setup[2])
         make_station(operator, station_id="DE*EVP*S2", cpms_station_id="CP-2")
         terminal2 = make_terminal(operator, serial="SN-2")
-        second = services.charge_session_start(operator=operator, terminal_id=terminal2.pk, station_id="DE*EVP*S2",
-                                               connector_id="1", payment_intent_id=authorized_intent(operator).pk)
+        second = start_session(operator, terminal=terminal2, station_id="DE*EVP*S2")
         services.charge_session_fail(session=second, stop_reason="cpms_rejected")
 
         def ids(**query):
@@ -550,8 +541,7 @@ class TestListAndRead:
         assert_problem(client.get(f"{URL}/chs_nope"), 404, "not_found")
 
     def test_selectors(self, operator, other_operator, setup):
-        services.charge_session_start(operator=operator, terminal_id=setup[2].pk, station_id="DE*EVP*S1",
-                                      connector_id="1", payment_intent_id=authorized_intent(operator).pk)
+        start_session(operator, terminal=setup[2])
         assert active_session_count(operator.pk) == 1 and active_session_count(other_operator.pk) == 0
         assert active_session_count() == 1
         panel = dashboard_panels(operator_id=operator.pk, since=start_of_today())[0]
