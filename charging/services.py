@@ -362,7 +362,7 @@ def charge_session_record_progress(*, session: ChargeSession, energy_wh: int, me
                 "cumulative.", errors={"energy_wh": [f"At least {session.energy_wh}."]})
         events = []
         if _can(session, "begin"):
-            _begin(session, measured_at)
+            _begin(session, max(measured_at, session.created_at))  # billed time never precedes the tap
             events.append("started")
         session.energy_wh = energy_wh
         session.last_progress_at = measured_at

@@ -55,7 +55,9 @@ def started(client, operator, setup):
     intent = authorized_intent(operator)
     response = client.post(START_URL, start_body(setup[2], intent), format="json")
     assert response.status_code == 201, response.content
-    return response.json(), intent
+    # Tapped an hour ago, so that the tests' readings may lie in the past.
+    ChargeSession.objects.filter(pk=response.json()["id"]).update(created_at=ago(hours=1))
+    return client.get(f"{URL}/{response.json()['id']}").json(), intent
 
 
 def progress(client, session_id, energy_wh, measured_at, **extra):
@@ -317,10 +319,15 @@ class TestProgress:
         make_station(operator)
         session = start_session(operator)
         start = ago(minutes=20)
+        ChargeSession.objects.filter(pk=session.pk).update(created_at=start - timedelta(seconds=5))
         progress(client, session.pk, 0, start)
         body = progress(client, session.pk, 5000, start + timedelta(seconds=630)).json()
         # 10.5 min * 0.10 = 1.05
         assert body["duration_seconds"] == 630 and body["cost"]["total"] == 105
+
+    def test_billed_time_never_starts_before_the_session_was_created(self, client, started):
+        body = progress(client, started[0]["id"], 100, ago(hours=2)).json()
+        assert body["started_at"] == started[0]["created_at"] and body["duration_seconds"] == 0
 
     def test_older_reading_is_ignored(self, client, started):
         session, _ = charging_session(client, started, 1000, ago(seconds=20))
@@ -400,6 +407,7 @@ class TestComplete:
         intent = authorized_intent(operator)
         session = start_session(operator, intent=intent)
         start = ago(hours=1)
+        ChargeSession.objects.filter(pk=session.pk).update(created_at=start)
         progress(client, session.pk, 0, start)
         body = client.post(f"{URL}/{session.pk}/complete", {
             "energy_wh": 30000, "ended_at": (start + timedelta(minutes=45)).isoformat()}, format="json").json()
@@ -412,6 +420,7 @@ class TestComplete:
         make_station(operator)
         intent = authorized_intent(operator)
         session = start_session(operator, intent=intent)
+        ChargeSession.objects.filter(pk=session.pk).update(created_at=ago(minutes=1))
         at = ago(seconds=5)
         progress(client, session.pk, 0, at)
         body = client.post(f"{URL}/{session.pk}/complete", {"ended_at": at.isoformat()}, format="json").json()
@@ -468,6 +477,7 @@ class TestComplete:
 class TestPeriodicJobs:
     def test_pending_past_start_timeout_fails_and_voids(self, started):
         session, intent = started
+        ChargeSession.objects.filter(pk=session["id"]).update(created_at=ago(seconds=110))
         assert services.charge_sessions_fail_unstarted() == 0
         ChargeSession.objects.filter(pk=session["id"]).update(created_at=ago(seconds=121))
         assert services.charge_sessions_fail_unstarted() == 1

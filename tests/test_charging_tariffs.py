@@ -120,6 +120,15 @@ class TestQuote:
         assert body["display"] == {"price_per_kwh_incl_vat": "0.7021", "price_per_minute_incl_vat": "0.1190",
                                    "session_fee_incl_vat": "1.79"}
 
+    def test_connector_with_a_running_session_shows_charging(self, client, operator):
+        from tests.charging_support import start_session
+
+        make_tariff(operator)
+        make_station(operator)
+        start_session(operator)
+        body = client.get(QUOTE, {"station_id": "DE*EVP*S1", "connector_id": "1"}).json()
+        assert body["connector_status"] == "CHARGING"
+
     def test_mapping_tariff_wins_over_default(self, client, operator):
         make_tariff(operator, name="default")
         own = make_tariff(operator, name="own", currency="JPY", session_fee="100", vat_rate_percent="10",
