@@ -155,15 +155,16 @@ def _can(session: ChargeSession, action: str) -> bool:
     return session.status in allowed_from
 
 
+_ACTION_VERBS = {"begin": "started", "fail": "failed", "reach_cap": "stopped at its cost cap",
+                 "complete": "completed", "record_progress": "given progress readings"}
+
+
 def _check_transition(session: ChargeSession, action: str) -> None:
     """The one place that says whether `action` may happen to `session` now."""
     if not _can(session, action):
         allowed_from, _ = CHARGE_SESSION_TRANSITIONS[action]
         raise InvalidState(f"Charge session {session.id} is {session.status}; only a session that is "
-                           f"{' or '.join(sorted(allowed_from))} can be {action.replace('_', ' ')}ed"
-                           if action != "record_progress" else
-                           f"Charge session {session.id} is {session.status}; progress is recorded only while "
-                           f"it is {', '.join(sorted(allowed_from))}.")
+                           f"{' or '.join(sorted(allowed_from))} can be {_ACTION_VERBS[action]}.")
 
 
 def _move(session: ChargeSession, action: str) -> None:
@@ -187,7 +188,7 @@ def _duration_until(session: ChargeSession, moment: datetime) -> int:
 
 
 def _begin(session: ChargeSession, started_at: datetime) -> None:
-    """pending -> charging, with `charge.started`."""
+    """pending -> charging; the caller emits `charge.started` once the row is saved."""
     _move(session, "begin")
     session.started_at = started_at
 
