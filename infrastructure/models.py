@@ -122,7 +122,10 @@ class Connector(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["mapping", "connector_id"], name="connector_unique_per_mapping"),
         ]
-        indexes = [models.Index(fields=["operator", "status"], name="connector_operator_status")]
+        indexes = [
+            models.Index(fields=["operator", "status"], name="connector_operator_status"),
+            models.Index(fields=["operator", "-created_at"], name="connector_operator_created"),  # list pages
+        ]
 
     def __str__(self):
         return f"{self.mapping.station_id}/{self.connector_id} {self.status}"

@@ -20,6 +20,16 @@ CONNECTOR_STANDARDS = (
 )
 
 
+class KilowattField(serializers.DecimalField):
+    """Power in kW: a JSON number out (events are stored as JSON), validated as a 2-decimal Decimal in."""
+
+    def __init__(self, **kwargs):
+        super().__init__(max_digits=8, decimal_places=2, coerce_to_string=False, **kwargs)
+
+    def to_representation(self, value):
+        return float(super().to_representation(value))
+
+
 class AdapterTypeField(serializers.ChoiceField):
     """One of the registered adapter types (the registry is read when the field is built)."""
 
@@ -32,8 +42,27 @@ class ConnectorSerializer(serializers.Serializer):
     evse_uid = serializers.CharField(max_length=36, required=False, allow_blank=True, default="")
     standard = serializers.ChoiceField(choices=CONNECTOR_STANDARDS)
     power_type = serializers.ChoiceField(choices=PowerType.choices)
-    max_power_kw = serializers.DecimalField(max_digits=8, decimal_places=2, min_value=Decimal("0.01"),
-                                            coerce_to_string=False)
+    max_power_kw = KilowattField(min_value=Decimal("0.01"))
+
+
+@extend_schema_field(ConnectorSerializer(many=True))
+class ConnectorListField(serializers.Field):
+    """The full connector list of a station. Validated on its own, so PATCH (partial) still requires every
+    field of every connector given."""
+
+    def to_internal_value(self, data):
+        serializer = ConnectorSerializer(data=data, many=True)
+        if not serializer.is_valid():
+            raise serializers.ValidationError(serializer.errors)
+        connectors = serializer.validated_data
+        ids = [c["connector_id"] for c in connectors]
+        duplicates = sorted({i for i in ids if ids.count(i) > 1})
+        if duplicates:
+            raise serializers.ValidationError(f"connector_id must be unique within a station: {', '.join(duplicates)}.")
+        return connectors
+
+    def to_representation(self, value):
+        return ConnectorSerializer(value, many=True).data
 
 
 class ConnectivityTestSerializer(serializers.Serializer):
@@ -41,6 +70,20 @@ class ConnectivityTestSerializer(serializers.Serializer):
     latency_ms = serializers.IntegerField(allow_null=True)
     error = serializers.CharField(allow_null=True)
     tested_at = serializers.DateTimeField(allow_null=True)
+
+
+class ConnectivityTestRequestSerializer(serializers.Serializer):
+    """The 202 answer of POST /mappings/{id}/test: the queued test (`status: pending`)."""
+
+    mapping_id = serializers.CharField(source="pk")
+    status = serializers.CharField(source="connectivity_test_status")
+    latency_ms = serializers.IntegerField(source="connectivity_test_latency_ms", allow_null=True)
+    error = serializers.SerializerMethodField()
+    tested_at = serializers.DateTimeField(source="connectivity_tested_at", allow_null=True)
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_error(self, mapping):
+        return mapping.connectivity_test_error or None
 
 
 class StationMappingSerializer(serializers.ModelSerializer):
@@ -79,15 +122,8 @@ class StationMappingWriteSerializer(serializers.Serializer):
     cpms_station_id = serializers.CharField(max_length=100)
     tariff_id = OperatorObjectField(queryset=Tariff.objects.all(), required=False, allow_null=True)
     is_active = serializers.BooleanField(required=False, default=True)
-    connectors = ConnectorSerializer(many=True, required=False)
+    connectors = ConnectorListField(required=False)
     metadata = MetadataField()
-
-    def validate_connectors(self, connectors):
-        ids = [c["connector_id"] for c in connectors]
-        duplicates = sorted({i for i in ids if ids.count(i) > 1})
-        if duplicates:
-            raise serializers.ValidationError(f"connector_id must be unique within a station: {', '.join(duplicates)}.")
-        return connectors
 
 
 class ConnectorRowSerializer(serializers.Serializer):
@@ -100,7 +136,7 @@ class ConnectorRowSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=OcpiStatus.choices)
     standard = serializers.CharField()
     power_type = serializers.ChoiceField(choices=PowerType.choices)
-    max_power_kw = serializers.DecimalField(max_digits=8, decimal_places=2, coerce_to_string=False)
+    max_power_kw = KilowattField()
     status_updated_at = serializers.DateTimeField(allow_null=True)
     active_session_id = serializers.SerializerMethodField()
 

@@ -5,33 +5,9 @@ from django.test import override_settings
 
 from infrastructure.adapters.base import AdapterUnavailable, CommandOutcome
 from infrastructure.adapters.registry import adapter_for, adapter_for_mapping, adapter_types
-from infrastructure.models import AdapterCall, AdapterCallCounter, AdapterConfig, Connector, StationMapping
-from infrastructure.selectors import active_session_source_register, active_session_source_unregister
+from infrastructure.models import AdapterCall, AdapterCallCounter, AdapterConfig
 from infrastructure.services import simulator_connector_status_set
-
-
-def make_mapping(operator, station_id="DE*ABC*S1", cpms_station_id="CP-1", adapter_type="simulator",
-                 connectors=("1",)):
-    mapping = StationMapping.objects.create(operator=operator, station_id=station_id, adapter_type=adapter_type,
-                                            cpms_station_id=cpms_station_id)
-    for connector_id in connectors:
-        Connector.objects.create(mapping=mapping, operator=operator, connector_id=connector_id,
-                                 evse_uid=f"{cpms_station_id}-E{connector_id}", standard="IEC_62196_T2_COMBO",
-                                 power_type="DC", max_power_kw=150)
-    return mapping
-
-
-@pytest.fixture
-def running_sessions():
-    """A stand-in for the charging app's lookup: {(mapping_id, connector_id): session_id}."""
-    running: dict[tuple[str, str], str] = {}
-
-    def source(mapping_ids):
-        return {key: value for key, value in running.items() if key[0] in mapping_ids}
-
-    active_session_source_register(source)
-    yield running
-    active_session_source_unregister(source)
+from tests.infrastructure_support import CCS, TYPE2, make_mapping
 
 
 @pytest.mark.django_db
@@ -71,7 +47,7 @@ class TestSimulator:
         assert ping.ok is False and "failure" in ping.error
 
     def test_reports_charging_while_a_session_runs_and_set_statuses_otherwise(self, operator, running_sessions):
-        mapping = make_mapping(operator, connectors=("1", "2"))
+        mapping = make_mapping(operator, connectors=(CCS, TYPE2))
         simulator_connector_status_set(cpms_station_id="CP-1", connector_id="2", raw_status="Faulted",
                                        protocol="ocpp2.0.1")
         running = running_sessions

@@ -6,23 +6,10 @@ import pytest
 
 from evpay.api.errors import ValidationFailed
 from infrastructure.models import Connector, StationMapping
-from infrastructure.selectors import active_session_source_register, active_session_source_unregister
 from infrastructure.services import MappingExists, MappingInUse, mapping_create, mapping_delete, mapping_update
 
 CONNECTOR = {"connector_id": "1", "evse_uid": "E1", "standard": "IEC_62196_T2_COMBO", "power_type": "DC",
              "max_power_kw": Decimal("150")}
-
-
-@pytest.fixture
-def running_sessions():
-    running: dict[tuple[str, str], str] = {}
-
-    def source(mapping_ids):
-        return {key: value for key, value in running.items() if key[0] in mapping_ids}
-
-    active_session_source_register(source)
-    yield running
-    active_session_source_unregister(source)
 
 
 @pytest.mark.django_db
@@ -70,3 +57,33 @@ class TestMappingServices:
         connectors = {c.connector_id: c for c in mapping.connectors.all()}
         assert connectors["1"].status == "CHARGING" and connectors["1"].max_power_kw == Decimal("50")
         assert connectors["2"].status == "UNKNOWN"
+
+
+@pytest.mark.django_db
+def test_demo_seed_maps_simulator_stations_once(capsys):
+    from django.core.management import call_command
+
+    call_command("seed_demo")
+    call_command("seed_demo")
+    mappings = StationMapping.objects.live().filter(metadata__demo="true")
+    assert mappings.count() == 3
+    assert set(mappings.values_list("adapter_type", flat=True)) == {"simulator"}
+    assert Connector.objects.filter(mapping__in=mappings).count() == 4
+
+
+@pytest.mark.django_db
+def test_prometheus_selectors(operator):
+    from infrastructure.adapters.registry import adapter_for_mapping
+    from infrastructure.selectors import adapter_call_totals, connector_counts_by_status
+
+    mapping = mapping_create(operator=operator, station_id="S1", adapter_type="simulator", cpms_station_id="CP-1",
+                             connectors=[CONNECTOR, {**CONNECTOR, "connector_id": "2"}])
+    Connector.objects.filter(mapping=mapping, connector_id="2").update(status="CHARGING")
+    counts = connector_counts_by_status()
+    assert (counts["UNKNOWN"], counts["CHARGING"], counts["AVAILABLE"]) == (1, 1, 0)
+    adapter = adapter_for_mapping(mapping)
+    adapter.ping()
+    adapter.ping()
+    totals = adapter_call_totals()
+    assert totals == [{"adapter_type": "simulator", "operation": "ping", "outcome": "success", "count": 2,
+                       "latency_ms_sum": totals[0]["latency_ms_sum"]}]

@@ -88,6 +88,7 @@ class CpmsAdapter(ABC):
     """One adapter type. `adapter_type` is its registry key and the `adapter_type` of mappings."""
 
     adapter_type: str = ""
+    requires_base_url: bool = False  # an HTTP adapter cannot be enabled without one
 
     def __init__(self, settings: AdapterSettings):
         self.settings = settings

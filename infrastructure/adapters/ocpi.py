@@ -67,6 +67,8 @@ class OcpiClient:
         try:
             body = response.json()
         except ValueError as exc:
+            if response.status_code == 404:  # an unknown object, answered without an OCPI envelope
+                return response, {"status_code": UNKNOWN_LOCATION, "data": None}
             raise AdapterError(f"OCPI {method} {url}: HTTP {response.status_code}, not JSON") from exc
         if not isinstance(body, dict) or "status_code" not in body:
             raise AdapterError(f"OCPI {method} {url}: not an OCPI response envelope")
@@ -94,6 +96,7 @@ class OcpiClient:
 @register_adapter
 class OcpiAdapter(CpmsAdapter):
     adapter_type = "ocpi"
+    requires_base_url = True
 
     def _client(self) -> OcpiClient:
         return OcpiClient(base_url=self.settings.base_url, token=self.settings.credentials.get("token"),

@@ -51,6 +51,11 @@ def is_adapter_type(name: str) -> bool:
     return name in adapter_types()
 
 
+def adapter_requires_base_url(name: str) -> bool:
+    _load_builtin()
+    return ADAPTERS[name].requires_base_url
+
+
 def _load_builtin() -> None:
     from . import ocpi, simulator  # noqa: F401  (registration on import)
 
