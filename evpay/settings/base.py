@@ -181,6 +181,18 @@ CPMS_OCPI_RESPONSE_URL = env("CPMS_OCPI_RESPONSE_URL", default="http://127.0.0.1
 CPMS_OCPI_COUNTRY_CODE = env("CPMS_OCPI_COUNTRY_CODE", default="DE")
 CPMS_OCPI_PARTY_ID = env("CPMS_OCPI_PARTY_ID", default="EVP")
 
+# --- Charging sessions ----------------------------------------------------------------------------
+# A session still `pending` (no answer from the CPMS) this many seconds after the start fails; hold voided.
+CHARGE_START_TIMEOUT = env.int("CHARGE_START_TIMEOUT", default=120)
+# A charging/stopping session without a progress reading for this many seconds is completed (`timeout`).
+CHARGE_STALE_AFTER = env.int("CHARGE_STALE_AFTER", default=1800)
+# First retry (seconds) of a start/stop command the CPMS could not be reached for; doubles per try.
+CHARGE_COMMAND_RETRY_DELAY = env.float("CHARGE_COMMAND_RETRY_DELAY", default=5)
+# First retry (seconds) of a capture/void the processor failed after a session ended; doubles per try.
+CHARGE_PAYMENT_RETRY_DELAY = env.float("CHARGE_PAYMENT_RETRY_DELAY", default=60)
+# Longest wait between two retries of either.
+CHARGE_RETRY_MAX_DELAY = env.float("CHARGE_RETRY_MAX_DELAY", default=3600)
+
 # --- Celery ---------------------------------------------------------------------------------------
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="filesystem://")
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
