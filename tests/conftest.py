@@ -15,6 +15,9 @@ from tests.webhook_receiver import receiver  # noqa: F401 - fixture: a real HTTP
 
 ROOT = Path(__file__).resolve().parent.parent
 
+# Fixtures of one app's tests that several of its test files share.
+pytest_plugins = ["tests.infrastructure_support"]
+
 
 @pytest.fixture
 def operator(db):

@@ -1,7 +1,7 @@
 import pytest
 from django.test import override_settings
 
-from tests.base import assert_problem  # noqa: F401
+from tests.base import assert_problem
 
 
 @pytest.mark.django_db
@@ -19,17 +19,32 @@ def test_ready_checks_database_migrations_broker(anon_client):
     assert {k: v["status"] for k, v in body["checks"].items()} == {"database": "ok", "migrations": "ok", "broker": "ok"}
 
 
-@pytest.mark.django_db(transaction=True)
-def test_ready_is_503_when_the_broker_is_down(anon_client):
+DEAD_BROKER = "redis://127.0.0.1:1/0"  # nothing listens on port 1
+
+
+@pytest.fixture
+def broker_down(monkeypatch):
+    """Point this process's Celery at a broker that refuses connections. Celery prefers the
+    CELERY_BROKER_URL environment variable over its configuration, so both are changed."""
     from evpay.celery import app
 
-    original = app.conf.broker_url
-    app.conf.broker_url = "redis://127.0.0.1:1/0"  # nothing listens on port 1
-    try:
-        with override_settings(CELERY_BROKER_URL="redis://127.0.0.1:1/0"):
-            response = anon_client.get("/health/ready")
-    finally:
-        app.conf.broker_url = original
+    def drop_connection_pools():  # they hold connections to whichever broker they were made for
+        app._pool = None
+        app.amqp._producer_pool = None
+
+    # The configuration first: its original value must be read before the environment changes it.
+    monkeypatch.setattr(app.conf, "broker_url", DEAD_BROKER)
+    monkeypatch.setenv("CELERY_BROKER_URL", DEAD_BROKER)
+    drop_connection_pools()
+    with override_settings(CELERY_BROKER_URL=DEAD_BROKER):
+        yield
+    monkeypatch.undo()
+    drop_connection_pools()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_ready_is_503_when_the_broker_is_down(anon_client, broker_down):
+    response = anon_client.get("/health/ready")
     assert response.status_code == 503
     body = response.json()
     assert body["checks"]["broker"]["status"] == "down"
@@ -43,3 +58,35 @@ def test_metrics_is_prometheus_text(anon_client):
     response = anon_client.get("/metrics")
     assert response.status_code == 200
     assert b"django_http_requests_total_by_method_total" in response.content
+
+
+@pytest.mark.django_db(transaction=True)
+def test_detailed_needs_credentials(anon_client):
+    assert_problem(anon_client.get("/health/detailed"), 401, "not_authenticated")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_detailed_reports_components(client, celery_worker):
+    body = client.get("/health/detailed").json()
+    assert body["status"] == "ok", body
+    assert body["version"] and body["uptime_s"] >= 0
+    components = body["components"]
+    for name in ("database", "broker", "cache", "celery_workers", "migrations"):
+        assert components[name]["status"] == "ok", (name, components[name])
+    assert components["database"]["latency_ms"] >= 0
+    assert components["celery_workers"]["count"] >= 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_detailed_is_down_within_timeout_when_the_broker_stops(client, broker_down):
+    import time
+
+    started = time.monotonic()
+    body = client.get("/health/detailed").json()
+    ready = client.get("/health/ready")
+    elapsed = time.monotonic() - started
+    assert body["status"] == "down"
+    assert body["components"]["broker"]["status"] == "down"
+    assert body["components"]["database"]["status"] == "ok"
+    assert ready.status_code == 503
+    assert elapsed < 6

@@ -3,7 +3,7 @@
 from datetime import timedelta
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from prometheus_client import REGISTRY
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
@@ -316,8 +316,13 @@ def test_outcomes_are_counted(operator, receiver):
 def test_parallel_attempts_send_once(operator, receiver, parallel):
     subscribe(operator, receiver.url)
     receiver.reply(Reply(200, delay=0.3))
-    delivery = only_delivery(emit(operator))
-    parallel(lambda i: webhook_delivery_attempt(delivery_id=delivery.pk), 6)
+    with transaction.atomic():
+        event = event_emit(operator=operator, type="charge.failed", data_object={"id": "chs_1"})
+        connection.run_on_commit.clear()  # no task message: a Celery worker of other tests must not take it
+    delivery = only_delivery(event)
+    results = parallel(lambda i: webhook_delivery_attempt(delivery_id=delivery.pk), 6)
+    assert not [r for r in results if isinstance(r, Exception)], results
+    assert len([r for r in results if r is not None]) == 1
     delivery.refresh_from_db()
     assert receiver.count() == 1
     assert delivery.status == "succeeded" and delivery.attempt_count == 1
@@ -357,3 +362,21 @@ def test_https_to_the_checked_address_keeps_sni_and_certificate_checks(operator,
     assert delivery.status == "pending" and "CERTIFICATE_VERIFY_FAILED" in delivery.last_error
     assert server_names == ["localhost"]
     assert receiver.count() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_backlog_in_metrics_and_detailed_health(operator, client, anon_client):
+    subscribe(operator, "https://93.184.216.34/hook")
+    with transaction.atomic():
+        event = event_emit(operator=operator, type="charge.failed", data_object={"id": "chs_1"})
+        connection.run_on_commit.clear()  # stays pending: no worker is asked
+    component = client.get("/health/detailed").json()["components"]["webhook_backlog"]
+    assert (component["status"], component["pending"], component["overdue"]) == ("ok", 1, 0)
+    WebhookDelivery.objects.filter(event=event).update(next_attempt_at=timezone.now() - timedelta(minutes=6),
+                                                       created_at=timezone.now() - timedelta(minutes=7))
+    component = client.get("/health/detailed").json()["components"]["webhook_backlog"]
+    assert (component["status"], component["pending"], component["overdue"]) == ("degraded", 1, 1)
+    assert 419 <= component["oldest_pending_age_s"] <= 430
+    text = anon_client.get("/metrics").content.decode()
+    assert "evpay_webhook_backlog 1.0" in text
+    assert "evpay_webhook_backlog_oldest_age_seconds" in text

@@ -1,7 +1,11 @@
-"""Delivery outcomes for Prometheus. Counted where attempts happen (Celery workers); how worker figures
-reach /metrics (multiprocess mode) is the metrics app's concern."""
+"""Webhook figures for Prometheus (see evpay/metrics.py): attempt outcomes and durations are counted where
+attempts happen (Celery workers, merged by multiprocess mode); the backlog is read from the database at
+scrape time."""
 
 from prometheus_client import Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily
+
+from .selectors import delivery_backlog
 
 DELIVERIES = Counter(
     "evpay_webhook_deliveries", "Webhook delivery attempts by outcome (succeeded, retrying, failed).", ["outcome"],
@@ -15,3 +19,10 @@ DELIVERY_SECONDS = Histogram(
 def record_attempt(*, outcome: str, seconds: float) -> None:
     DELIVERIES.labels(outcome=outcome).inc()
     DELIVERY_SECONDS.observe(seconds)
+
+
+def collect():
+    backlog = delivery_backlog()
+    yield GaugeMetricFamily("evpay_webhook_backlog", "Pending webhook deliveries", value=backlog["pending"])
+    yield GaugeMetricFamily("evpay_webhook_backlog_oldest_age_seconds", "Age of the oldest pending webhook delivery",
+                            value=backlog["oldest_pending_age_s"])

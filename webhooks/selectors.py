@@ -1,7 +1,7 @@
 from datetime import timedelta
 
 from django.conf import settings
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Min, Q, QuerySet
 from django.utils import timezone
 
 from .models import ALL_EVENT_TYPES, DeliveryStatus, WebhookDelivery, WebhookSubscription
@@ -24,3 +24,24 @@ def deliveries_due(*, now=None) -> QuerySet[WebhookDelivery]:
         Q(enqueued_at__isnull=True) | Q(enqueued_at__lte=requeue_before),
         status=DeliveryStatus.PENDING, next_attempt_at__lte=now,
     ).order_by("next_attempt_at")
+
+
+# A due delivery not attempted for this long means the workers or the sweeper are not keeping up.
+OVERDUE_AFTER = timedelta(minutes=5)
+
+
+def delivery_backlog(*, now=None) -> dict:
+    """Platform-wide pending deliveries, the age of the oldest, and how many are overdue (one query)."""
+    now = now or timezone.now()
+    row = WebhookDelivery.objects.filter(status=DeliveryStatus.PENDING).aggregate(
+        pending=Count("pk"), oldest=Min("created_at"),
+        overdue=Count("pk", filter=Q(next_attempt_at__lt=now - OVERDUE_AFTER)),
+    )
+    oldest_age = (now - row["oldest"]).total_seconds() if row["oldest"] else 0.0
+    return {"pending": row["pending"], "oldest_pending_age_s": round(oldest_age, 1), "overdue": row["overdue"]}
+
+
+def backlog_health_component() -> dict:
+    """The `webhook_backlog` component of /health/detailed: `degraded` while due deliveries wait too long."""
+    backlog = delivery_backlog()
+    return {"status": "degraded" if backlog["overdue"] else "ok", **backlog}

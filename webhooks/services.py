@@ -55,6 +55,10 @@ def event_emit(*, operator: Operator | str, type: str, data_object: dict) -> Eve
         raise RuntimeError(f"event_emit({type}) outside a transaction: the event could outlive or miss its change.")
     operator_id = operator if isinstance(operator, str) else operator.pk
     event = Event.objects.create(operator_id=operator_id, type=type, data={"object": data_object})
+    # Every state change passes here: one log line each, with the ids needed to follow an object.
+    logger.info("%s %s", type, data_object.get("id"),
+                extra={"event_id": event.id, "event_type": type, "object_id": data_object.get("id"),
+                       "operator_id": operator_id})
     _deliveries_create(event=event, subscriptions=subscriptions_matching(operator_id=operator_id, event_type=type))
     return event
 
