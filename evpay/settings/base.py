@@ -145,6 +145,8 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {
         "VoidReasonEnum": "payments.models.VoidReason",
+        # pending | succeeded | failed: webhook deliveries and CPMS connectivity tests share the value set.
+        "OutcomeStatusEnum": "webhooks.models.DeliveryStatus",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
