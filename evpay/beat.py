@@ -13,4 +13,14 @@ BEAT_SCHEDULE = {
         "task": "evpay.core.tasks.prune_idempotency_keys",
         "schedule": timedelta(hours=1),
     },
+    # Silent terminals -> offline (with events); errors_24h drops errors older than 24 h.
+    "terminals-aggregate-health": {
+        "task": "terminals.tasks.aggregate_health",
+        "schedule": timedelta(minutes=1),
+    },
+    # Health events past TERMINAL_HEALTH_RETENTION_DAYS are deleted.
+    "terminals-prune-health-events": {
+        "task": "terminals.tasks.prune_health_events",
+        "schedule": timedelta(hours=1),
+    },
 }

@@ -144,6 +144,7 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {
         "VoidReasonEnum": "payments.models.VoidReason",
+        "HealthEventTypeEnum": "terminals.models.HealthEventType",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
@@ -158,6 +159,11 @@ PAYMENT_PROCESSOR = env("PAYMENT_PROCESSOR", default="simulator")
 # The simulator's capture/void fail for the operations listed here (tests of retry paths).
 PAYMENT_SIMULATOR_FAIL = env.list("PAYMENT_SIMULATOR_FAIL", default=[])
 PAYMENT_PROCESSOR_CLAIM_TIMEOUT = env.int("PAYMENT_PROCESSOR_CLAIM_TIMEOUT", default=60)
+
+# --- Terminals ------------------------------------------------------------------------------------
+# Online or faulted terminals not seen for this many seconds are turned offline by the beat sweep.
+TERMINAL_OFFLINE_AFTER = env.int("TERMINAL_OFFLINE_AFTER", default=300)
+TERMINAL_HEALTH_RETENTION_DAYS = env.int("TERMINAL_HEALTH_RETENTION_DAYS", default=30)
 
 # --- Celery ---------------------------------------------------------------------------------------
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="filesystem://")
