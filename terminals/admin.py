@@ -28,6 +28,9 @@ class HealthEventInline(admin.TabularInline):
     show_change_link = False
     verbose_name_plural = f"Health events (latest {INLINE_EVENTS})"
 
+    def has_view_permission(self, request, obj=None):
+        return self.admin_site._registry[Terminal].has_view_permission(request, obj)
+
     def has_add_permission(self, request, obj=None):
         return False
 
@@ -52,6 +55,10 @@ class TerminalAdmin(OperatorScopedAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    def has_change_permission(self, request, obj=None):
+        # A terminal's page is view-only; "change" on the list is what the status actions need.
+        return obj is None and super().has_change_permission(request)
 
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in self.model._meta.fields]
