@@ -168,7 +168,7 @@ def terminals_mark_offline(*, now: datetime | None = None) -> int:
     while True:
         with transaction.atomic():
             batch = list(Terminal.objects.select_for_update(skip_locked=True).filter(silent)
-                         .order_by("last_seen_at")[:SWEEP_BATCH])
+                         .order_by()[:SWEEP_BATCH])
             for terminal in batch:
                 _change_status(terminal, TerminalStatus.OFFLINE, f"Not seen for {after} seconds.")
         marked += len(batch)
