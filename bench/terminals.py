@@ -26,7 +26,7 @@ OPERATOR_NAME = "Bench fleet"
 VENDORS = ["Ingenico", "Verifone", "PAX", "Castles", "Worldline"]
 MODELS = ["Self 2000", "UX700", "IM30", "S1F2", "Valina", "Move 5000", "A920"]
 # What a fleet reports: mostly heartbeats, some warnings, a few errors and recoveries.
-EVENT_MIX = ["heartbeat"] * 90 + ["warning"] * 5 + ["error"] * 3 + ["recovered"] * 2
+EVENT_MIX = ["heartbeat"] * 89 + ["warning"] * 5 + ["error"] * 3 + ["recovered", "reboot", "tamper"]
 
 
 def parse_args():
@@ -153,6 +153,16 @@ def start_server(workers: int) -> tuple[subprocess.Popen, str]:
     raise RuntimeError("gunicorn did not start")
 
 
+def web_cpu_seconds(server: subprocess.Popen) -> float:
+    """CPU time used so far by the gunicorn workers (Linux /proc): server cost per request, whatever else runs."""
+    workers = Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
+    total = 0.0
+    for pid in workers:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
@@ -193,7 +203,8 @@ def bench_stats(base: str, key: str, runs: int) -> None:
           f"p95 {ms(percentile(selector, 95))}")
 
 
-def bench_ingestion(base: str, key: str, terminals: int, clients: int, seconds: float) -> None:
+def bench_ingestion(server: subprocess.Popen, base: str, key: str, terminals: int, clients: int,
+                    seconds: float) -> None:
     import requests
 
     stop_at = time.monotonic() + seconds
@@ -224,15 +235,19 @@ def bench_ingestion(base: str, key: str, terminals: int, clients: int, seconds: 
             failures.extend(bad)
 
     threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+    cpu_before = web_cpu_seconds(server)
     started = time.perf_counter()
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     elapsed = time.perf_counter() - started
+    cpu = web_cpu_seconds(server) - cpu_before
     print(f"POST /v1/terminals/{{id}}/health-events, {clients} clients for {elapsed:.1f} s: {len(latencies)} events, "
           f"{len(latencies) / elapsed:.0f} events/s; latency p50 {ms(statistics.median(latencies))}, "
           f"p95 {ms(percentile(latencies, 95))}, p99 {ms(percentile(latencies, 99))}; failures {len(failures)}")
+    print(f"web workers' CPU per event: {ms(cpu / max(1, len(latencies)))} "
+          f"(so about {len(latencies) / cpu:.0f} events/s per fully used core, database not included)")
     if failures:
         print("first failures:", failures[:3])
 
@@ -254,6 +269,7 @@ def main() -> None:
     configure_environment(args.database)
     sys.path.insert(0, str(ROOT))
     began = phase(f"database {args.database}")
+    print("load average before the run: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
     ensure_database(args.database)
 
     import django
@@ -285,13 +301,14 @@ def main() -> None:
         phase(f"stats latency (gunicorn, {args.workers} workers)")
         bench_stats(base, key, args.stats_runs)
         phase("health-event ingestion through the API")
-        bench_ingestion(base, key, args.terminals, args.clients, args.ingest_seconds)
+        bench_ingestion(server, base, key, args.terminals, args.clients, args.ingest_seconds)
     finally:
         server.terminate()
         server.wait(timeout=20)
     phase("beat jobs at this size")
     bench_beat_jobs()
-    print(f"\nwhole run: {time.perf_counter() - began:.0f} s on {os.cpu_count()} CPUs")
+    print(f"\nwhole run: {time.perf_counter() - began:.0f} s on {os.cpu_count()} CPUs; "
+          "load average after: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
 
 
 if __name__ == "__main__":
