@@ -99,6 +99,20 @@ class TestRegister:
         assert "capabilities" in body["errors"]
         assert not Terminal.objects.exists()
 
+    def test_partial_location(self, client):
+        body = registered(client, location={"country": "FR", "city": "Lyon"})
+        assert body["location"] == {"address": None, "city": "Lyon", "postal_code": None, "country": "FR",
+                                    "latitude": None, "longitude": None}
+
+    def test_idempotent_replay(self, client):
+        first = client.post(URL, {"serial_number": "SN-IDEM"}, format="json", HTTP_IDEMPOTENCY_KEY="reg-1")
+        again = client.post(URL, {"serial_number": "SN-IDEM"}, format="json", HTTP_IDEMPOTENCY_KEY="reg-1")
+        assert (first.status_code, again.status_code) == (201, 201)
+        assert again.json() == first.json() and again["Idempotent-Replayed"] == "true"
+        assert Terminal.objects.count() == 1
+        other = client.post(URL, {"serial_number": "SN-OTHER"}, format="json", HTTP_IDEMPOTENCY_KEY="reg-1")
+        assert_problem(other, 422, "idempotency_key_reused")
+
     def test_repeated_capability_counts_once(self, client):
         body = registered(client, capabilities=["PED_TERMINAL", "PED_TERMINAL"])
         assert body["capabilities"] == ["PED_TERMINAL"]
