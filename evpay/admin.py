@@ -45,6 +45,12 @@ class OperatorScopedAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         return self.has_change_permission(request)
 
+    def get_actions(self, request):
+        # Actions change state: viewers get none.
+        if not self.has_change_permission(request):
+            return {}
+        return super().get_actions(request)
+
 
 class LedgerAdmin(OperatorScopedAdmin):
     """Money and event records: read-only in the admin, never deleted; actions call services."""

@@ -1,7 +1,7 @@
 import os
 
 from celery import Celery
-from celery.signals import before_task_publish, task_postrun, task_prerun
+from celery.signals import before_task_publish, task_postrun, task_prerun, worker_process_shutdown
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "evpay.settings.local")
 
@@ -32,3 +32,10 @@ def _clear_task_context(**_):
     from evpay.logging import bind_context
 
     bind_context(request_id=None, operator_id=None)
+
+
+@worker_process_shutdown.connect
+def _drop_process_metrics(pid=None, **_):
+    from evpay.metrics import mark_process_dead
+
+    mark_process_dead(pid or os.getpid())

@@ -48,22 +48,48 @@ def check_broker() -> dict:
     return {}
 
 
-def run_check(fn, timeout: float = CHECK_TIMEOUT_S, uses_db: bool = False) -> dict:
-    """Run one check in a worker thread; past `timeout` it counts as failed (the thread is abandoned)."""
+def _run(fn, uses_db: bool):
+    return _executor.submit(_in_thread_with_db(fn) if uses_db else fn)
+
+
+def run_checks(checks: dict[str, tuple], timeout: float = CHECK_TIMEOUT_S) -> dict[str, dict]:
+    """Run checks concurrently, each in a worker thread with its own time limit: `{name: (fn, uses_db)}`.
+    A check returns a dict of details (it may set its own "status") or raises; past the limit it is down."""
     started = time.monotonic()
-    future = _executor.submit(_in_thread_with_db(fn) if uses_db else fn)
-    try:
-        details = future.result(timeout=timeout) or {}
-        status = "ok"
+    futures = {name: _run(fn, uses_db) for name, (fn, uses_db) in checks.items()}
+    results = {}
+    for name, future in futures.items():
+        remaining = max(0.0, timeout - (time.monotonic() - started))
         error = None
-    except FutureTimeout:
-        details, status, error = {}, "down", f"timed out after {timeout:g}s"
-    except Exception as exc:  # a check reports failure, it never raises
-        details, status, error = {}, "down", f"{type(exc).__name__}: {exc}"[:300]
-    result = {"status": status, "latency_ms": round((time.monotonic() - started) * 1000, 1), **details}
-    if error:
-        result["error"] = error
-    return result
+        try:
+            details = dict(future.result(timeout=remaining) or {})
+        except FutureTimeout:
+            details, error = {"status": "down"}, f"timed out after {timeout:g}s"
+        except Exception as exc:  # a check reports failure, it never raises
+            details, error = {"status": "down"}, f"{type(exc).__name__}: {exc}"[:300]
+        details.setdefault("status", "ok")
+        details.setdefault("latency_ms", round((time.monotonic() - started) * 1000, 1))
+        if error:
+            details["error"] = error
+        results[name] = details
+    return results
+
+
+def _timed(fn):
+    def run():
+        started = time.monotonic()
+        details = dict(fn() or {})
+        details.setdefault("latency_ms", round((time.monotonic() - started) * 1000, 1))
+        return details
+
+    return run
+
+
+READY_CHECKS = {
+    "database": (_timed(check_database), True),
+    "migrations": (check_migrations, True),
+    "broker": (_timed(check_broker), False),
+}
 
 
 _health_response = inline_serializer("HealthStatus", {"status": serializers.CharField()})
@@ -94,10 +120,76 @@ class ReadyView(PublicHealthView):
         tags=["health"],
     )
     def get(self, request):
-        checks = {
-            "database": run_check(check_database, uses_db=True),
-            "migrations": run_check(check_migrations, uses_db=True),
-            "broker": run_check(check_broker),
-        }
+        checks = run_checks(READY_CHECKS)
         ok = all(c["status"] == "ok" for c in checks.values())
         return Response({"status": "ok" if ok else "unavailable", "checks": checks}, status=200 if ok else 503)
+
+
+# --- /health/detailed ---------------------------------------------------------------------------------
+PROCESS_STARTED = time.monotonic()
+# Components that make the whole service down when they are; any other failing component is "degraded".
+CRITICAL_COMPONENTS = ("database", "broker", "migrations")
+# Apps add their components here: name -> dotted path of a check returning a dict with its own "status".
+DETAILED_COMPONENT_SOURCES: dict[str, str] = {}
+
+
+def check_cache() -> dict:
+    from django.core.cache import cache
+
+    cache.set("evpay:health", "1", 5)
+    if cache.get("evpay:health") != "1":
+        raise RuntimeError("cache did not return what was written")
+    return {}
+
+
+def check_celery_workers() -> dict:
+    from evpay.celery import app
+
+    if app.conf.broker_url.startswith("filesystem"):
+        return {"status": "unknown", "count": None, "detail": "the filesystem broker cannot broadcast a ping"}
+    replies = app.control.ping(timeout=1.0)
+    return {"status": "ok" if replies else "down", "count": len(replies)}
+
+
+def _detailed_checks() -> dict[str, tuple]:
+    from django.utils.module_loading import import_string
+
+    checks = {
+        **READY_CHECKS,
+        "cache": (_timed(check_cache), False),
+        "celery_workers": (check_celery_workers, False),
+    }
+    for name, path in DETAILED_COMPONENT_SOURCES.items():
+        checks[name] = (import_string(path), True)
+    return checks
+
+
+def overall_status(components: dict[str, dict]) -> str:
+    if any(components[name]["status"] == "down" for name in CRITICAL_COMPONENTS if name in components):
+        return "down"
+    if any(c["status"] not in ("ok", "unknown") for c in components.values()):
+        return "degraded"
+    return "ok"
+
+
+class DetailedHealthView(EvpayAPIView):
+    """Authenticated: every component with its own time limit (2 s), run concurrently."""
+
+    @extend_schema(
+        responses={200: inline_serializer("DetailedHealth", {
+            "status": serializers.ChoiceField(choices=["ok", "degraded", "down"]),
+            "version": serializers.CharField(), "uptime_s": serializers.IntegerField(),
+            "components": serializers.DictField(),
+        })},
+        tags=["health"],
+    )
+    def get(self, request):
+        from django.conf import settings
+
+        components = run_checks(_detailed_checks())
+        return Response({
+            "status": overall_status(components),
+            "version": settings.EVPAY_VERSION,
+            "uptime_s": int(time.monotonic() - PROCESS_STARTED),
+            "components": components,
+        })

@@ -1,4 +1,6 @@
+import logging
 import re
+import time
 import uuid
 
 from django.conf import settings
@@ -6,6 +8,7 @@ from django.conf import settings
 from evpay.api.errors import problem_response
 from evpay.logging import bind_context
 
+access_logger = logging.getLogger("evpay.access")
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
@@ -21,8 +24,14 @@ class RequestIdMiddleware:
         request.request_id = request_id
         # Set (not reset afterwards): Django's own request logging runs after the middleware returns.
         bind_context(request_id=request_id, operator_id=None)
+        started = time.monotonic()
         response = self.get_response(request)
         response["X-Request-ID"] = request_id
+        access_logger.info(
+            "%s %s %s", request.method, request.path, response.status_code,
+            extra={"method": request.method, "path": request.path, "status": response.status_code,
+                   "duration_ms": round((time.monotonic() - started) * 1000, 1)},
+        )
         return response
 
 
@@ -44,3 +53,23 @@ class BodySizeLimitMiddleware:
                 detail=f"Request body is {length} bytes; the limit is {settings.API_MAX_BODY_BYTES}.",
             )
         return self.get_response(request)
+
+
+class ApiProblemMiddleware:
+    """Under /v1 and /api, a 404 or 500 that Django rendered as HTML (no route, or DEBUG pages) becomes a
+    problem document, so API clients always get application/problem+json."""
+
+    API_PREFIXES = ("/v1/", "/api/v1/")
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if (response.status_code in (404, 500) and request.path.startswith(self.API_PREFIXES)
+                and not response.get("Content-Type", "").startswith(("application/json", "application/problem+json"))):
+            if response.status_code == 404:
+                return problem_response(status=404, code="not_found", title="Not found", detail="No such resource.")
+            return problem_response(status=500, code="internal_error", title="Internal server error",
+                                    detail="An unexpected error occurred; it has been logged.")
+        return response

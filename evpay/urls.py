@@ -1,11 +1,10 @@
 from django.contrib import admin
 from django.urls import include, path, re_path
-from django_prometheus.exports import ExportToDjangoView
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from evpay.api.auth_views import TokenObtainView, TokenRefreshView
-from evpay.api.errors import handler404 as not_found
-from evpay.health import HealthView, LiveView, ReadyView
+from evpay.health import DetailedHealthView, HealthView, LiveView, ReadyView
+from evpay.metrics import metrics_view
 
 handler404 = "evpay.api.errors.handler404"
 handler500 = "evpay.api.errors.handler500"
@@ -15,7 +14,8 @@ urlpatterns = [
     re_path(r"^health/?$", HealthView.as_view(), name="health"),
     re_path(r"^health/live/?$", LiveView.as_view(), name="health-live"),
     re_path(r"^health/ready/?$", ReadyView.as_view(), name="health-ready"),
-    re_path(r"^metrics/?$", ExportToDjangoView, name="metrics"),
+    re_path(r"^health/detailed/?$", DetailedHealthView.as_view(), name="health-detailed"),
+    re_path(r"^metrics/?$", metrics_view, name="metrics"),
     re_path(r"^api/schema/?$", SpectacularAPIView.as_view(), name="schema"),
     re_path(r"^api/docs/?$", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     re_path(r"^api/redoc/?$", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
@@ -23,6 +23,4 @@ urlpatterns = [
     re_path(r"^v1/auth/token/refresh/?$", TokenRefreshView.as_view(), name="token-refresh"),
     path("v1/", include("payments.urls")),
     path("v1/", include("terminals.urls")),
-    # Anything else under the API answers a problem document, in DEBUG too.
-    re_path(r"^(?:v1|api)/", not_found),
 ]

@@ -101,6 +101,10 @@ def _release(intent: PaymentIntent) -> None:
     )
 
 
+def _unavailable(exc: ProcessorUnavailable) -> UpstreamUnavailable:
+    return UpstreamUnavailable(f"The payment processor did not answer: {exc}. Nothing changed; safe to retry.")
+
+
 def payment_intent_create(*, operator: Operator, amount: int, currency: str, terminal: Terminal | None = None,
                           description: str = "", metadata: dict | None = None) -> PaymentIntent:
     if terminal is not None and terminal.operator_id != operator.pk:
@@ -129,14 +133,15 @@ def payment_intent_authorize(*, intent: PaymentIntent, token: str) -> PaymentInt
             intent.last_payment_error = error
             intent.save()
             _emit(intent, "authorization_failed")
-        raise PaymentDeclined(f"Payment intent {intent.id}: {declined.message}", extra={"decline_code": declined.decline_code})
+        raise PaymentDeclined(f"Payment intent {intent.id}: {declined.message}",
+                              extra={"decline_code": declined.decline_code})
     except InvalidPaymentMethod as invalid:
         _release(intent)
         raise ValidationFailed(str(invalid), code="invalid_payment_method",
                                errors={"payment_method": {"token": [str(invalid)]}}) from invalid
     except ProcessorUnavailable as unavailable:
         _release(intent)
-        raise UpstreamUnavailable(f"The payment processor did not answer: {unavailable}. Safe to retry.") from unavailable
+        raise _unavailable(unavailable) from unavailable
     except BaseException:
         _release(intent)
         raise
@@ -177,7 +182,7 @@ def payment_intent_capture(*, intent: PaymentIntent, amount_to_capture: int | No
                                                 currency=intent.currency)
     except ProcessorUnavailable as unavailable:
         _release(intent)
-        raise UpstreamUnavailable(f"The payment processor did not answer: {unavailable}. Safe to retry.") from unavailable
+        raise _unavailable(unavailable) from unavailable
     except BaseException:
         _release(intent)
         raise
@@ -200,7 +205,7 @@ def payment_intent_void(*, intent: PaymentIntent, reason: str | None = None) -> 
         get_processor(intent.processor).void(reference=intent.processor_reference)
     except ProcessorUnavailable as unavailable:
         _release(intent)
-        raise UpstreamUnavailable(f"The payment processor did not answer: {unavailable}. Safe to retry.") from unavailable
+        raise _unavailable(unavailable) from unavailable
     except BaseException:
         _release(intent)
         raise

@@ -3,6 +3,7 @@ from rest_framework import mixins, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from evpay.api.schema import ProblemSerializer
 from evpay.api.views import OperatorScopedViewSet
 
 from . import services
@@ -32,14 +33,16 @@ class PaymentIntentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Ope
         )
         return Response(PaymentIntentSerializer(intent).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(request=PaymentIntentAuthorizeSerializer, responses={200: PaymentIntentSerializer})
+    @extend_schema(request=PaymentIntentAuthorizeSerializer, responses={
+        200: PaymentIntentSerializer, 402: ProblemSerializer, 503: ProblemSerializer})
     @action(detail=True, methods=["post"])
     def authorize(self, request, pk=None):
         intent, data = self.get_object(), self.validated_input(PaymentIntentAuthorizeSerializer)
         intent = services.payment_intent_authorize(intent=intent, token=data["payment_method"]["token"])
         return Response(PaymentIntentSerializer(intent).data)
 
-    @extend_schema(request=PaymentIntentCaptureSerializer, responses={200: PaymentIntentSerializer})
+    @extend_schema(request=PaymentIntentCaptureSerializer, responses={200: PaymentIntentSerializer,
+                                                                      503: ProblemSerializer})
     @action(detail=True, methods=["post"])
     def capture(self, request, pk=None):
         intent, data = self.get_object(), self.validated_input(PaymentIntentCaptureSerializer)
@@ -47,7 +50,8 @@ class PaymentIntentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Ope
                                                  amount_to_capture=data.get("amount_to_capture"))
         return Response(PaymentIntentSerializer(intent).data)
 
-    @extend_schema(request=PaymentIntentVoidSerializer, responses={200: PaymentIntentSerializer})
+    @extend_schema(request=PaymentIntentVoidSerializer, responses={200: PaymentIntentSerializer,
+                                                                   503: ProblemSerializer})
     @action(detail=True, methods=["post"])
     def void(self, request, pk=None):
         intent, data = self.get_object(), self.validated_input(PaymentIntentVoidSerializer)

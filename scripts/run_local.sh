@@ -8,6 +8,9 @@ BIN=$(dirname "$PY")
 export DJANGO_SETTINGS_MODULE=${DJANGO_SETTINGS_MODULE:-evpay.settings.local}
 PORT=${PORT:-8000}
 mkdir -p var/broker/processed
+# Web and worker processes count into one directory; /metrics merges it (see evpay/metrics.py).
+export PROMETHEUS_MULTIPROC_DIR=${PROMETHEUS_MULTIPROC_DIR:-$PWD/var/prometheus}
+rm -rf "$PROMETHEUS_MULTIPROC_DIR" && mkdir -p "$PROMETHEUS_MULTIPROC_DIR"
 
 "$PY" manage.py migrate --noinput -v 0
 API_KEY=$("$PY" manage.py seed_demo 2>var/seed.log)
@@ -21,7 +24,7 @@ trap cleanup EXIT INT TERM
 pids+=($!)
 "$BIN/celery" -A evpay beat --loglevel INFO &
 pids+=($!)
-"$BIN/gunicorn" evpay.wsgi:application --bind "127.0.0.1:${PORT}" --workers 2 --access-logfile - &
+GUNICORN_BIND="127.0.0.1:${PORT}" "$BIN/gunicorn" evpay.wsgi:application &
 pids+=($!)
 
 cat <<BANNER

@@ -149,8 +149,10 @@ def terminal_health_event_record(*, terminal: Terminal, type: str, occurred_at: 
             if terminal.status not in OPERATOR_HELD_STATUSES:
                 target = _status_after(terminal.status, type)
         if target != terminal.status:
-            reason = f"{type}: {code or message or 'reported by the terminal'}" if target == TerminalStatus.FAULTED else ""
-            _change_status(terminal, target, reason[:500])
+            reason = ""
+            if target == TerminalStatus.FAULTED:
+                reason = f"{type}: {code or message or 'reported by the terminal'}"[:500]
+            _change_status(terminal, target, reason)
         else:
             terminal.save()
     return event

@@ -87,3 +87,11 @@ class TestSchema:
         assert "Problem" in spec["components"]["schemas"]
         assert anon_client.get("/api/docs").status_code == 200
         assert anon_client.get("/api/redoc").status_code == 200
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("debug", [True, False])
+def test_unknown_api_path_is_problem_404_in_debug_too(client, settings, debug):
+    settings.DEBUG = debug
+    assert_problem(client.get("/v1/nothing-here/at-all"), 404, "not_found")
+    assert_problem(client.get("/api/v1/nothing"), 404, "not_found")

@@ -1,7 +1,7 @@
 import pytest
 from django.test import override_settings
 
-from tests.base import assert_problem  # noqa: F401
+from tests.base import assert_problem
 
 
 @pytest.mark.django_db
@@ -43,3 +43,43 @@ def test_metrics_is_prometheus_text(anon_client):
     response = anon_client.get("/metrics")
     assert response.status_code == 200
     assert b"django_http_requests_total_by_method_total" in response.content
+
+
+@pytest.mark.django_db(transaction=True)
+def test_detailed_needs_credentials(anon_client):
+    assert_problem(anon_client.get("/health/detailed"), 401, "not_authenticated")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_detailed_reports_components(client, celery_worker):
+    body = client.get("/health/detailed").json()
+    assert body["status"] == "ok", body
+    assert body["version"] and body["uptime_s"] >= 0
+    components = body["components"]
+    for name in ("database", "broker", "cache", "celery_workers", "migrations"):
+        assert components[name]["status"] == "ok", (name, components[name])
+    assert components["database"]["latency_ms"] >= 0
+    assert components["celery_workers"]["count"] >= 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_detailed_is_down_within_timeout_when_the_broker_stops(client):
+    import time
+
+    from evpay.celery import app
+
+    original = app.conf.broker_url
+    app.conf.broker_url = "redis://127.0.0.1:1/0"
+    try:
+        started = time.monotonic()
+        with override_settings(CELERY_BROKER_URL="redis://127.0.0.1:1/0"):
+            body = client.get("/health/detailed").json()
+            ready = client.get("/health/ready")
+        elapsed = time.monotonic() - started
+    finally:
+        app.conf.broker_url = original
+    assert body["status"] == "down"
+    assert body["components"]["broker"]["status"] == "down"
+    assert body["components"]["database"]["status"] == "ok"
+    assert ready.status_code == 503
+    assert elapsed < 6

@@ -1,8 +1,12 @@
+import logging
+
 from django.db import connection
 
 from evpay.core.models import Operator
 
 from .models import Event
+
+logger = logging.getLogger(__name__)
 
 
 def event_emit(*, operator: Operator | str, type: str, data_object: dict, extra_data: dict | None = None) -> Event:
@@ -12,4 +16,9 @@ def event_emit(*, operator: Operator | str, type: str, data_object: dict, extra_
     if not connection.in_atomic_block:
         raise RuntimeError(f"event_emit({type}) outside a transaction: the event could outlive or miss its change.")
     operator_id = operator if isinstance(operator, str) else operator.pk
-    return Event.objects.create(operator_id=operator_id, type=type, data={"object": data_object, **(extra_data or {})})
+    event = Event.objects.create(operator_id=operator_id, type=type, data={"object": data_object, **(extra_data or {})})
+    # Every state change passes here: one log line each, with the ids needed to follow an object.
+    logger.info("%s %s", type, data_object.get("id"),
+                extra={"event_id": event.id, "event_type": type, "object_id": data_object.get("id"),
+                       "operator_id": operator_id})
+    return event

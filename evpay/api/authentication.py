@@ -7,8 +7,9 @@ from django.utils import timezone
 from rest_framework import authentication, exceptions
 from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
+from rest_framework_simplejwt.settings import api_settings as jwt_settings
 
-from evpay.core.models import ApiKey, Operator
+from evpay.core.models import ApiKey, Operator, User
 from evpay.logging import bind_context
 
 # Writing last_used_at on every request would turn every read into a write; once a minute is plenty.
@@ -75,6 +76,10 @@ class OperatorJWTAuthentication(JWTAuthentication):
         return result
 
     def get_user(self, validated_token):
-        user = super().get_user(validated_token)
-        # One query instead of two: the operator is needed by every view.
-        return type(user).objects.select_related("operator").get(pk=user.pk)
+        # The operator is needed by every view: fetch it with the user in one query.
+        user_id = validated_token.get(jwt_settings.USER_ID_CLAIM)
+        user = (User.objects.select_related("operator")
+                .filter(**{jwt_settings.USER_ID_FIELD: user_id}).first() if user_id is not None else None)
+        if user is None or not user.is_active:
+            raise exceptions.AuthenticationFailed("User not found or inactive.")
+        return user

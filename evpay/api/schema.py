@@ -1,7 +1,7 @@
 """OpenAPI: both auth schemes, the Idempotency-Key header and the problem-details errors on every operation."""
 
-from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.contrib.rest_framework_simplejwt import SimpleJWTScheme
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiParameter
 from rest_framework import serializers
@@ -50,6 +50,9 @@ class EvpayAutoSchema(AutoSchema):
     def _get_response_bodies(self, direction="response"):
         responses = super()._get_response_bodies(direction)
         problem = self.resolve_serializer(ProblemSerializer, direction).ref
+        for code, response in responses.items():
+            if code.isdigit() and int(code) >= 400 and response.get("content"):
+                response["content"] = {PROBLEM_CONTENT_TYPE: {"schema": problem}}
         for code in self._error_codes():
             responses.setdefault(code, {
                 "content": {PROBLEM_CONTENT_TYPE: {"schema": problem}},

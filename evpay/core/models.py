@@ -89,3 +89,6 @@ class IdempotencyKey(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["operator", "key"], name="uniq_idempotency_key_per_operator")]
+
+    def __str__(self):
+        return f"{self.key} ({self.operator_id})"

@@ -1,4 +1,4 @@
-"""Local development: `make run`. Embedded defaults (SQLite, filesystem broker) unless the environment says otherwise."""
+"""Local development (`make run`): SQLite and a filesystem broker unless the environment says otherwise."""
 
 from .base import *  # noqa: F403
 from .base import env

@@ -1,0 +1,15 @@
+"""gunicorn settings read from the environment; `gunicorn evpay.wsgi:application` picks this file up."""
+
+import os
+
+bind = os.environ.get("GUNICORN_BIND", f"0.0.0.0:{os.environ.get('PORT', '8000')}")
+workers = int(os.environ.get("GUNICORN_WORKERS", "2"))
+threads = int(os.environ.get("GUNICORN_THREADS", "4"))
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
+accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-")
+
+
+def child_exit(server, worker):
+    from evpay.metrics import mark_process_dead
+
+    mark_process_dead(worker.pid)
