@@ -35,7 +35,8 @@ def parse_args():
     parser.add_argument("--terminals", type=int, default=100_000)
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--regenerate", action="store_true", help="rebuild the fleet even if it has the right size")
-    parser.add_argument("--workers", type=int, default=4, help="gunicorn sync workers")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (GUNICORN_WORKERS; threads each: "
+                                                               "GUNICORN_THREADS, default 4)")
     parser.add_argument("--clients", type=int, default=8, help="concurrent client threads for ingestion")
     parser.add_argument("--ingest-seconds", type=float, default=30)
     parser.add_argument("--stats-runs", type=int, default=50)
@@ -132,14 +133,16 @@ def free_port() -> int:
 
 
 def start_server(workers: int) -> tuple[subprocess.Popen, str]:
+    """gunicorn with the project's gunicorn.conf.py (gthread workers, GUNICORN_THREADS threads each, access log),
+    the access log going to var/ instead of the terminal."""
     import requests
 
     port = free_port()
+    (ROOT / "var").mkdir(exist_ok=True)
+    env = dict(os.environ, GUNICORN_BIND=f"127.0.0.1:{port}", GUNICORN_WORKERS=str(workers),
+               GUNICORN_ACCESS_LOG=str(ROOT / "var" / "bench-terminals-access.log"))
     gunicorn = Path(sys.executable).parent / "gunicorn"
-    proc = subprocess.Popen(
-        [str(gunicorn), "evpay.wsgi:application", "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
-         "--log-level", "warning"], cwd=ROOT, env=os.environ.copy(),
-    )
+    proc = subprocess.Popen([str(gunicorn), "evpay.wsgi:application", "--log-level", "warning"], cwd=ROOT, env=env)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -298,7 +301,7 @@ def main() -> None:
 
     server, base = start_server(args.workers)
     try:
-        phase(f"stats latency (gunicorn, {args.workers} workers)")
+        phase(f"stats latency (gunicorn, {args.workers} workers x {os.environ.get('GUNICORN_THREADS', '4')} threads)")
         bench_stats(base, key, args.stats_runs)
         phase("health-event ingestion through the API")
         bench_ingestion(server, base, key, args.terminals, args.clients, args.ingest_seconds)
