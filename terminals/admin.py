@@ -29,7 +29,7 @@ class HealthEventInline(admin.TabularInline):
     verbose_name_plural = f"Health events (latest {INLINE_EVENTS})"
 
     def has_view_permission(self, request, obj=None):
-        return self.admin_site._registry[Terminal].has_view_permission(request, obj)
+        return self.admin_site.get_model_admin(Terminal).has_view_permission(request, obj)
 
     def has_add_permission(self, request, obj=None):
         return False

@@ -73,10 +73,6 @@ def terminal_register(*, operator: Operator, serial_number: str, vendor: str = "
                       firmware_version: str = "", station_id: str | None = None, location: dict | None = None,
                       capabilities: list[str] | None = None, metadata: dict | None = None) -> Terminal:
     """A new terminal starts `offline` until its first health event."""
-    exists = TerminalExists(f"Operator {operator.pk} has a terminal with serial number {serial_number!r} already.",
-                            errors={"serial_number": ["A terminal with this serial number exists."]})
-    if Terminal.objects.filter(operator=operator, serial_number=serial_number).exists():
-        raise exists
     try:
         with transaction.atomic():
             terminal = Terminal.objects.create(
@@ -85,8 +81,9 @@ def terminal_register(*, operator: Operator, serial_number: str, vendor: str = "
                 capabilities=capabilities or [], metadata=metadata or {}, status=TerminalStatus.OFFLINE,
             )
             event_emit(operator=operator, type="terminal.registered", data_object=_terminal_data(terminal))
-    except IntegrityError as race:  # a parallel registration of the same serial won
-        raise exists from race
+    except IntegrityError as duplicate:  # uniq_terminal_serial_per_operator, also when a parallel request won
+        raise TerminalExists(f"Operator {operator.pk} has a terminal with serial number {serial_number!r} already.",
+                             errors={"serial_number": ["A terminal with this serial number exists."]}) from duplicate
     return terminal
 
 
