@@ -42,7 +42,7 @@ def _terminal_health_events(operator, n):
 
     from terminals.models import Terminal, TerminalHealthEvent
 
-    for i in range(n):
+    for _ in range(n):
         terminal = Terminal.objects.create(operator=operator, serial_number=f"SN-H-{Terminal.objects.count()}")
         TerminalHealthEvent.objects.create(operator=operator, terminal=terminal, type="heartbeat",
                                            occurred_at=timezone.now())
