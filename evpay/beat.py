@@ -23,4 +23,29 @@ BEAT_SCHEDULE = {
         "task": "terminals.tasks.prune_health_events",
         "schedule": timedelta(hours=1),
     },
+    # Sessions the CPMS never confirmed within CHARGE_START_TIMEOUT: failed, hold voided.
+    "charging-fail-unstarted-sessions": {
+        "task": "charging.tasks.fail_unstarted_sessions",
+        "schedule": timedelta(seconds=30),
+    },
+    # Sessions without a reading for CHARGE_STALE_AFTER: completed (`timeout`) and captured.
+    "charging-complete-stale-sessions": {
+        "task": "charging.tasks.complete_stale_sessions",
+        "schedule": timedelta(minutes=1),
+    },
+    # CPMS connector statuses: each enabled adapter is polled at its own poll_interval_s (>= 10 s).
+    "infrastructure-poll-connector-statuses": {
+        "task": "infrastructure.tasks.poll_connector_statuses",
+        "schedule": timedelta(seconds=10),
+    },
+    # CPMS adapter health: ping, drive half-open circuit trials, announce status changes.
+    "infrastructure-probe-adapter-health": {
+        "task": "infrastructure.tasks.probe_adapter_health",
+        "schedule": timedelta(minutes=1),
+    },
+    # Per-call adapter records behind the 5-minute health figures: kept CPMS_CALL_RETENTION, then pruned.
+    "infrastructure-prune-adapter-calls": {
+        "task": "infrastructure.tasks.prune_adapter_calls",
+        "schedule": timedelta(hours=1),
+    },
 }

@@ -130,7 +130,9 @@ PROCESS_STARTED = time.monotonic()
 # Components that make the whole service down when they are; any other failing component is "degraded".
 CRITICAL_COMPONENTS = ("database", "broker", "migrations")
 # Apps add their components here: name -> dotted path of a check returning a dict with its own "status".
-DETAILED_COMPONENT_SOURCES: dict[str, str] = {}
+DETAILED_COMPONENT_SOURCES: dict[str, str] = {
+    "cpms_adapters": "infrastructure.selectors.adapters_health_component",
+}
 
 
 def check_cache() -> dict:
@@ -147,7 +149,11 @@ def check_celery_workers() -> dict:
 
     if app.conf.broker_url.startswith("filesystem"):
         return {"status": "unknown", "count": None, "detail": "the filesystem broker cannot broadcast a ping"}
-    replies = app.control.ping(timeout=1.0)
+    # A connection of its own, checked first: a dead broker fails here at once instead of leaving a
+    # thread retrying through (and poisoning) the shared connection pool after the check gave up.
+    with app.connection_for_write() as conn:
+        conn.ensure_connection(max_retries=1, timeout=1)
+        replies = app.control.ping(timeout=1.0, connection=conn)
     return {"status": "ok" if replies else "down", "count": len(replies)}
 
 

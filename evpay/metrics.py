@@ -25,6 +25,7 @@ logger = logging.getLogger(__name__)
 # Each app contributes a function returning metric families computed from the database.
 BUSINESS_METRIC_SOURCES: list[str] = [
     "payments.metrics.collect",
+    "infrastructure.metrics.collect",
 ]
 
 

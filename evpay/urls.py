@@ -23,4 +23,6 @@ urlpatterns = [
     re_path(r"^v1/auth/token/refresh/?$", TokenRefreshView.as_view(), name="token-refresh"),
     path("v1/", include("payments.urls")),
     path("v1/", include("terminals.urls")),
+    path("v1/", include("charging.urls")),
+    path("v1/charging-infrastructure/", include("infrastructure.urls")),
 ]

@@ -19,7 +19,7 @@ from .serializers import (
 
 
 class PaymentIntentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, OperatorScopedViewSet):
-    queryset = PaymentIntent.objects.all()
+    queryset = PaymentIntent.objects.select_related("charge_session")
     serializer_class = PaymentIntentSerializer
     filterset_class = PaymentIntentFilterSet
     scope_resource = "payments"

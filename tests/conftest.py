@@ -14,6 +14,9 @@ from evpay.core.services import api_key_create, operator_create, operator_user_c
 
 ROOT = Path(__file__).resolve().parent.parent
 
+# Fixtures of one app's tests that several of its test files share.
+pytest_plugins = ["tests.infrastructure_support"]
+
 
 @pytest.fixture
 def operator(db):

@@ -48,6 +48,27 @@ def _terminal_health_events(operator, n):
                                            occurred_at=timezone.now())
 
 
+def _charge_sessions(operator, n):
+    from charging.models import Tariff
+    from charging.services import charge_session_start
+    from tests.charging_support import authorized_intent, make_station, make_tariff, make_terminal
+
+    if not Tariff.objects.filter(operator=operator, is_default=True).exists():
+        make_tariff(operator)
+    for _ in range(n):
+        i = operator.charge_sessions.count()
+        make_station(operator, station_id=f"S-{i}", cpms_station_id=f"CP-{i}")
+        charge_session_start(operator=operator, terminal_id=make_terminal(operator, serial=f"SN-C{i}").pk,
+                             station_id=f"S-{i}", connector_id="1", payment_intent_id=authorized_intent(operator).pk)
+
+
+def _tariffs(operator, n):
+    from tests.charging_support import make_tariff
+
+    for i in range(n):
+        make_tariff(operator, name=f"T{i}", is_default=False)
+
+
 # (changelist URL, factory(operator, n)). Each app adds its models here.
 CHANGELISTS = [
     ("/admin/payments/paymentintent/", _payment_intents),
@@ -55,6 +76,8 @@ CHANGELISTS = [
     ("/admin/core/user/", _users),
     ("/admin/terminals/terminal/", _terminals),
     ("/admin/terminals/terminalhealthevent/", _terminal_health_events),
+    ("/admin/charging/chargesession/", _charge_sessions),
+    ("/admin/charging/tariff/", _tariffs),
 ]
 
 

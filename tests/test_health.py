@@ -19,17 +19,32 @@ def test_ready_checks_database_migrations_broker(anon_client):
     assert {k: v["status"] for k, v in body["checks"].items()} == {"database": "ok", "migrations": "ok", "broker": "ok"}
 
 
-@pytest.mark.django_db(transaction=True)
-def test_ready_is_503_when_the_broker_is_down(anon_client):
+DEAD_BROKER = "redis://127.0.0.1:1/0"  # nothing listens on port 1
+
+
+@pytest.fixture
+def broker_down(monkeypatch):
+    """Point this process's Celery at a broker that refuses connections. Celery prefers the
+    CELERY_BROKER_URL environment variable over its configuration, so both are changed."""
     from evpay.celery import app
 
-    original = app.conf.broker_url
-    app.conf.broker_url = "redis://127.0.0.1:1/0"  # nothing listens on port 1
-    try:
-        with override_settings(CELERY_BROKER_URL="redis://127.0.0.1:1/0"):
-            response = anon_client.get("/health/ready")
-    finally:
-        app.conf.broker_url = original
+    def drop_connection_pools():  # they hold connections to whichever broker they were made for
+        app._pool = None
+        app.amqp._producer_pool = None
+
+    # The configuration first: its original value must be read before the environment changes it.
+    monkeypatch.setattr(app.conf, "broker_url", DEAD_BROKER)
+    monkeypatch.setenv("CELERY_BROKER_URL", DEAD_BROKER)
+    drop_connection_pools()
+    with override_settings(CELERY_BROKER_URL=DEAD_BROKER):
+        yield
+    monkeypatch.undo()
+    drop_connection_pools()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_ready_is_503_when_the_broker_is_down(anon_client, broker_down):
+    response = anon_client.get("/health/ready")
     assert response.status_code == 503
     body = response.json()
     assert body["checks"]["broker"]["status"] == "down"
@@ -63,21 +78,13 @@ def test_detailed_reports_components(client, celery_worker):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_detailed_is_down_within_timeout_when_the_broker_stops(client):
+def test_detailed_is_down_within_timeout_when_the_broker_stops(client, broker_down):
     import time
 
-    from evpay.celery import app
-
-    original = app.conf.broker_url
-    app.conf.broker_url = "redis://127.0.0.1:1/0"
-    try:
-        started = time.monotonic()
-        with override_settings(CELERY_BROKER_URL="redis://127.0.0.1:1/0"):
-            body = client.get("/health/detailed").json()
-            ready = client.get("/health/ready")
-        elapsed = time.monotonic() - started
-    finally:
-        app.conf.broker_url = original
+    started = time.monotonic()
+    body = client.get("/health/detailed").json()
+    ready = client.get("/health/ready")
+    elapsed = time.monotonic() - started
     assert body["status"] == "down"
     assert body["components"]["broker"]["status"] == "down"
     assert body["components"]["database"]["status"] == "ok"

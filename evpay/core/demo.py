@@ -20,5 +20,8 @@ def demo_seed(*, name: str, admin_username: str, admin_password: str) -> DemoSee
         if not User.objects.filter(username=admin_username).exists():
             operator_user_create(operator=operator, username=admin_username, password=admin_password, role="admin")
         # Each app adds its demo data here as it lands (tariffs, stations, terminals, sessions, webhooks).
+        from infrastructure.services import mapping_demo_seed
+
+        mapping_demo_seed(operator=operator)
     _, raw_key = api_key_create(operator=operator, scopes=["*"], name="demo")
     return DemoSeed(operator=operator, api_key=raw_key)

@@ -166,6 +166,39 @@ PAYMENT_PROCESSOR_CLAIM_TIMEOUT = env.int("PAYMENT_PROCESSOR_CLAIM_TIMEOUT", def
 TERMINAL_OFFLINE_AFTER = env.int("TERMINAL_OFFLINE_AFTER", default=300)
 TERMINAL_HEALTH_RETENTION_DAYS = env.int("TERMINAL_HEALTH_RETENTION_DAYS", default=30)
 
+# --- Charging infrastructure (CPMS adapters) ------------------------------------------------------
+# Adapter type enabled for a new operator (its AdapterConfig is created on first use).
+CPMS_DEFAULT_ADAPTER = env("CPMS_DEFAULT_ADAPTER", default="simulator")
+# Circuit breaker, per operator and adapter type: opens after this many consecutive failed calls, lets one
+# trial call through after CPMS_CIRCUIT_RESET_TIMEOUT seconds.
+CPMS_CIRCUIT_FAILURE_THRESHOLD = env.int("CPMS_CIRCUIT_FAILURE_THRESHOLD", default=5)
+CPMS_CIRCUIT_RESET_TIMEOUT = env.int("CPMS_CIRCUIT_RESET_TIMEOUT", default=30)
+# First retry delay in seconds (doubles per attempt, at most 2 s); attempts come from the adapter config.
+CPMS_RETRY_BACKOFF = env.float("CPMS_RETRY_BACKOFF", default=0.2)
+# Per-call records behind the 5-minute health figures are kept this long (seconds), then pruned.
+CPMS_CALL_RETENTION = env.int("CPMS_CALL_RETENTION", default=24 * 3600)
+# Health: `degraded` when the 5-minute error rate reaches this (0-1).
+CPMS_DEGRADED_ERROR_RATE = env.float("CPMS_DEGRADED_ERROR_RATE", default=0.2)
+# `fail` or `timeout` makes every simulator call fail that way (see README, "CPMS simulator").
+CPMS_SIMULATOR_MODE = env("CPMS_SIMULATOR_MODE", default="")
+# Where OCPI CPOs post the asynchronous CommandResult of our START_SESSION/STOP_SESSION commands.
+CPMS_OCPI_RESPONSE_URL = env("CPMS_OCPI_RESPONSE_URL", default="http://127.0.0.1:8000/ocpi/2.2.1/commands")
+# OCPI party identity sent with commands (the eMSP side).
+CPMS_OCPI_COUNTRY_CODE = env("CPMS_OCPI_COUNTRY_CODE", default="DE")
+CPMS_OCPI_PARTY_ID = env("CPMS_OCPI_PARTY_ID", default="EVP")
+
+# --- Charging sessions ----------------------------------------------------------------------------
+# A session still `pending` (no answer from the CPMS) this many seconds after the start fails; hold voided.
+CHARGE_START_TIMEOUT = env.int("CHARGE_START_TIMEOUT", default=120)
+# A charging/stopping session without a progress reading for this many seconds is completed (`timeout`).
+CHARGE_STALE_AFTER = env.int("CHARGE_STALE_AFTER", default=1800)
+# First retry (seconds) of a start/stop command the CPMS could not be reached for; doubles per try.
+CHARGE_COMMAND_RETRY_DELAY = env.float("CHARGE_COMMAND_RETRY_DELAY", default=5)
+# First retry (seconds) of a capture/void the processor failed after a session ended; doubles per try.
+CHARGE_PAYMENT_RETRY_DELAY = env.float("CHARGE_PAYMENT_RETRY_DELAY", default=60)
+# Longest wait between two retries of either.
+CHARGE_RETRY_MAX_DELAY = env.float("CHARGE_RETRY_MAX_DELAY", default=3600)
+
 # --- Celery ---------------------------------------------------------------------------------------
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="filesystem://")
 CELERY_BROKER_CONNECTION_TIMEOUT = 2

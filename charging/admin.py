@@ -1,0 +1,68 @@
+from django.contrib import admin
+from django.utils.html import format_html_join
+
+from evpay import money
+from evpay.admin import LedgerAdmin, OperatorScopedAdmin, is_platform_admin, run_service_action
+
+from . import services
+from .models import ChargeSession, StopReason, Tariff
+
+
+@admin.register(Tariff)
+class TariffAdmin(OperatorScopedAdmin):
+    list_display = ("id", "name", "operator", "currency", "price_per_kwh", "price_per_minute", "session_fee",
+                    "vat_rate_percent", "preauthorize_amount", "is_default", "updated_at")
+    list_filter = ("currency", "is_default")
+    search_fields = ("id", "name")
+    list_select_related = ("operator",)
+    readonly_fields = ("id", "created_at", "updated_at")
+
+    def get_exclude(self, request, obj=None):
+        # Operator staff create tariffs for their own operator only.
+        return () if is_platform_admin(request) else ("operator",)
+
+    def save_model(self, request, obj, form, change):
+        if not is_platform_admin(request):
+            obj.operator_id = request.user.operator_id
+        # Through the services, so that making a tariff the default moves the flag in one transaction.
+        fields = {name: form.cleaned_data[name] for name in services.TARIFF_FIELDS if name in form.cleaned_data}
+        if change:
+            services.tariff_update(tariff=obj, **{k: v for k, v in fields.items() if k in form.changed_data})
+        else:
+            created = services.tariff_create(operator=obj.operator, **fields)
+            obj.pk = created.pk
+
+
+@admin.register(ChargeSession)
+class ChargeSessionAdmin(LedgerAdmin):
+    list_display = ("id", "operator", "status", "station_id", "connector_id", "terminal", "energy_wh",
+                    "total", "amount_captured", "currency", "stop_reason", "created_at")
+    list_filter = ("status", "station_id", ("terminal", admin.RelatedOnlyFieldListFilter), "stop_reason")
+    search_fields = ("id", "station_id", "payment_intent__id", "cpms_session_id")
+    date_hierarchy = "created_at"
+    list_select_related = ("operator", "terminal")
+    actions = ("complete_now",)
+
+    def get_readonly_fields(self, request, obj=None):
+        return [*super().get_readonly_fields(request, obj), "cost_breakdown"]
+
+    @admin.display(description="total")
+    def total(self, obj):
+        return money.to_major_units(obj.cost_total, obj.currency)
+
+    @admin.display(description="cost breakdown (major units)")
+    def cost_breakdown(self, obj):
+        rows = [("energy", obj.cost_energy), ("time", obj.cost_time), ("session fee", obj.cost_session_fee),
+                ("subtotal", obj.cost_subtotal), ("VAT", obj.cost_vat), ("total", obj.cost_total),
+                ("captured", obj.amount_captured)]
+        return format_html_join("", "<div>{}: {} {}</div>",
+                                ((label, money.to_major_units(value, obj.currency), obj.currency)
+                                 for label, value in rows))
+
+    @admin.action(description="Complete now (stopped by operator; captures the cost)")
+    def complete_now(self, request, queryset):
+        run_service_action(
+            self, request, queryset,
+            lambda s: services.charge_session_complete(session=s, stop_reason=StopReason.STOPPED_BY_OPERATOR),
+            "Completed",
+        )

@@ -1,0 +1,57 @@
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db.models import Count, Q
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from .models import RUNNING_STATUSES, ChargeSession, ChargeSessionStatus
+
+
+def running_sessions(mapping_ids: list[str]) -> dict[tuple[str, str], str]:
+    """{(mapping_id, connector_id): "chs_..."} of sessions pending, charging or stopping. One query.
+    Registered with `infrastructure.selectors` (see `charging.apps`)."""
+    return {(m, c): s for m, c, s in ChargeSession.objects.filter(
+        mapping_id__in=mapping_ids, status__in=RUNNING_STATUSES,
+    ).values_list("mapping_id", "connector_id", "id")}
+
+
+def active_session_count(operator_id: str | None = None) -> int:
+    """Sessions running now (pending, charging, stopping), of one operator or of all."""
+    sessions = ChargeSession.objects.filter(status__in=RUNNING_STATUSES)
+    if operator_id:
+        sessions = sessions.filter(operator_id=operator_id)
+    return sessions.count()
+
+
+def sessions_pending_past_start_timeout(*, limit: int = 500) -> list[ChargeSession]:
+    cutoff = timezone.now() - timedelta(seconds=settings.CHARGE_START_TIMEOUT)
+    return list(ChargeSession.objects.filter(status=ChargeSessionStatus.PENDING, created_at__lt=cutoff)
+                .order_by("created_at")[:limit])
+
+
+def sessions_stale(*, limit: int = 500) -> list[ChargeSession]:
+    cutoff = timezone.now() - timedelta(seconds=settings.CHARGE_STALE_AFTER)
+    return list(ChargeSession.objects.filter(status__in=[ChargeSessionStatus.CHARGING, ChargeSessionStatus.STOPPING])
+                .annotate(last_seen=Coalesce("last_progress_at", "started_at"))
+                .filter(last_seen__lt=cutoff).order_by("last_seen")[:limit])
+
+
+def dashboard_panels(*, operator_id: str | None, since: datetime) -> list:
+    """Sessions running now, and today's sessions by outcome."""
+    from evpay.dashboard import Panel
+
+    sessions = ChargeSession.objects.all()
+    if operator_id:
+        sessions = sessions.filter(operator_id=operator_id)
+    today = sessions.filter(created_at__gte=since).aggregate(
+        started=Count("id"),
+        completed=Count("id", filter=Q(status=ChargeSessionStatus.COMPLETED)),
+        failed=Count("id", filter=Q(status=ChargeSessionStatus.FAILED)),
+    )
+    return [Panel("Charging sessions", [
+        ("Active now", active_session_count(operator_id)),
+        ("Started today", today["started"]),
+        ("Completed today", today["completed"]),
+        ("Failed today", today["failed"]),
+    ])]

@@ -1,0 +1,499 @@
+"""Charging writes: tariffs and ad-hoc charge sessions.
+
+Every session transition locks the session row, re-checks the state inside the lock (one table:
+`CHARGE_SESSION_TRANSITIONS`) and writes its event in the same transaction. The CPMS (start/stop commands)
+and the payment processor (capture/void) are only called outside any transaction: commands go through
+Celery tasks enqueued on commit; the payment is settled after the session's transaction has committed.
+"""
+
+import logging
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from evpay.api.errors import DomainError, InvalidState, ValidationFailed
+from evpay.core.models import Operator
+from infrastructure.adapters.base import CommandOutcome, CommandResult
+from infrastructure.adapters.registry import adapter_for_mapping
+from infrastructure.models import Connector, OcpiStatus, StationMapping
+from payments import services as payment_services
+from payments.models import PaymentIntent, PaymentIntentStatus, VoidReason
+from payments.services import AuthorizationExpired
+from terminals.models import Terminal, TerminalStatus
+from webhooks.services import event_emit
+
+from .costs import cost_compute
+from .models import (
+    CHARGE_SESSION_TRANSITIONS,
+    RUNNING_STATUSES,
+    ChargeSession,
+    ChargeSessionStatus,
+    StopReason,
+    Tariff,
+)
+
+logger = logging.getLogger(__name__)
+
+S = ChargeSessionStatus
+# Connector statuses (OCPI) that refuse a new session; AVAILABLE and UNKNOWN (never reported) accept one.
+CONNECTOR_UNAVAILABLE_STATUSES = frozenset({
+    OcpiStatus.CHARGING, OcpiStatus.BLOCKED, OcpiStatus.RESERVED, OcpiStatus.INOPERATIVE, OcpiStatus.OUTOFORDER,
+    OcpiStatus.REMOVED, OcpiStatus.PLANNED,
+})
+TERMINAL_UNAVAILABLE_STATUSES = frozenset({TerminalStatus.MAINTENANCE, TerminalStatus.DECOMMISSIONED})
+# A reading or end time further ahead of our clock than this is a broken clock, not a measurement.
+MAX_CLOCK_SKEW = timedelta(minutes=5)
+
+
+class PaymentIntentUnusable(DomainError):
+    status_code, code, title = 409, "payment_intent_unusable", "Payment intent unusable"
+
+
+class ConnectorUnavailable(DomainError):
+    status_code, code, title = 409, "connector_unavailable", "Connector unavailable"
+
+
+class TerminalUnavailable(DomainError):
+    status_code, code, title = 409, "terminal_unavailable", "Terminal unavailable"
+
+
+class EnergyDecreased(DomainError):
+    status_code, code, title = 400, "energy_decreased", "Energy decreased"
+
+
+class NoTariff(DomainError):
+    status_code, code, title = 409, "invalid_state", "No tariff"
+
+
+# --- tariffs ------------------------------------------------------------------------------------------
+
+def _default_lock(operator_id: str) -> None:
+    """Default changes of one operator queue on the operator row, so the partial unique index never fires."""
+    Operator.objects.select_for_update().filter(pk=operator_id).first()
+
+
+def tariff_create(*, operator: Operator, name: str, currency: str, preauthorize_amount: int,
+                  price_per_kwh: Decimal = Decimal(0), price_per_minute: Decimal = Decimal(0),
+                  session_fee: Decimal = Decimal(0), vat_rate_percent: Decimal = Decimal(0),
+                  is_default: bool = False) -> Tariff:
+    with transaction.atomic():
+        if is_default:
+            _default_lock(operator.pk)
+            Tariff.objects.filter(operator=operator, is_default=True).update(is_default=False,
+                                                                              updated_at=timezone.now())
+        return Tariff.objects.create(
+            operator=operator, name=name, currency=currency, preauthorize_amount=preauthorize_amount,
+            price_per_kwh=price_per_kwh, price_per_minute=price_per_minute, session_fee=session_fee,
+            vat_rate_percent=vat_rate_percent, is_default=is_default,
+        )
+
+
+TARIFF_FIELDS = ("name", "currency", "preauthorize_amount", "price_per_kwh", "price_per_minute", "session_fee",
+                 "vat_rate_percent", "is_default")
+
+
+def tariff_update(*, tariff: Tariff, **changes) -> Tariff:
+    """Change the given fields (PATCH). Making a tariff the default takes the flag from the previous one in the
+    same transaction. Running sessions keep the prices they copied at start."""
+    unknown = set(changes) - set(TARIFF_FIELDS)
+    if unknown:
+        raise TypeError(f"unknown tariff fields {sorted(unknown)}")
+    with transaction.atomic():
+        if changes.get("is_default"):
+            _default_lock(tariff.operator_id)
+        tariff = Tariff.objects.select_for_update().get(pk=tariff.pk)
+        if changes.get("is_default") and not tariff.is_default:
+            Tariff.objects.filter(operator_id=tariff.operator_id, is_default=True).update(
+                is_default=False, updated_at=timezone.now())
+        for name, value in changes.items():
+            setattr(tariff, name, value)
+        tariff.save()
+    return tariff
+
+
+def tariff_for_mapping(mapping) -> Tariff | None:
+    """The mapping's own tariff, else the operator's default."""
+    if mapping.tariff_id is not None:
+        return mapping.tariff
+    return Tariff.objects.filter(operator_id=mapping.operator_id, is_default=True).first()
+
+
+def connector_lookup(*, operator_id: str, station_id: str, connector_id: str):
+    """The connector on an active, live mapping of the operator, or None."""
+    return (Connector.objects.select_related("mapping", "mapping__tariff")
+            .filter(operator_id=operator_id, mapping__station_id=station_id, mapping__is_active=True,
+                    mapping__deleted_at__isnull=True, connector_id=connector_id).first())
+
+
+def tariff_applicable(mapping) -> Tariff:
+    """The tariff that applies to the mapping's station; 409 when none does."""
+    tariff = tariff_for_mapping(mapping)
+    if tariff is None:
+        raise NoTariff(f"No tariff applies to station {mapping.station_id}: give its mapping a tariff or make "
+                       "one of the operator's tariffs the default.")
+    return tariff
+
+
+# --- charge sessions: helpers ---------------------------------------------------------------------------
+
+def _emit(session: ChargeSession, event_type: str) -> None:
+    from .serializers import ChargeSessionSerializer
+
+    event_emit(operator=session.operator_id, type=f"charge.{event_type}",
+               data_object=ChargeSessionSerializer(session).data)
+
+
+def _lock(session: ChargeSession) -> ChargeSession:
+    return ChargeSession.objects.select_for_update().get(pk=session.pk)
+
+
+def _can(session: ChargeSession, action: str) -> bool:
+    allowed_from, _ = CHARGE_SESSION_TRANSITIONS[action]
+    return session.status in allowed_from
+
+
+_ACTION_VERBS = {"begin": "started", "fail": "failed", "reach_cap": "stopped at its cost cap",
+                 "complete": "completed", "record_progress": "given progress readings"}
+
+
+def _check_transition(session: ChargeSession, action: str) -> None:
+    """The one place that says whether `action` may happen to `session` now."""
+    if not _can(session, action):
+        allowed_from, _ = CHARGE_SESSION_TRANSITIONS[action]
+        raise InvalidState(f"Charge session {session.id} is {session.status}; only a session that is "
+                           f"{' or '.join(sorted(allowed_from))} can be {_ACTION_VERBS[action]}.")
+
+
+def _move(session: ChargeSession, action: str) -> None:
+    _check_transition(session, action)
+    session.status = CHARGE_SESSION_TRANSITIONS[action][1]
+
+
+def _recompute(session: ChargeSession) -> None:
+    cost = cost_compute(currency=session.currency, energy_wh=session.energy_wh,
+                        duration_seconds=session.duration_seconds, price_per_kwh=session.price_per_kwh,
+                        price_per_minute=session.price_per_minute, session_fee=session.session_fee,
+                        vat_rate_percent=session.vat_rate_percent)
+    session.cost_energy, session.cost_time, session.cost_session_fee = cost.energy, cost.time, cost.session_fee
+    session.cost_subtotal, session.cost_vat, session.cost_total = cost.subtotal, cost.vat, cost.total
+
+
+def _duration_until(session: ChargeSession, moment: datetime) -> int:
+    if session.started_at is None:
+        return 0
+    return max(0, int((moment - session.started_at).total_seconds()))
+
+
+def _begin(session: ChargeSession, started_at: datetime) -> None:
+    """pending -> charging; the caller emits `charge.started` once the row is saved."""
+    _move(session, "begin")
+    session.started_at = started_at
+
+
+def _enqueue_stop(session: ChargeSession) -> None:
+    from .tasks import charge_session_send_stop
+
+    session_id = session.pk
+    transaction.on_commit(lambda: charge_session_send_stop.delay(session_id))
+
+
+def _enqueue_settlement(session: ChargeSession, *, countdown: float = 0) -> None:
+    from .tasks import charge_session_settle
+
+    session_id = session.pk
+    # Outside a transaction this runs at once; inside one (a caller's), only if it commits.
+    transaction.on_commit(lambda: charge_session_settle.apply_async(args=[session_id], countdown=countdown))
+
+
+# --- start --------------------------------------------------------------------------------------------
+
+def charge_session_start(*, operator: Operator, terminal_id: str, station_id: str, connector_id: str,
+                         payment_intent_id: str, metadata: dict | None = None) -> ChargeSession:
+    """Create a `pending` session on a locked connector, terminal and payment intent; the start command goes to
+    the CPMS after commit. Locks are taken in one order (mapping, connector, terminal, intent) - the mapping
+    first, as `mapping_delete` does - so a start and a mapping change never deadlock."""
+    from .tasks import charge_session_send_start
+
+    try:
+        with transaction.atomic():
+            # NO KEY UPDATE: blocks a mapping delete/update, not the key-share lock of the session's own FK.
+            mapping = (StationMapping.objects.live().select_for_update(no_key=True)
+                       .filter(operator_id=operator.pk, station_id=station_id, is_active=True).first())
+            connector = None if mapping is None else (
+                Connector.objects.select_for_update().filter(mapping=mapping, connector_id=connector_id).first())
+            terminal = (Terminal.objects.select_for_update(no_key=True)
+                        .filter(operator_id=operator.pk, pk=terminal_id).first())
+            intent = PaymentIntent.objects.select_for_update().filter(operator_id=operator.pk,
+                                                                      pk=payment_intent_id).first()
+            _check_references(connector, terminal, intent, station_id=station_id, connector_id=connector_id,
+                              terminal_id=terminal_id, payment_intent_id=payment_intent_id)
+            connector.mapping = mapping
+            tariff = tariff_applicable(mapping)
+            _check_intent(intent, tariff=tariff, terminal=terminal)
+            _check_connector(connector)
+            if terminal.status in TERMINAL_UNAVAILABLE_STATUSES:
+                raise TerminalUnavailable(f"Terminal {terminal.pk} is {terminal.status}.")
+            session = ChargeSession.objects.create(
+                operator=operator, terminal=terminal, mapping=mapping, station_id=mapping.station_id,
+                connector_id=connector.connector_id, payment_intent=intent, currency=intent.currency,
+                preauth_amount=intent.amount_authorized, tariff=tariff, price_per_kwh=tariff.price_per_kwh,
+                price_per_minute=tariff.price_per_minute, session_fee=tariff.session_fee,
+                vat_rate_percent=tariff.vat_rate_percent, metadata=metadata or {},
+            )
+            _recompute(session)  # a session fee is owed from the first moment
+            session.save()
+            session_id = session.pk
+            transaction.on_commit(lambda: charge_session_send_start.delay(session_id))
+    except IntegrityError as exc:  # the constraints behind the locks; reached only if a lock was bypassed
+        if "one_running_session_per_connector" in str(exc):
+            raise ConnectorUnavailable(f"A charge session runs on connector {connector_id} of {station_id}.")
+        raise PaymentIntentUnusable(f"Payment intent {payment_intent_id} is used by another charge session.")
+    return session
+
+
+def _check_references(connector, terminal, intent, *, station_id, connector_id, terminal_id, payment_intent_id):
+    errors = {}
+    if connector is None:
+        errors["connector_id"] = [f"No connector {connector_id!r} on an active mapping of station {station_id!r}."]
+    if terminal is None:
+        errors["terminal_id"] = [f"No terminal {terminal_id!r}."]
+    if intent is None:
+        errors["payment_intent_id"] = [f"No payment intent {payment_intent_id!r}."]
+    if errors:
+        raise ValidationFailed(next(iter(errors.values()))[0], errors=errors)
+
+
+def _check_intent(intent: PaymentIntent, *, tariff: Tariff, terminal: Terminal) -> None:
+    def unusable(reason: str):
+        return PaymentIntentUnusable(f"Payment intent {intent.pk} {reason}.")
+
+    if intent.status != PaymentIntentStatus.AUTHORIZED:
+        raise unusable(f"is {intent.status}; a session needs an authorized intent")
+    if intent.capture_before is not None and intent.capture_before <= timezone.now():
+        raise unusable("has an expired authorization")
+    if intent.processing_action is not None:
+        raise unusable(f"is being {intent.processing_action}d")
+    if ChargeSession.objects.filter(payment_intent=intent).exists():
+        raise unusable("is used by another charge session")
+    if intent.currency != tariff.currency:
+        raise unusable(f"is in {intent.currency}; the station's tariff is in {tariff.currency}")
+    if intent.terminal_id is not None and intent.terminal_id != terminal.pk:
+        raise unusable(f"was created for terminal {intent.terminal_id}, not {terminal.pk}")
+
+
+def _check_connector(connector: Connector) -> None:
+    running = ChargeSession.objects.filter(mapping_id=connector.mapping_id, connector_id=connector.connector_id,
+                                           status__in=RUNNING_STATUSES).values_list("pk", flat=True).first()
+    if running:
+        raise ConnectorUnavailable(f"Connector {connector.connector_id} of {connector.mapping.station_id} is busy "
+                                   f"(charge session {running}).")
+    if connector.status in CONNECTOR_UNAVAILABLE_STATUSES:
+        raise ConnectorUnavailable(f"Connector {connector.connector_id} of {connector.mapping.station_id} is "
+                                   f"{connector.status}.")
+
+
+# --- the CPMS's answers -----------------------------------------------------------------------------------
+
+def charge_session_start_command_send(*, session: ChargeSession) -> ChargeSession:
+    """Send the start command (no transaction held) and record the answer. Raises AdapterUnavailable when
+    nothing is known to have reached the CPMS (the caller retries; CHARGE_START_TIMEOUT ends it)."""
+    session = ChargeSession.objects.select_related("mapping").get(pk=session.pk)
+    if session.status != S.PENDING or session.cpms_session_id:
+        return session  # answered already (a redelivered task)
+    connector = Connector.objects.filter(mapping_id=session.mapping_id, connector_id=session.connector_id).first()
+    result = adapter_for_mapping(session.mapping).start_session(
+        connector_id=session.connector_id, session_id=session.pk, evse_uid=connector.evse_uid if connector else "")
+    return charge_session_start_answer_record(session=session, result=result)
+
+
+def charge_session_start_answer_record(*, session: ChargeSession, result: CommandResult) -> ChargeSession:
+    """accepted -> charging (`charge.started`); rejected / timeout -> failed, the hold is released.
+    An acceptance for a session that has failed meanwhile gets a stop command: nothing may charge unpaid."""
+    if result.outcome is not CommandOutcome.ACCEPTED:
+        reason = StopReason.CPMS_REJECTED if result.outcome is CommandOutcome.REJECTED else StopReason.CPMS_TIMEOUT
+        return charge_session_fail(session=session, stop_reason=reason, only_if_pending=True)
+    with transaction.atomic():
+        session = _lock(session)
+        if result.cpms_session_id and not session.cpms_session_id:
+            session.cpms_session_id = result.cpms_session_id
+        if _can(session, "begin"):
+            _begin(session, timezone.now())
+            session.save()
+            _emit(session, "started")
+        elif session.status in RUNNING_STATUSES:
+            session.save()  # charging already (a reading came first): keep the CPMS's id
+        else:
+            session.save()
+            logger.warning("CPMS accepted the start of %s, which is %s: stopping it", session.pk, session.status)
+            _enqueue_stop(session)
+    return session
+
+
+def charge_session_stop_command_send(*, session: ChargeSession) -> CommandResult:
+    """Send the stop command (no transaction held). The session ends when the CPMS reports completion (or the
+    stale-session job ends it); a refusal is logged. Raises AdapterUnavailable for the caller to retry."""
+    session = ChargeSession.objects.select_related("mapping").get(pk=session.pk)
+    result = adapter_for_mapping(session.mapping).stop_session(cpms_session_id=session.cpms_session_id,
+                                                               session_id=session.pk)
+    if not result.accepted:
+        logger.warning("CPMS answered %s to the stop of %s: %s", result.outcome.value, session.pk, result.message)
+    return result
+
+
+# --- progress -----------------------------------------------------------------------------------------
+
+def charge_session_record_progress(*, session: ChargeSession, energy_wh: int, measured_at: datetime,
+                                   power_kw: Decimal | None = None) -> ChargeSession:
+    """A cumulative reading. Older than the last one: ignored (returned unchanged). Less energy with a newer
+    time: 400 `energy_decreased`. The first reading of a pending session starts it; reaching the cost cap
+    moves it to `stopping` and sends the stop command."""
+    if measured_at > timezone.now() + MAX_CLOCK_SKEW:
+        raise ValidationFailed("measured_at is in the future.", errors={"measured_at": ["Must not be in the future."]})
+    with transaction.atomic():
+        session = _lock(session)
+        _check_transition(session, "record_progress")
+        if session.last_progress_at is not None and measured_at <= session.last_progress_at:
+            return session
+        if energy_wh < session.energy_wh:
+            raise EnergyDecreased(
+                f"energy_wh {energy_wh} is lower than the last reading ({session.energy_wh} Wh); readings are "
+                "cumulative.", errors={"energy_wh": [f"At least {session.energy_wh}."]})
+        events = []
+        if _can(session, "begin"):
+            _begin(session, max(measured_at, session.created_at))  # billed time never precedes the tap
+            events.append("started")
+        session.energy_wh = energy_wh
+        session.last_progress_at = measured_at
+        if power_kw is not None:
+            session.power_kw = power_kw
+        session.duration_seconds = _duration_until(session, measured_at)
+        _recompute(session)
+        if _can(session, "reach_cap") and session.cost_total >= session.preauth_amount:
+            _move(session, "reach_cap")
+            session.stop_reason = StopReason.COST_CAP_REACHED
+            events.append("cost_cap_reached")
+            _enqueue_stop(session)
+        session.save()
+        for event_type in events:
+            _emit(session, event_type)
+    return session
+
+
+# --- completion and failure -------------------------------------------------------------------------------
+
+def charge_session_complete(*, session: ChargeSession, energy_wh: int | None = None, ended_at: datetime | None = None,
+                            stop_reason: str | None = None) -> ChargeSession:
+    """charging/stopping -> completed with the final cost (`charge.completed`); then, after commit, the total
+    capped at `preauth_amount` is captured (a total of 0 voids the intent). A failed capture leaves the intent
+    authorized and schedules a retry; the session stays completed."""
+    now = timezone.now()
+    if ended_at is not None and ended_at > now + MAX_CLOCK_SKEW:
+        raise ValidationFailed("ended_at is in the future.", errors={"ended_at": ["Must not be in the future."]})
+    with transaction.atomic():
+        session = _lock(session)
+        _check_transition(session, "complete")
+        if energy_wh is not None:
+            if energy_wh < session.energy_wh:
+                raise EnergyDecreased(f"energy_wh {energy_wh} is lower than the last reading ({session.energy_wh} Wh).",
+                                      errors={"energy_wh": [f"At least {session.energy_wh}."]})
+            session.energy_wh = energy_wh
+        end = ended_at or now
+        if end < session.started_at:
+            raise ValidationFailed("ended_at is before the session started.",
+                                   errors={"ended_at": [f"Not before {session.started_at.isoformat()}."]})
+        # A reading later than the end (clock skew) never shortens the billed time.
+        session.duration_seconds = max(session.duration_seconds, _duration_until(session, end))
+        _recompute(session)
+        _move(session, "complete")
+        # The cap's reason stays: it is why the session stopped.
+        session.stop_reason = session.stop_reason or stop_reason or StopReason.COMPLETED
+        session.completed_at = end
+        session.save()
+        _emit(session, "completed")
+    return charge_session_payment_settle(session=session)
+
+
+def charge_session_fail(*, session: ChargeSession, stop_reason: str, only_if_pending: bool = False) -> ChargeSession:
+    """pending -> failed (`charge.failed`); after commit the payment intent is voided (`session_failed`).
+    `only_if_pending`: a late answer for a session that moved on meanwhile changes nothing."""
+    with transaction.atomic():
+        session = _lock(session)
+        if only_if_pending and not _can(session, "fail"):
+            logger.info("Not failing %s (%s): it is %s", session.pk, stop_reason, session.status)
+            return session
+        _move(session, "fail")
+        session.stop_reason = stop_reason
+        session.completed_at = timezone.now()
+        session.save()
+        _emit(session, "failed")
+    return charge_session_payment_settle(session=session)
+
+
+# --- payment settlement -------------------------------------------------------------------------------------
+
+def charge_session_payment_settle(*, session: ChargeSession, schedule_retry: bool = True) -> ChargeSession:
+    """Make the payment intent match the ended session: a completed session captures min(total, preauth)
+    (0 voids), a failed one voids (`session_failed`). Runs outside any transaction; safe to repeat. When the
+    processor is unavailable the intent stays authorized and, with `schedule_retry`, a retry is enqueued;
+    without it the UpstreamUnavailable is raised (the retrying task decides)."""
+    session = ChargeSession.objects.select_related("payment_intent").get(pk=session.pk)
+    intent = session.payment_intent
+    if session.status not in (S.COMPLETED, S.FAILED) or intent.status != PaymentIntentStatus.AUTHORIZED:
+        return session
+    amount = min(session.cost_total, session.preauth_amount) if session.status == S.COMPLETED else 0
+    try:
+        if amount > 0:
+            payment_services.payment_intent_capture(intent=intent, amount_to_capture=amount)
+        else:
+            reason = VoidReason.SESSION_FAILED if session.status == S.FAILED else VoidReason.ABANDONED
+            payment_services.payment_intent_void(intent=intent, reason=reason)
+    except AuthorizationExpired:
+        logger.error("Charge session %s: the authorization of %s expired before it was captured", session.pk,
+                     intent.pk)
+        return session
+    except DomainError as exc:
+        if not schedule_retry:
+            raise
+        logger.warning("Charge session %s: settling %s failed (%s); retry scheduled", session.pk, intent.pk, exc)
+        _enqueue_settlement(session, countdown=settings.CHARGE_PAYMENT_RETRY_DELAY)
+        return session
+    if amount > 0:
+        with transaction.atomic():
+            session = _lock(session)
+            session.amount_captured = amount
+            session.save(update_fields=["amount_captured", "updated_at"])
+    return ChargeSession.objects.get(pk=session.pk)
+
+
+# --- periodic jobs ----------------------------------------------------------------------------------------
+
+def charge_sessions_fail_unstarted(*, limit: int = 500) -> int:
+    """Pending past CHARGE_START_TIMEOUT: the CPMS never confirmed the start. Failed (`cpms_timeout`), hold
+    released."""
+    from .selectors import sessions_pending_past_start_timeout
+
+    failed = 0
+    for session in sessions_pending_past_start_timeout(limit=limit):
+        if charge_session_fail(session=session, stop_reason=StopReason.CPMS_TIMEOUT,
+                               only_if_pending=True).status == S.FAILED:
+            failed += 1
+    return failed
+
+
+def charge_sessions_complete_stale(*, limit: int = 500) -> int:
+    """Charging or stopping without a reading for CHARGE_STALE_AFTER: completed (`timeout`) and billed up to
+    the last reading."""
+    from .selectors import sessions_stale
+
+    completed = 0
+    for session in sessions_stale(limit=limit):
+        try:
+            last_seen = max(session.last_progress_at or session.started_at, session.started_at)
+            charge_session_complete(session=session, ended_at=last_seen, stop_reason=StopReason.TIMEOUT)
+            completed += 1
+        except InvalidState:  # completed meanwhile
+            pass
+    return completed

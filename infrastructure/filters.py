@@ -1,0 +1,33 @@
+import django_filters
+
+from evpay.api.filters import BaseFilterSet
+
+from .adapters.registry import adapter_types
+from .models import Connector, OcpiStatus, StationMapping
+
+
+def _adapter_type_choices():
+    return [(name, name) for name in adapter_types()]
+
+
+class StationMappingFilterSet(BaseFilterSet):
+    adapter_type = django_filters.ChoiceFilter(choices=_adapter_type_choices)
+    # Strict: `?is_active=perhaps` is a 400, not silently ignored.
+    is_active = django_filters.TypedChoiceFilter(choices=[(v, v) for v in ("true", "false", "1", "0")],
+                                                 coerce=lambda value: value in ("true", "1"))
+    station_id = django_filters.CharFilter()
+
+    class Meta:
+        model = StationMapping
+        fields = ["adapter_type", "is_active", "station_id"]
+
+
+class ConnectorFilterSet(BaseFilterSet):
+    station_id = django_filters.CharFilter(field_name="mapping__station_id")
+    status = django_filters.ChoiceFilter(choices=OcpiStatus.choices)
+    adapter_type = django_filters.ChoiceFilter(field_name="mapping__adapter_type", choices=_adapter_type_choices)
+    mapping_id = django_filters.CharFilter(field_name="mapping_id")
+
+    class Meta:
+        model = Connector
+        fields = ["station_id", "status", "adapter_type", "mapping_id"]
