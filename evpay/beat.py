@@ -13,6 +13,16 @@ BEAT_SCHEDULE = {
         "task": "evpay.core.tasks.prune_idempotency_keys",
         "schedule": timedelta(hours=1),
     },
+    # Silent terminals -> offline (with events); errors_24h drops errors older than 24 h.
+    "terminals-aggregate-health": {
+        "task": "terminals.tasks.aggregate_health",
+        "schedule": timedelta(minutes=1),
+    },
+    # Health events past TERMINAL_HEALTH_RETENTION_DAYS are deleted.
+    "terminals-prune-health-events": {
+        "task": "terminals.tasks.prune_health_events",
+        "schedule": timedelta(hours=1),
+    },
     # Sessions the CPMS never confirmed within CHARGE_START_TIMEOUT: failed, hold voided.
     "charging-fail-unstarted-sessions": {
         "task": "charging.tasks.fail_unstarted_sessions",

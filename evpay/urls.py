@@ -22,6 +22,7 @@ urlpatterns = [
     re_path(r"^v1/auth/token/?$", TokenObtainView.as_view(), name="token-obtain"),
     re_path(r"^v1/auth/token/refresh/?$", TokenRefreshView.as_view(), name="token-refresh"),
     path("v1/", include("payments.urls")),
+    path("v1/", include("terminals.urls")),
     path("v1/", include("charging.urls")),
     path("v1/charging-infrastructure/", include("infrastructure.urls")),
     path("api/v1/", include("webhooks.urls")),

@@ -30,6 +30,24 @@ def _users(operator, n):
         operator_user_create(operator=operator, username=f"user{start + i}", password="pw-123456", role="viewer")
 
 
+def _terminals(operator, n):
+    from terminals.models import Terminal
+
+    start = Terminal.objects.count()
+    Terminal.objects.bulk_create([Terminal(operator=operator, serial_number=f"SN-{start + i}") for i in range(n)])
+
+
+def _terminal_health_events(operator, n):
+    from django.utils import timezone
+
+    from terminals.models import Terminal, TerminalHealthEvent
+
+    for _ in range(n):
+        terminal = Terminal.objects.create(operator=operator, serial_number=f"SN-H-{Terminal.objects.count()}")
+        TerminalHealthEvent.objects.create(operator=operator, terminal=terminal, type="heartbeat",
+                                           occurred_at=timezone.now())
+
+
 def _charge_sessions(operator, n):
     from charging.models import Tariff
     from charging.services import charge_session_start
@@ -56,6 +74,8 @@ CHANGELISTS = [
     ("/admin/payments/paymentintent/", _payment_intents),
     ("/admin/core/apikey/", _api_keys),
     ("/admin/core/user/", _users),
+    ("/admin/terminals/terminal/", _terminals),
+    ("/admin/terminals/terminalhealthevent/", _terminal_health_events),
     ("/admin/charging/chargesession/", _charge_sessions),
     ("/admin/charging/tariff/", _tariffs),
 ]

@@ -145,6 +145,7 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {
         "VoidReasonEnum": "payments.models.VoidReason",
+        "HealthEventTypeEnum": "terminals.models.HealthEventType",
         # pending | succeeded | failed: webhook deliveries and CPMS connectivity tests share the value set.
         "OutcomeStatusEnum": "webhooks.models.DeliveryStatus",
     },
@@ -161,6 +162,11 @@ PAYMENT_PROCESSOR = env("PAYMENT_PROCESSOR", default="simulator")
 # The simulator's capture/void fail for the operations listed here (tests of retry paths).
 PAYMENT_SIMULATOR_FAIL = env.list("PAYMENT_SIMULATOR_FAIL", default=[])
 PAYMENT_PROCESSOR_CLAIM_TIMEOUT = env.int("PAYMENT_PROCESSOR_CLAIM_TIMEOUT", default=60)
+
+# --- Terminals ------------------------------------------------------------------------------------
+# Online or faulted terminals not seen for this many seconds are turned offline by the beat sweep.
+TERMINAL_OFFLINE_AFTER = env.int("TERMINAL_OFFLINE_AFTER", default=300)
+TERMINAL_HEALTH_RETENTION_DAYS = env.int("TERMINAL_HEALTH_RETENTION_DAYS", default=30)
 
 # --- Charging infrastructure (CPMS adapters) ------------------------------------------------------
 # Adapter type enabled for a new operator (its AdapterConfig is created on first use).
@@ -242,6 +248,10 @@ else:
     # Redis: a message not acked within this many seconds is redelivered (acks_late + a dead worker).
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 
+# Assigned, not only imported: an import alone reads as unused to linters and was dropped once, leaving beat idle.
+from evpay.beat import BEAT_SCHEDULE  # noqa: E402
+
+CELERY_BEAT_SCHEDULE = BEAT_SCHEDULE
 
 # --- Logging --------------------------------------------------------------------------------------
 LOG_LEVEL = env("LOG_LEVEL", default="INFO")

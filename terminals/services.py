@@ -1,0 +1,200 @@
+"""Terminal writes: registration, health events, status changes, the offline sweep and pruning.
+Every status change goes through `_change_status` (transitions table checked, row locked, event emitted in the
+same transaction)."""
+
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Count, OuterRef, Q, Subquery
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from evpay.api.errors import DomainError, InvalidState, ValidationFailed
+from evpay.core.models import Operator
+from webhooks.services import event_emit
+
+from .models import (
+    OPERATOR_HELD_STATUSES,
+    OPERATOR_SETTABLE_STATUSES,
+    SWEPT_STATUSES,
+    TERMINAL_TRANSITIONS,
+    HealthEventType,
+    Terminal,
+    TerminalHealthEvent,
+    TerminalStatus,
+)
+
+# A terminal's clock may run a little ahead of ours; an event further in the future is bad input.
+MAX_CLOCK_SKEW = timedelta(minutes=5)
+SWEEP_BATCH = 500
+PRUNE_BATCH = 10_000
+
+
+class TerminalExists(DomainError):
+    status_code, code, title = 409, "terminal_exists", "Terminal exists"
+
+
+def _terminal_data(terminal: Terminal) -> dict:
+    from .serializers import TerminalSerializer
+
+    return TerminalSerializer(terminal).data
+
+
+def _lock(terminal: Terminal) -> Terminal:
+    return Terminal.objects.select_for_update().get(pk=terminal.pk)
+
+
+def _check_transition(terminal: Terminal, target: str) -> None:
+    """The one place that says whether `terminal` may move to `target` now."""
+    if target not in TERMINAL_TRANSITIONS[terminal.status]:
+        if terminal.status == TerminalStatus.DECOMMISSIONED:
+            detail = f"Terminal {terminal.id} is decommissioned; a decommissioned terminal cannot change status."
+        elif terminal.status == target:
+            detail = f"Terminal {terminal.id} is {target} already."
+        else:
+            detail = f"Terminal {terminal.id} is {terminal.status}; it cannot become {target}."
+        raise InvalidState(detail)
+
+
+def _change_status(terminal: Terminal, target: str, reason: str) -> Terminal:
+    """Move a locked terminal to `target`, save it and emit `terminal.status_changed`."""
+    _check_transition(terminal, target)
+    previous = terminal.status
+    terminal.status = target
+    terminal.status_reason = reason
+    terminal.save()
+    event_emit(operator=terminal.operator_id, type="terminal.status_changed",
+               data_object=_terminal_data(terminal), extra_data={"previous_status": previous})
+    return terminal
+
+
+def terminal_register(*, operator: Operator, serial_number: str, vendor: str = "", model: str = "",
+                      firmware_version: str = "", station_id: str | None = None, location: dict | None = None,
+                      capabilities: list[str] | None = None, metadata: dict | None = None) -> Terminal:
+    """A new terminal starts `offline` until its first health event."""
+    try:
+        with transaction.atomic():
+            terminal = Terminal.objects.create(
+                operator=operator, serial_number=serial_number, vendor=vendor, model=model,
+                firmware_version=firmware_version, station_id=station_id, location=location,
+                capabilities=capabilities or [], metadata=metadata or {}, status=TerminalStatus.OFFLINE,
+            )
+            event_emit(operator=operator, type="terminal.registered", data_object=_terminal_data(terminal))
+    except IntegrityError as duplicate:  # uniq_terminal_serial_per_operator, also when a parallel request won
+        raise TerminalExists(f"Operator {operator.pk} has a terminal with serial number {serial_number!r} already.",
+                             errors={"serial_number": ["A terminal with this serial number exists."]}) from duplicate
+    return terminal
+
+
+def terminal_status_set(*, terminal: Terminal, status: str, reason: str = "") -> Terminal:
+    """An operator's status change: online, offline, maintenance or decommissioned (final)."""
+    if status not in OPERATOR_SETTABLE_STATUSES:
+        raise ValidationFailed(f"{status!r} cannot be set by an operator.",
+                               errors={"status": [f"One of {', '.join(OPERATOR_SETTABLE_STATUSES)}."]})
+    with transaction.atomic():
+        return _change_status(_lock(terminal), status, reason or "")
+
+
+def _status_after(status: str, event_type: str) -> str:
+    """Where a health event moves a terminal that the operator does not hold."""
+    if event_type in (HealthEventType.ERROR, HealthEventType.TAMPER):
+        return TerminalStatus.FAULTED
+    if event_type == HealthEventType.WARNING:
+        return status
+    if event_type == HealthEventType.RECOVERED and status == TerminalStatus.FAULTED:
+        return TerminalStatus.ONLINE
+    # A heartbeat, reboot or recovery proves an offline terminal alive; a fault stays until `recovered`.
+    return TerminalStatus.ONLINE if status == TerminalStatus.OFFLINE else status
+
+
+def _errors_24h(terminal_id: str, now: datetime) -> int:
+    return TerminalHealthEvent.objects.filter(
+        terminal_id=terminal_id, type=HealthEventType.ERROR, occurred_at__gte=now - timedelta(hours=24)
+    ).count()
+
+
+def terminal_health_event_record(*, terminal: Terminal, type: str, occurred_at: datetime, code: str | None = None,
+                                 message: str | None = None, metrics: dict | None = None) -> TerminalHealthEvent:
+    """Store a health event and fold it into the terminal: last_seen_at, health summary, status.
+
+    Events arrive out of order (terminals buffer and retry): only the newest one so far (by occurred_at) moves
+    the status and the summary; an older one is stored and counted."""
+    now = timezone.now()
+    if occurred_at > now + MAX_CLOCK_SKEW:
+        raise ValidationFailed("occurred_at is in the future.",
+                               errors={"occurred_at": ["More than 5 minutes ahead of the server's clock."]})
+    metrics = {k: v for k, v in (metrics or {}).items() if v is not None} or None
+    with transaction.atomic():
+        terminal = _lock(terminal)
+        event = TerminalHealthEvent.objects.create(
+            operator_id=terminal.operator_id, terminal=terminal, type=type, occurred_at=occurred_at,
+            code=code or None, message=message or None, metrics=metrics,
+        )
+        if type == HealthEventType.ERROR:
+            terminal.health_errors_24h = _errors_24h(terminal.pk, now)
+        target = terminal.status
+        if terminal.last_seen_at is None or occurred_at >= terminal.last_seen_at:
+            terminal.last_seen_at = occurred_at
+            terminal.health_last_event_type = type
+            if type in (HealthEventType.ERROR, HealthEventType.TAMPER):
+                terminal.health_last_error_code = code or None
+            if metrics and "signal_strength_dbm" in metrics:
+                terminal.health_signal_strength_dbm = metrics["signal_strength_dbm"]
+            if metrics and "temperature_c" in metrics:
+                terminal.health_temperature_c = metrics["temperature_c"]
+            if terminal.status not in OPERATOR_HELD_STATUSES:
+                target = _status_after(terminal.status, type)
+        if target != terminal.status:
+            reason = ""
+            if target == TerminalStatus.FAULTED:
+                reason = f"{type}: {code or message or 'reported by the terminal'}"[:500]
+            _change_status(terminal, target, reason)
+        else:
+            terminal.save()
+    return event
+
+
+def terminals_mark_offline(*, now: datetime | None = None) -> int:
+    """The offline sweep: online or faulted terminals not seen for TERMINAL_OFFLINE_AFTER become offline,
+    each with its event. Batches lock with SKIP LOCKED, so a terminal busy with a health event is left for the
+    next run, and the silence is re-checked on the locked row."""
+    now = now or timezone.now()
+    after = settings.TERMINAL_OFFLINE_AFTER
+    cutoff = now - timedelta(seconds=after)
+    silent = Q(status__in=SWEPT_STATUSES) & (Q(last_seen_at__isnull=True) | Q(last_seen_at__lt=cutoff))
+    marked = 0
+    while True:
+        with transaction.atomic():
+            batch = list(Terminal.objects.select_for_update(skip_locked=True).filter(silent)
+                         .order_by()[:SWEEP_BATCH])
+            for terminal in batch:
+                _change_status(terminal, TerminalStatus.OFFLINE, f"Not seen for {after} seconds.")
+        marked += len(batch)
+        if len(batch) < SWEEP_BATCH:
+            return marked
+
+
+def terminals_errors_24h_refresh(*, now: datetime | None = None) -> int:
+    """errors_24h only grows when an error arrives; this lets old errors fall out of the window.
+    One UPDATE over the terminals that have any error counted."""
+    now = now or timezone.now()
+    recent = (TerminalHealthEvent.objects
+              .filter(terminal_id=OuterRef("pk"), type=HealthEventType.ERROR,
+                      occurred_at__gte=now - timedelta(hours=24))
+              .order_by().values("terminal_id").annotate(n=Count("id")).values("n"))
+    return Terminal.objects.filter(health_errors_24h__gt=0).update(
+        health_errors_24h=Coalesce(Subquery(recent), 0)
+    )
+
+
+def terminal_health_events_prune(*, now: datetime | None = None) -> int:
+    """Delete health events older than TERMINAL_HEALTH_RETENTION_DAYS, in batches (short transactions)."""
+    cutoff = (now or timezone.now()) - timedelta(days=settings.TERMINAL_HEALTH_RETENTION_DAYS)
+    deleted = 0
+    while True:
+        ids = list(TerminalHealthEvent.objects.filter(occurred_at__lt=cutoff)
+                   .values_list("pk", flat=True)[:PRUNE_BATCH])
+        if not ids:
+            return deleted
+        deleted += TerminalHealthEvent.objects.filter(pk__in=ids).delete()[0]

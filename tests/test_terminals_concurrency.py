@@ -1,0 +1,49 @@
+"""Real threads, real PostgreSQL connections: one registration or transition wins, the rest get 409."""
+
+import pytest
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from terminals.models import Terminal, TerminalHealthEvent
+from webhooks.models import Event
+
+URL = "/v1/terminals"
+N = 12
+
+
+def _call(raw_key, method, path, body):
+    client = APIClient()
+    client.credentials(HTTP_X_API_KEY=raw_key)
+    response = getattr(client, method)(path, body, format="json")
+    return response.status_code, response.json().get("code")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_parallel_registrations_of_one_serial(client, parallel):
+    results = parallel(lambda i: _call(client.raw_key, "post", URL, {"serial_number": "SN-RACE", "vendor": str(i)}), N)
+    assert sorted(results) == [(201, None)] + [(409, "terminal_exists")] * (N - 1), results
+    assert Terminal.objects.filter(serial_number="SN-RACE").count() == 1
+    assert Event.objects.filter(type="terminal.registered").count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_parallel_decommissions_one_wins(client, parallel):
+    terminal = client.post(URL, {"serial_number": "SN-1"}, format="json").json()
+    path = f"{URL}/{terminal['id']}/status"
+    results = parallel(lambda i: _call(client.raw_key, "put", path, {"status": "decommissioned"}), N)
+    assert sorted(results) == [(200, None)] + [(409, "invalid_state")] * (N - 1), results
+    assert Event.objects.filter(type="terminal.status_changed", data__object__id=terminal["id"]).count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_parallel_health_events_all_recorded_one_status_change(client, parallel):
+    terminal = client.post(URL, {"serial_number": "SN-2"}, format="json").json()
+    path = f"{URL}/{terminal['id']}/health-events"
+    occurred_at = timezone.now().isoformat()
+    results = parallel(lambda i: _call(client.raw_key, "post", path,
+                                       {"type": "heartbeat", "occurred_at": occurred_at}), N)
+    assert results == [(201, None)] * N
+    assert TerminalHealthEvent.objects.filter(terminal_id=terminal["id"]).count() == N
+    changes = Event.objects.filter(type="terminal.status_changed", data__object__id=terminal["id"])
+    assert [e.data["previous_status"] for e in changes] == ["offline"]
+    assert Terminal.objects.get(pk=terminal["id"]).status == "online"
