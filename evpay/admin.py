@@ -58,11 +58,60 @@ class LedgerAdmin(OperatorScopedAdmin):
     def has_add_permission(self, request):
         return False
 
+    def has_change_permission(self, request, obj=None):
+        # An object's page is view-only (no Save button, nothing to post); "change" on the list is what the
+        # actions need.
+        return obj is None and super().has_change_permission(request)
+
     def has_delete_permission(self, request, obj=None):
         return False
 
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in self.model._meta.fields]
+
+
+class OperatorScopedInline(admin.TabularInline):
+    """An inline on an operator-scoped admin: shown to whoever may see the page around it (which is already cut
+    to the operator's objects), changed by whoever may change that page, never deleted row by row."""
+
+    extra = 0
+
+    def _parent_admin(self):
+        return self.admin_site.get_model_admin(self.parent_model)
+
+    def has_view_permission(self, request, obj=None):
+        return self._parent_admin().has_view_permission(request, obj)
+
+    def has_change_permission(self, request, obj=None):
+        return self._parent_admin().has_change_permission(request, obj)
+
+    def has_add_permission(self, request, obj=None):
+        return self.has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class PlatformAdmin(admin.ModelAdmin):
+    """Platform-wide records without an operator (simulator state, call totals): superusers only, read-only."""
+
+    list_per_page = 50
+    show_full_result_count = False
+
+    def has_module_permission(self, request):
+        return is_platform_admin(request)
+
+    def has_view_permission(self, request, obj=None):
+        return is_platform_admin(request)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 def run_service_action(modeladmin, request, queryset, service, success: str, **kwargs) -> None:

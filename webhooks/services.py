@@ -104,7 +104,8 @@ def webhook_subscription_create(*, operator: Operator, url: str, event_types: li
     return _subscription_insert(operator=operator, url=url, event_types=event_types, description=description)
 
 
-def _subscription_insert(*, operator: Operator, url: str, event_types: list[str], description: str) -> WebhookSubscription:
+def _subscription_insert(*, operator: Operator, url: str, event_types: list[str],
+                         description: str) -> WebhookSubscription:
     return WebhookSubscription.objects.create(
         operator=operator, url=url, event_types=_normalize_event_types(event_types), description=description or "",
         secret=secret_generate(),
