@@ -82,3 +82,58 @@ class TestInfrastructureAdmin:
         assert b"MINE" in page.content and b"THEIRS" not in page.content
         assert staff_client.get(f"/admin/infrastructure/stationmapping/{theirs.pk}/change/").status_code == 302
         assert staff_client.get(f"/admin/infrastructure/stationmapping/{mine.pk}/change/").status_code == 200
+
+
+def _mapping_form(mapping=None, **fields) -> dict:
+    connectors = list(mapping.connectors.order_by("connector_id")) if mapping else []
+    data = {"station_id": "DE*ADM*S1", "adapter_type": "simulator", "cpms_station_id": "CP-ADM-1", "tariff": "",
+            "is_active": "on", "metadata": "{}", "connectors-TOTAL_FORMS": str(len(connectors) + 1),
+            "connectors-INITIAL_FORMS": str(len(connectors)), "connectors-MIN_NUM_FORMS": "0",
+            "connectors-MAX_NUM_FORMS": "1000"}
+    for i, connector in enumerate(connectors):
+        data.update({f"connectors-{i}-id": connector.pk, f"connectors-{i}-mapping": mapping.pk,
+                     f"connectors-{i}-connector_id": connector.connector_id,
+                     f"connectors-{i}-evse_uid": connector.evse_uid, f"connectors-{i}-standard": connector.standard,
+                     f"connectors-{i}-power_type": connector.power_type,
+                     f"connectors-{i}-max_power_kw": str(connector.max_power_kw)})
+    new = len(connectors)
+    data.update({f"connectors-{new}-connector_id": "9", f"connectors-{new}-evse_uid": "DE*ADM*E9",
+                 f"connectors-{new}-standard": "IEC_62196_T2", f"connectors-{new}-power_type": "AC_3_PHASE",
+                 f"connectors-{new}-max_power_kw": "22"})
+    data.update(fields)
+    return data
+
+
+@pytest.mark.django_db
+class TestMappingFormThroughServices:
+    def test_operator_staff_add_a_mapping_with_connectors(self, staff_client, operator):
+        response = staff_client.post("/admin/infrastructure/stationmapping/add/", _mapping_form())
+        assert response.status_code == 302, response.content.decode()[:2000]
+        mapping = StationMapping.objects.get(station_id="DE*ADM*S1")
+        assert mapping.operator == operator
+        assert list(mapping.connectors.values_list("connector_id", "status")) == [("9", "UNKNOWN")]
+        # The service made the adapter's config, as an API create does.
+        assert AdapterConfig.objects.filter(operator=operator, adapter_type="simulator").exists()
+
+    def test_a_change_refused_by_the_service_changes_nothing(self, staff_client, operator):
+        from tests.charging_support import make_station, make_tariff, start_session
+
+        make_tariff(operator)
+        make_station(operator, station_id="DE*ADM*S1")
+        session = start_session(operator, station_id="DE*ADM*S1")
+        mapping = StationMapping.objects.get(pk=session.mapping_id)
+        url = f"/admin/infrastructure/stationmapping/{mapping.pk}/change/"
+        data = _mapping_form(mapping, station_id=mapping.station_id, cpms_station_id="CP-MOVED")
+        response = staff_client.post(url, data, follow=True)
+        assert "cannot change until it ends" in response.content.decode()
+        mapping.refresh_from_db()
+        assert mapping.cpms_station_id == "CP-1" and mapping.connectors.count() == 1
+
+    def test_a_change_goes_through(self, staff_client, operator):
+        mapping = make_mapping(operator, station_id="DE*ADM*S1")
+        url = f"/admin/infrastructure/stationmapping/{mapping.pk}/change/"
+        response = staff_client.post(url, _mapping_form(mapping, cpms_station_id="CP-NEW"))
+        assert response.status_code == 302
+        mapping.refresh_from_db()
+        assert mapping.cpms_station_id == "CP-NEW"
+        assert sorted(mapping.connectors.values_list("connector_id", flat=True)) == ["1", "9"]
