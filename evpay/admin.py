@@ -52,6 +52,25 @@ class OperatorScopedAdmin(admin.ModelAdmin):
         return super().get_actions(request)
 
 
+def scoped_values_filter(field_path: str, title: str) -> type[admin.SimpleListFilter]:
+    """A list filter on a field reached through a relation, offering only the values in the admin's (scoped)
+    queryset: Django's own filter for such a path lists the values of every operator."""
+
+    class ScopedValuesFilter(admin.SimpleListFilter):
+        parameter_name = field_path
+
+        def lookups(self, request, model_admin):
+            values = (model_admin.get_queryset(request).order_by(field_path)
+                      .values_list(field_path, flat=True).distinct())
+            return [(value, value) for value in values]
+
+        def queryset(self, request, queryset):
+            return queryset.filter(**{field_path: self.value()}) if self.value() else queryset
+
+    ScopedValuesFilter.title = title
+    return ScopedValuesFilter
+
+
 class LedgerAdmin(OperatorScopedAdmin):
     """Money and event records: read-only in the admin, never deleted; actions call services."""
 

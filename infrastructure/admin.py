@@ -9,6 +9,7 @@ from evpay.admin import (
     PlatformAdmin,
     is_platform_admin,
     run_service_action,
+    scoped_values_filter,
 )
 from evpay.api.errors import DomainError
 
@@ -122,7 +123,7 @@ class ConnectorAdmin(OperatorScopedAdmin):
 
     list_display = ("mapping", "connector_id", "evse_uid", "status", "status_updated_at", "standard", "power_type",
                     "max_power_kw")
-    list_filter = ("status", "power_type", "mapping__adapter_type")
+    list_filter = ("status", "power_type", scoped_values_filter("mapping__adapter_type", "adapter type"))
     search_fields = ("mapping__station_id", "connector_id", "evse_uid")
     date_hierarchy = "created_at"
     list_select_related = ("mapping",)

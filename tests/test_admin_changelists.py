@@ -300,6 +300,28 @@ def test_operator_staff_never_see_another_operators_rows(url, factory, operator,
 
 
 @pytest.mark.django_db
+def test_filters_across_relations_offer_only_the_operators_values(operator, other_operator):
+    from django.db import transaction
+
+    from tests.infrastructure_support import make_mapping
+    from webhooks.services import event_emit
+
+    make_mapping(operator, station_id="S-MINE", adapter_type="simulator")
+    make_mapping(other_operator, station_id="S-THEIRS", adapter_type="ocpi", cpms_station_id="CP-OCPI")
+    _subscription(operator), _subscription(other_operator)
+    with transaction.atomic():
+        event_emit(operator=operator, type="charge.completed", data_object={"id": "chs_1"})
+        event_emit(operator=other_operator, type="terminal.registered", data_object={"id": "trm_1"})
+    client = _staff_client(operator)
+    connectors = client.get("/admin/infrastructure/connector/").content.decode()
+    assert "?mapping__adapter_type=simulator" in connectors and "?mapping__adapter_type=ocpi" not in connectors
+    payloads = client.get("/admin/webhooks/webhookpayload/").content.decode()
+    assert "?event__type=charge.completed" in payloads and "terminal.registered" not in payloads
+    only_ocpi = client.get("/admin/infrastructure/connector/?mapping__adapter_type=ocpi").content.decode()
+    assert "S-THEIRS" not in only_ocpi and "S-MINE" not in only_ocpi
+
+
+@pytest.mark.django_db
 @pytest.mark.parametrize("url", PLATFORM_ONLY, ids=[u.removeprefix("/admin/") for u in PLATFORM_ONLY])
 def test_platform_records_are_for_superusers_only(url, operator):
     assert _staff_client(operator).get(url).status_code == 403

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from evpay.admin import LedgerAdmin, run_service_action
+from evpay.admin import LedgerAdmin, run_service_action, scoped_values_filter
 
 from . import services
 from .models import Event, WebhookDelivery, WebhookDeliveryAttempt, WebhookPayload, WebhookSubscription
@@ -95,7 +95,7 @@ class WebhookPayloadAdmin(LedgerAdmin):
 
     operator_field = "event__operator"
     list_display = ("event", "event_type", "created_at")
-    list_filter = ("event__type",)
+    list_filter = (scoped_values_filter("event__type", "type"),)
     search_fields = ("event__id",)
     date_hierarchy = "created_at"
     list_select_related = ("event",)
