@@ -8,7 +8,9 @@ from .models import ALL_EVENT_TYPES, DeliveryStatus, WebhookDelivery, WebhookSub
 
 
 def subscriptions_for_event_type(event_type: str) -> Q:
-    return Q(event_types__contains=[event_type]) | Q(event_types__contains=[ALL_EVENT_TYPES])
+    """Subscriptions listing `event_type` or `*`. A match on the quoted JSON text, not a JSON `contains`
+    lookup, because SQLite (the `make run` database) has none; the quotes make it an exact element match."""
+    return Q(event_types__icontains=f'"{event_type}"') | Q(event_types__icontains=f'"{ALL_EVENT_TYPES}"')
 
 
 def subscriptions_matching(*, operator_id: str, event_type: str) -> list[WebhookSubscription]:
