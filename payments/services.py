@@ -101,6 +101,25 @@ def _release(intent: PaymentIntent) -> None:
     )
 
 
+def _claim_and_call(intent: PaymentIntent, action: str, call, check=None) -> PaymentIntent:
+    """Claim the intent for `action`, then make the processor call `call(processor, intent)` with no
+    transaction open. A failed call releases the claim and leaves the intent as it was."""
+    intent = _claim(intent, action, check)
+    try:
+        call(get_processor(intent.processor), intent)
+    except ProcessorUnavailable as unavailable:
+        _release(intent)
+        raise _unavailable(unavailable) from unavailable
+    except BaseException:
+        _release(intent)
+        raise
+    return intent
+
+
+def _release_hold(processor, intent: PaymentIntent) -> None:
+    processor.void(reference=intent.processor_reference)
+
+
 def _unavailable(exc: ProcessorUnavailable) -> UpstreamUnavailable:
     return UpstreamUnavailable(f"The payment processor did not answer: {exc}. Nothing changed; safe to retry.")
 
@@ -175,17 +194,12 @@ def payment_intent_capture(*, intent: PaymentIntent, amount_to_capture: int | No
                 errors={"amount_to_capture": [f"At most {locked.amount_capturable}."]},
             )
 
-    intent = _claim(intent, "capture", check)
+    def capture(processor, claimed: PaymentIntent) -> None:
+        processor.capture(reference=claimed.processor_reference, currency=claimed.currency,
+                          amount=claimed.amount_capturable if amount_to_capture is None else amount_to_capture)
+
+    intent = _claim_and_call(intent, "capture", capture, check)
     amount = intent.amount_capturable if amount_to_capture is None else amount_to_capture
-    try:
-        get_processor(intent.processor).capture(reference=intent.processor_reference, amount=amount,
-                                                currency=intent.currency)
-    except ProcessorUnavailable as unavailable:
-        _release(intent)
-        raise _unavailable(unavailable) from unavailable
-    except BaseException:
-        _release(intent)
-        raise
     with transaction.atomic():
         intent = _lock(intent)
         return _apply(intent, "capture", amount_captured=amount, amount_capturable=0, captured_at=timezone.now())
@@ -200,15 +214,7 @@ def payment_intent_void(*, intent: PaymentIntent, reason: str | None = None) -> 
             # Nothing is held at the processor: no call to make.
             return _apply(locked, "void", void_reason=reason, voided_at=timezone.now(), amount_capturable=0)
 
-    intent = _claim(intent, "void")
-    try:
-        get_processor(intent.processor).void(reference=intent.processor_reference)
-    except ProcessorUnavailable as unavailable:
-        _release(intent)
-        raise _unavailable(unavailable) from unavailable
-    except BaseException:
-        _release(intent)
-        raise
+    intent = _claim_and_call(intent, "void", _release_hold)
     with transaction.atomic():
         intent = _lock(intent)
         return _apply(intent, "void", void_reason=reason, voided_at=timezone.now(), amount_capturable=0)
@@ -221,12 +227,7 @@ def payment_intent_expire(*, intent: PaymentIntent) -> PaymentIntent:
         if locked.capture_before is None or locked.capture_before > timezone.now():
             raise InvalidState(f"Payment intent {locked.id} has not reached capture_before yet.")
 
-    intent = _claim(intent, "expire", check)
-    try:
-        get_processor(intent.processor).void(reference=intent.processor_reference)
-    except BaseException:
-        _release(intent)
-        raise
+    intent = _claim_and_call(intent, "expire", _release_hold, check)
     with transaction.atomic():
         intent = _lock(intent)
         return _apply(intent, "expire", amount_capturable=0, expired_at=timezone.now(),
