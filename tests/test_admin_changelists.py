@@ -322,6 +322,20 @@ def test_filters_across_relations_offer_only_the_operators_values(operator, othe
 
 
 @pytest.mark.django_db
+def test_autocomplete_lookups_are_scoped(operator, other_operator):
+    """Django answers /admin/autocomplete/ for any foreign key whose target admin has search fields."""
+    _terminals(operator, 1)
+    _terminals(other_operator, 1)
+    client = _staff_client(operator)
+    url = "/admin/autocomplete/?app_label=payments&model_name=paymentintent&field_name={}&term="
+    response = client.get(url.format("terminal"))
+    assert response.status_code == 200
+    ids = {row["id"] for row in response.json()["results"]}
+    assert ids == set(operator.terminals.values_list("pk", flat=True))
+    assert client.get(url.format("operator")).status_code == 403  # operators: superusers only
+
+
+@pytest.mark.django_db
 @pytest.mark.parametrize("url", PLATFORM_ONLY, ids=[u.removeprefix("/admin/") for u in PLATFORM_ONLY])
 def test_platform_records_are_for_superusers_only(url, operator):
     assert _staff_client(operator).get(url).status_code == 403
