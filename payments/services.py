@@ -53,6 +53,14 @@ def _check_transition(intent: PaymentIntent, action: str) -> None:
             f"Payment intent {intent.id} is {intent.status}; only an intent that is {allowed} "
             f"can be {_ACTION_VERBS[action]}."
         )
+    if action in ("capture", "void"):
+        # The reverse one-to-one from charging; absent (None) for intents no session uses.
+        session = getattr(intent, "charge_session", None)
+        if session is not None and session.is_running:
+            raise InvalidState(
+                f"Payment intent {intent.id} pays for charge session {session.pk}, which is {session.status}; "
+                f"it is captured or voided when the session ends."
+            )
     if _claim_is_live(intent):
         raise InvalidState(
             f"Payment intent {intent.id} is being {_ACTION_VERBS[intent.processing_action]} by another request."

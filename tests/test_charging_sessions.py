@@ -594,3 +594,24 @@ class TestAdmin:
         web = Client()
         web.force_login(user)
         assert "complete_now" not in web.get("/admin/charging/chargesession/").content.decode()
+
+
+@pytest.mark.django_db
+class TestIntentHeldBySession:
+    """The payment intent of a running session is the session's: the payments API cannot settle it early."""
+
+    @pytest.mark.parametrize("action", ["capture", "void"])
+    def test_capture_or_void_while_the_session_runs_is_409(self, client, started, action):
+        session, intent = started
+        response = client.post(f"/v1/payment-intents/{intent.pk}/{action}", {}, format="json")
+        body = assert_problem(response, 409, "invalid_state")
+        assert session["id"] in body["detail"]
+        assert PaymentIntent.objects.get(pk=intent.pk).status == "authorized"
+
+    def test_after_the_session_ended_the_usual_rules_apply(self, client, started):
+        session, intent = started
+        services.charge_session_fail(session=ChargeSession.objects.get(pk=session["id"]), stop_reason="cpms_rejected")
+        services.charge_session_payment_settle(session=ChargeSession.objects.get(pk=session["id"]))
+        assert PaymentIntent.objects.get(pk=intent.pk).status == "voided"
+        assert_problem(client.post(f"/v1/payment-intents/{intent.pk}/capture", {}, format="json"), 409,
+                       "invalid_state")
