@@ -370,8 +370,8 @@ def test_operator_staff_see_only_their_operator(operator, other_operator):
     client.force_login(user)
     page = client.get("/admin/payments/paymentintent/").content.decode()
     assert mine.id in page and theirs.id not in page
-    assert client.get(f"/admin/payments/paymentintent/{theirs.id}/change/").status_code in (302, 404)
-    assert client.get(f"/admin/payments/paymentintent/{mine.id}/change/").status_code == 200
+    assert client.get(_change_url(theirs)).status_code in (302, 404)
+    assert client.get(_change_url(mine)).status_code == 200
 
 
 @pytest.mark.django_db

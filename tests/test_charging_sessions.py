@@ -4,6 +4,7 @@ calling the services the worker calls). Worker-driven flows are in test_charging
 from datetime import timedelta
 
 import pytest
+from django.contrib.admin.utils import quote
 from django.test import Client, override_settings
 from django.utils import timezone
 
@@ -578,7 +579,7 @@ class TestAdmin:
         web.force_login(user)
         page = web.get("/admin/charging/chargesession/?status__exact=charging")
         assert page.status_code == 200 and session["id"] in page.content.decode()
-        detail = web.get(f"/admin/charging/chargesession/{session['id']}/change/").content.decode()
+        detail = web.get(f"/admin/charging/chargesession/{quote(session['id'])}/change/").content.decode()
         assert "subtotal: 8.28 EUR" in detail and "VAT: 1.57 EUR" in detail
         response = web.post("/admin/charging/chargesession/", {"action": "complete_now",
                                                                "_selected_action": [session["id"]]})
