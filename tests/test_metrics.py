@@ -30,12 +30,13 @@ def web_process(metrics_dir, transactional_db):
 
     def up():
         try:
-            return requests.get(f"{base}/health", timeout=1).status_code == 200
-        except requests.ConnectionError:
+            return requests.get(f"{base}/health", timeout=5).status_code == 200
+        except requests.RequestException:
             return False
 
     try:
-        wait_for(up, timeout=30, message="gunicorn to answer")
+        # Two gunicorn workers import Django: on a loaded 2-core machine that can take a while.
+        wait_for(up, timeout=120, interval=0.5, message="gunicorn to answer")
         yield base
     finally:
         proc.terminate()
