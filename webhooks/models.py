@@ -2,6 +2,7 @@ from django.db import models
 from django.utils import timezone
 
 from evpay.api.ids import PrefixedIdField
+from evpay.crypto import EncryptedTextField
 
 # Every event type a subscription may ask for (contract sections 1-3 and 5, plus webhook.test).
 EVENT_TYPES: tuple[str, ...] = (
@@ -67,9 +68,10 @@ class WebhookSubscription(models.Model):
     is_active = models.BooleanField(default=True)
     disabled_reason = models.CharField(max_length=32, choices=DisabledReason.choices, null=True, blank=True)
     # Kept in the clear because we must sign with it; never returned after the response that created it.
-    secret = models.CharField(max_length=100, editable=False)
+    # Encrypted at rest (evpay.crypto): a database dump must not let anyone sign webhooks as us.
+    secret = EncryptedTextField(purpose="webhooks.secret", editable=False)
     # After a rotation the old secret signs alongside the new one until previous_secret_expires_at.
-    previous_secret = models.CharField(max_length=100, null=True, blank=True, editable=False)
+    previous_secret = EncryptedTextField(purpose="webhooks.secret", null=True, blank=True, editable=False)
     previous_secret_expires_at = models.DateTimeField(null=True, blank=True, editable=False)
     # Start of the current run of failed attempts (None after a success): drives too_many_failures.
     failing_since = models.DateTimeField(null=True, blank=True, editable=False)
