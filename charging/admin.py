@@ -14,6 +14,7 @@ class TariffAdmin(OperatorScopedAdmin):
                     "vat_rate_percent", "preauthorize_amount", "is_default", "updated_at")
     list_filter = ("currency", "is_default")
     search_fields = ("id", "name")
+    date_hierarchy = "created_at"
     list_select_related = ("operator",)
     readonly_fields = ("id", "created_at", "updated_at")
 
@@ -38,7 +39,7 @@ class ChargeSessionAdmin(LedgerAdmin):
     list_display = ("id", "operator", "status", "station_id", "connector_id", "terminal", "energy_wh",
                     "total", "amount_captured", "currency", "stop_reason", "created_at")
     list_filter = ("status", "station_id", ("terminal", admin.RelatedOnlyFieldListFilter), "stop_reason")
-    search_fields = ("id", "station_id", "payment_intent__id", "cpms_session_id")
+    search_fields = ("id", "station_id", "payment_intent__id", "cpms_session_id", "terminal__serial_number")
     date_hierarchy = "created_at"
     list_select_related = ("operator", "terminal")
     actions = ("complete_now",)

@@ -121,3 +121,7 @@ class ChargeSession(models.Model):
 
     def __str__(self):
         return f"{self.id} {self.station_id}/{self.connector_id} {self.status}"
+
+    @property
+    def is_running(self) -> bool:
+        return self.status in RUNNING_STATUSES

@@ -55,3 +55,11 @@ def dashboard_panels(*, operator_id: str | None, since: datetime) -> list:
         ("Completed today", today["completed"]),
         ("Failed today", today["failed"]),
     ])]
+
+
+def session_counts_by_running_status() -> dict[str, int]:
+    """Running sessions of every operator per running status (zeros included). One query."""
+    counts = dict.fromkeys(RUNNING_STATUSES, 0)
+    counts.update(ChargeSession.objects.filter(status__in=RUNNING_STATUSES).order_by()
+                  .values_list("status").annotate(n=Count("id")))
+    return counts

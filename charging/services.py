@@ -510,3 +510,64 @@ def charge_sessions_complete_stale(*, limit: int = 500) -> int:
         except InvalidState:  # completed meanwhile
             pass
     return completed
+
+
+# --- demo data (`manage.py seed_demo`) ----------------------------------------------------------------------
+
+DEMO_DEFAULT_TARIFF = "Standard AC/DC"
+DEMO_STATION_TARIFF = "HPC Fast Charging"
+
+
+def tariff_demo_seed(*, operator: Operator) -> tuple[Tariff, Tariff]:
+    """The demo operator's default tariff and a fast-charging tariff for one station (idempotent, by name)."""
+    tariffs = {t.name: t for t in Tariff.objects.filter(operator=operator,
+                                                        name__in=[DEMO_DEFAULT_TARIFF, DEMO_STATION_TARIFF])}
+    if DEMO_DEFAULT_TARIFF not in tariffs:
+        tariffs[DEMO_DEFAULT_TARIFF] = tariff_create(
+            operator=operator, name=DEMO_DEFAULT_TARIFF, currency="EUR", preauthorize_amount=5000,
+            price_per_kwh=Decimal("0.4958"), price_per_minute=Decimal("0.0420"), session_fee=Decimal("0"),
+            vat_rate_percent=Decimal("19.00"), is_default=True)
+    if DEMO_STATION_TARIFF not in tariffs:
+        tariffs[DEMO_STATION_TARIFF] = tariff_create(
+            operator=operator, name=DEMO_STATION_TARIFF, currency="EUR", preauthorize_amount=7500,
+            price_per_kwh=Decimal("0.5798"), price_per_minute=Decimal("0"), session_fee=Decimal("0.4202"),
+            vat_rate_percent=Decimal("19.00"))
+    return tariffs[DEMO_DEFAULT_TARIFF], tariffs[DEMO_STATION_TARIFF]
+
+
+# (station, connector, terminal serial, card token, final energy in Wh or None for the running session)
+DEMO_SESSIONS = (
+    ("DE*EVP*S0001", "2", "DEMO-TRM-0001", "tok_visa", 18_420),
+    ("DE*EVP*S0002", "1", "DEMO-TRM-0002", "tok_mastercard", 41_760),
+    ("DE*EVP*S0001", "1", "DEMO-TRM-0001", "tok_amex", 27_035),
+    ("DE*EVP*S0001", "1", "DEMO-TRM-0001", "tok_visa", None),
+)
+
+
+def charge_session_demo_seed(*, operator: Operator, terminals: dict[str, Terminal]) -> list[ChargeSession]:
+    """Completed sessions (captured payment intents) and one running session, made only when the operator has no
+    demo session yet. The CPMS's answers are recorded directly, so no worker is needed; the start commands queued
+    by `charge_session_start` find their sessions answered and do nothing."""
+    existing = list(ChargeSession.objects.filter(operator=operator, metadata__demo="true"))
+    if existing:
+        return existing
+    sessions = []
+    for station_id, connector_id, serial, token, energy_wh in DEMO_SESSIONS:
+        terminal = terminals[serial]
+        mapping = StationMapping.objects.live().get(operator=operator, station_id=station_id)
+        intent = payment_services.payment_intent_create(
+            operator=operator, amount=tariff_applicable(mapping).preauthorize_amount, currency="EUR",
+            terminal=terminal, description=f"Charging at {station_id}", metadata={"demo": "true"})
+        payment_services.payment_intent_authorize(intent=intent, token=token)
+        session = charge_session_start(operator=operator, terminal_id=terminal.pk, station_id=station_id,
+                                       connector_id=connector_id, payment_intent_id=intent.pk,
+                                       metadata={"demo": "true"})
+        session = charge_session_start_answer_record(
+            session=session, result=CommandResult(CommandOutcome.ACCEPTED, cpms_session_id=f"SIM-{session.pk}"))
+        if energy_wh is None:
+            session = charge_session_record_progress(session=session, energy_wh=6_240, measured_at=timezone.now(),
+                                                     power_kw=Decimal("48.600"))
+        else:
+            session = charge_session_complete(session=session, energy_wh=energy_wh, stop_reason=StopReason.COMPLETED)
+        sessions.append(session)
+    return sessions

@@ -14,6 +14,10 @@ logger = logging.getLogger(__name__)
 
 DASHBOARD_SOURCES: list[str] = [
     "payments.selectors.dashboard_panels",
+    "charging.selectors.dashboard_panels",
+    "terminals.selectors.dashboard_panels",
+    "infrastructure.selectors.dashboard_panels",
+    "webhooks.selectors.dashboard_panels",
 ]
 
 

@@ -133,6 +133,7 @@ CRITICAL_COMPONENTS = ("database", "broker", "migrations")
 DETAILED_COMPONENT_SOURCES: dict[str, str] = {
     "cpms_adapters": "infrastructure.selectors.adapters_health_component",
     "webhook_backlog": "webhooks.selectors.backlog_health_component",
+    "terminals": "terminals.selectors.terminals_health_component",
 }
 
 

@@ -27,6 +27,8 @@ BUSINESS_METRIC_SOURCES: list[str] = [
     "payments.metrics.collect",
     "infrastructure.metrics.collect",
     "webhooks.metrics.collect",
+    "terminals.metrics.collect",
+    "charging.metrics.collect",
 ]
 
 

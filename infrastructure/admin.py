@@ -1,24 +1,36 @@
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.http import HttpResponseRedirect
 
-from evpay.admin import OperatorScopedAdmin, is_platform_admin, run_service_action
+from evpay.admin import (
+    LedgerAdmin,
+    OperatorScopedAdmin,
+    OperatorScopedInline,
+    PlatformAdmin,
+    is_platform_admin,
+    run_service_action,
+    scoped_values_filter,
+)
+from evpay.api.errors import DomainError
 
 from . import services
 from .adapters.registry import adapter_requires_base_url, adapter_types
-from .models import AdapterConfig, Connector, StationMapping
+from .models import AdapterCall, AdapterCallCounter, AdapterConfig, Connector, SimulatedConnectorState, StationMapping
 
 _CONNECTIVITY_FIELDS = ("connectivity_test_status", "connectivity_test_latency_ms", "connectivity_test_error",
                         "connectivity_tested_at")
 
 
-class ConnectorInline(admin.TabularInline):
-    model = Connector
-    fields = ("connector_id", "evse_uid", "standard", "power_type", "max_power_kw", "status", "status_updated_at")
-    readonly_fields = ("status", "status_updated_at")  # statuses come from the CPMS
-    extra = 0
+CONNECTOR_SPEC_FIELDS = ("connector_id", "evse_uid", "standard", "power_type", "max_power_kw")
 
-    def has_delete_permission(self, request, obj=None):
-        return False  # removing a connector goes through the API (it checks for a running session)
+
+class ConnectorInline(OperatorScopedInline):
+    """Saved with the mapping through the services. Removing a connector goes through the API (it checks for a
+    running session)."""
+
+    model = Connector
+    fields = (*CONNECTOR_SPEC_FIELDS, "status", "status_updated_at")
+    readonly_fields = ("status", "status_updated_at")  # statuses come from the CPMS
 
 
 class StationMappingForm(forms.ModelForm):
@@ -37,9 +49,11 @@ class StationMappingAdmin(OperatorScopedAdmin):
                     "connectivity_test_status", "connectivity_tested_at", "created_at")
     list_filter = ("adapter_type", "is_active", "connectivity_test_status")
     search_fields = ("id", "station_id", "cpms_station_id")
+    date_hierarchy = "created_at"
     list_select_related = ("operator",)
     readonly_fields = (*_CONNECTIVITY_FIELDS, "created_at", "updated_at")
     actions = ("test_connectivity", "delete_mappings")
+    _REFUSED = "_evpay_service_refused"
 
     def get_queryset(self, request):
         return super().get_queryset(request).filter(deleted_at__isnull=True)
@@ -53,15 +67,42 @@ class StationMappingAdmin(OperatorScopedAdmin):
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def save_model(self, request, obj, form, change):
-        if not change and not is_platform_admin(request):
-            obj.operator_id = request.user.operator_id
-        super().save_model(request, obj, form, change)
+        pass  # saved in save_related, with the connectors, through the services
 
-    def save_formset(self, request, form, formset, change):
-        for connector in formset.save(commit=False):
-            connector.operator_id = form.instance.operator_id
-            connector.save()
-        formset.save_m2m()
+    def save_related(self, request, form, formsets, change):
+        """The mapping and its connectors in one service call, which checks for running sessions; a refusal is
+        shown on the form and changes nothing."""
+        data = form.cleaned_data
+        for formset in formsets:
+            formset.save(commit=False)  # saves nothing; fills in what the admin's change message reads
+        connectors = [{name: f.cleaned_data[name] for name in CONNECTOR_SPEC_FIELDS}
+                      for formset in formsets for f in formset.forms if f.cleaned_data.get("connector_id")]
+        try:
+            if change:
+                changed = {name: data[name] for name in form.changed_data
+                           if name in ("station_id", "adapter_type", "cpms_station_id", "tariff", "is_active",
+                                       "metadata")}
+                services.mapping_update(mapping=form.instance, connectors=connectors, **changed)
+            else:
+                operator = data.get("operator") if is_platform_admin(request) else request.user.operator
+                created = services.mapping_create(
+                    operator=operator, station_id=data["station_id"], adapter_type=data["adapter_type"],
+                    cpms_station_id=data["cpms_station_id"], tariff=data.get("tariff"),
+                    is_active=data["is_active"], connectors=connectors, metadata=data.get("metadata") or {})
+                form.instance.pk = created.pk
+        except DomainError as exc:
+            setattr(request, self._REFUSED, True)
+            self.message_user(request, exc.detail, messages.ERROR)
+
+    def response_add(self, request, obj, post_url_continue=None):
+        if getattr(request, self._REFUSED, False):
+            return HttpResponseRedirect(request.path)
+        return super().response_add(request, obj, post_url_continue)
+
+    def response_change(self, request, obj):
+        if getattr(request, self._REFUSED, False):
+            return HttpResponseRedirect(request.path)
+        return super().response_change(request, obj)
 
     def has_delete_permission(self, request, obj=None):
         return False  # the "Delete" action soft-deletes and refuses mappings in use
@@ -82,8 +123,9 @@ class ConnectorAdmin(OperatorScopedAdmin):
 
     list_display = ("mapping", "connector_id", "evse_uid", "status", "status_updated_at", "standard", "power_type",
                     "max_power_kw")
-    list_filter = ("status", "power_type", "mapping__adapter_type")
+    list_filter = ("status", "power_type", scoped_values_filter("mapping__adapter_type", "adapter type"))
     search_fields = ("mapping__station_id", "connector_id", "evse_uid")
+    date_hierarchy = "created_at"
     list_select_related = ("mapping",)
 
     def get_queryset(self, request):
@@ -124,6 +166,8 @@ class AdapterConfigAdmin(OperatorScopedAdmin):
     list_display = ("adapter_type", "operator", "enabled", "health_status", "circuit_state", "consecutive_failures",
                     "last_success_at", "last_failure_at", "last_polled_at")
     list_filter = ("adapter_type", "enabled", "circuit_state", "health_status")
+    search_fields = ("adapter_type", "operator__name")
+    date_hierarchy = "created_at"
     list_select_related = ("operator",)
     readonly_fields = ("operator", "adapter_type", "credentials_set", "circuit_state", "consecutive_failures",
                        "circuit_opened_at", "last_success_at", "last_failure_at", "last_polled_at", "health_status",
@@ -151,3 +195,31 @@ class AdapterConfigAdmin(OperatorScopedAdmin):
             timeout_ms=data["timeout_ms"], max_retries=data["max_retries"], poll_interval_s=data["poll_interval_s"],
             credentials=credentials,
         )
+
+
+@admin.register(AdapterCall)
+class AdapterCallAdmin(LedgerAdmin):
+    """Recent adapter calls (the 5-minute health figures); pruned by age."""
+
+    list_display = ("id", "operator", "adapter_type", "operation", "outcome", "latency_ms", "error", "created_at")
+    list_filter = ("adapter_type", "operation", "outcome")
+    search_fields = ("error",)
+    date_hierarchy = "created_at"
+    list_select_related = ("operator",)
+
+
+@admin.register(AdapterCallCounter)
+class AdapterCallCounterAdmin(PlatformAdmin):
+    list_display = ("adapter_type", "operation", "outcome", "count", "latency_ms_sum")
+    list_filter = ("adapter_type", "operation", "outcome")
+    search_fields = ("adapter_type", "operation")
+
+
+@admin.register(SimulatedConnectorState)
+class SimulatedConnectorStateAdmin(PlatformAdmin):
+    """What the CPMS simulator reports (set by tests and the demo through the service)."""
+
+    list_display = ("cpms_station_id", "connector_id", "protocol", "raw_status", "updated_at")
+    list_filter = ("protocol", "raw_status")
+    search_fields = ("cpms_station_id",)
+    date_hierarchy = "updated_at"

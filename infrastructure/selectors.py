@@ -251,3 +251,13 @@ def adapters_health_component() -> dict:
         by_type.setdefault(kind, {})[state] = n
     return {"status": "degraded" if open_circuits else "ok", "open_circuits": open_circuits,
             "circuits": by_type}
+
+
+def dashboard_panels(*, operator_id: str | None, since) -> list:
+    """Connectors by OCPI status (of one operator, or of all for a superuser)."""
+    from evpay.dashboard import Panel
+
+    connectors = live_connectors() if operator_id is None else live_connectors().filter(operator_id=operator_id)
+    counts = {status: 0 for status in OcpiStatus.values}
+    counts.update(dict(connectors.values_list("status").annotate(n=Count("id")).order_by()))
+    return [Panel("Connectors by status", list(counts.items()))]

@@ -53,6 +53,14 @@ def _check_transition(intent: PaymentIntent, action: str) -> None:
             f"Payment intent {intent.id} is {intent.status}; only an intent that is {allowed} "
             f"can be {_ACTION_VERBS[action]}."
         )
+    if action in ("capture", "void"):
+        # The reverse one-to-one from charging; absent (None) for intents no session uses.
+        session = getattr(intent, "charge_session", None)
+        if session is not None and session.is_running:
+            raise InvalidState(
+                f"Payment intent {intent.id} pays for charge session {session.pk}, which is {session.status}; "
+                f"it is captured or voided when the session ends."
+            )
     if _claim_is_live(intent):
         raise InvalidState(
             f"Payment intent {intent.id} is being {_ACTION_VERBS[intent.processing_action]} by another request."
@@ -99,6 +107,25 @@ def _release(intent: PaymentIntent) -> None:
     PaymentIntent.objects.filter(pk=intent.pk, processing_action=intent.processing_action).update(
         processing_action=None, processing_started_at=None
     )
+
+
+def _claim_and_call(intent: PaymentIntent, action: str, call, check=None) -> PaymentIntent:
+    """Claim the intent for `action`, then make the processor call `call(processor, intent)` with no
+    transaction open. A failed call releases the claim and leaves the intent as it was."""
+    intent = _claim(intent, action, check)
+    try:
+        call(get_processor(intent.processor), intent)
+    except ProcessorUnavailable as unavailable:
+        _release(intent)
+        raise _unavailable(unavailable) from unavailable
+    except BaseException:
+        _release(intent)
+        raise
+    return intent
+
+
+def _release_hold(processor, intent: PaymentIntent) -> None:
+    processor.void(reference=intent.processor_reference)
 
 
 def _unavailable(exc: ProcessorUnavailable) -> UpstreamUnavailable:
@@ -175,17 +202,12 @@ def payment_intent_capture(*, intent: PaymentIntent, amount_to_capture: int | No
                 errors={"amount_to_capture": [f"At most {locked.amount_capturable}."]},
             )
 
-    intent = _claim(intent, "capture", check)
+    def capture(processor, claimed: PaymentIntent) -> None:
+        processor.capture(reference=claimed.processor_reference, currency=claimed.currency,
+                          amount=claimed.amount_capturable if amount_to_capture is None else amount_to_capture)
+
+    intent = _claim_and_call(intent, "capture", capture, check)
     amount = intent.amount_capturable if amount_to_capture is None else amount_to_capture
-    try:
-        get_processor(intent.processor).capture(reference=intent.processor_reference, amount=amount,
-                                                currency=intent.currency)
-    except ProcessorUnavailable as unavailable:
-        _release(intent)
-        raise _unavailable(unavailable) from unavailable
-    except BaseException:
-        _release(intent)
-        raise
     with transaction.atomic():
         intent = _lock(intent)
         return _apply(intent, "capture", amount_captured=amount, amount_capturable=0, captured_at=timezone.now())
@@ -200,15 +222,7 @@ def payment_intent_void(*, intent: PaymentIntent, reason: str | None = None) -> 
             # Nothing is held at the processor: no call to make.
             return _apply(locked, "void", void_reason=reason, voided_at=timezone.now(), amount_capturable=0)
 
-    intent = _claim(intent, "void")
-    try:
-        get_processor(intent.processor).void(reference=intent.processor_reference)
-    except ProcessorUnavailable as unavailable:
-        _release(intent)
-        raise _unavailable(unavailable) from unavailable
-    except BaseException:
-        _release(intent)
-        raise
+    intent = _claim_and_call(intent, "void", _release_hold)
     with transaction.atomic():
         intent = _lock(intent)
         return _apply(intent, "void", void_reason=reason, voided_at=timezone.now(), amount_capturable=0)
@@ -221,12 +235,7 @@ def payment_intent_expire(*, intent: PaymentIntent) -> PaymentIntent:
         if locked.capture_before is None or locked.capture_before > timezone.now():
             raise InvalidState(f"Payment intent {locked.id} has not reached capture_before yet.")
 
-    intent = _claim(intent, "expire", check)
-    try:
-        get_processor(intent.processor).void(reference=intent.processor_reference)
-    except BaseException:
-        _release(intent)
-        raise
+    intent = _claim_and_call(intent, "expire", _release_hold, check)
     with transaction.atomic():
         intent = _lock(intent)
         return _apply(intent, "expire", amount_capturable=0, expired_at=timezone.now(),

@@ -45,7 +45,8 @@ class TerminalAdmin(OperatorScopedAdmin):
     list_display = ("serial_number", "id", "operator", "status", "vendor", "model", "station_id", "last_seen_at",
                     "health_errors_24h")
     list_filter = ("status", "vendor", "model")
-    search_fields = ("serial_number",)
+    search_fields = ("serial_number", "id", "station_id")
+    date_hierarchy = "created_at"
     list_select_related = ("operator",)
     inlines = (HealthEventInline,)
     actions = ("set_maintenance", "back_online")
@@ -78,8 +79,8 @@ class TerminalAdmin(OperatorScopedAdmin):
 
 @admin.register(TerminalHealthEvent)
 class TerminalHealthEventAdmin(LedgerAdmin):
-    list_display = ("id", "terminal", "type", "code", "occurred_at", "created_at")
+    list_display = ("id", "terminal", "operator", "type", "code", "occurred_at", "created_at")
     list_filter = ("type",)
     search_fields = ("terminal__serial_number", "code")
-    list_select_related = ("terminal",)
+    list_select_related = ("terminal", "operator")
     date_hierarchy = "occurred_at"

@@ -52,3 +52,25 @@ def terminal_counts_by_status(*, operator: Operator | None = None) -> dict[str, 
     One query; all operators unless one is given."""
     queryset = Terminal.objects.all() if operator is None else Terminal.objects.filter(operator=operator)
     return dict.fromkeys(TerminalStatus.values, 0) | _counts(queryset, "status")
+
+
+def terminals_health_component() -> dict:
+    """The `terminals` component of /health/detailed (platform-wide). Online terminals unseen for twice
+    TERMINAL_OFFLINE_AFTER mean the minute-by-minute offline sweep is not running: `degraded`."""
+    now = timezone.now()
+    overdue = now - timedelta(seconds=2 * settings.TERMINAL_OFFLINE_AFTER)
+    row = Terminal.objects.aggregate(
+        total=Count("pk"),
+        online=Count("pk", filter=Q(status=TerminalStatus.ONLINE)),
+        unswept=Count("pk", filter=Q(status=TerminalStatus.ONLINE) & (Q(last_seen_at__lt=overdue)
+                                                                      | Q(last_seen_at__isnull=True))),
+    )
+    return {"status": "degraded" if row["unswept"] else "ok", **row}
+
+
+def dashboard_panels(*, operator_id: str | None, since) -> list:
+    from evpay.dashboard import Panel
+
+    terminals = Terminal.objects.all() if operator_id is None else Terminal.objects.filter(operator_id=operator_id)
+    counts = dict.fromkeys(TerminalStatus.values, 0) | _counts(terminals, "status")
+    return [Panel("Terminals by status", list(counts.items()))]

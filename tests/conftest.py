@@ -82,14 +82,20 @@ def worker_env(**extra) -> dict:
 
 
 @pytest.fixture(scope="session")
-def celery_worker(django_db_setup, django_db_blocker):
+def metrics_dir(tmp_path_factory):
+    """prometheus_client multiprocess directory shared by the test worker and any web process a test starts."""
+    return tmp_path_factory.mktemp("prometheus")
+
+
+@pytest.fixture(scope="session")
+def celery_worker(django_db_setup, django_db_blocker, metrics_dir):
     """A real `celery -A evpay worker` (prefork) on the test database and the test broker.
 
     Tests that use it must be `django_db(transaction=True)` so the worker sees their commits."""
     from evpay.celery import app
 
     with django_db_blocker.unblock():
-        env = worker_env()
+        env = worker_env(PROMETHEUS_MULTIPROC_DIR=metrics_dir)
     app.control.purge()
     log = open(ROOT / "var" / "test-worker.log", "w") if (ROOT / "var").is_dir() else subprocess.DEVNULL
     proc = subprocess.Popen(

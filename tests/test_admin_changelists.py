@@ -69,16 +69,156 @@ def _tariffs(operator, n):
         make_tariff(operator, name=f"T{i}", is_default=False)
 
 
-# (changelist URL, factory(operator, n)). Each app adds its models here.
+def _operators(operator, n):
+    from evpay.core.models import Operator
+
+    start = Operator.objects.count()
+    for i in range(n):
+        Operator.objects.create(name=f"Operator {start + i}")
+
+
+def _groups(operator, n):
+    from django.contrib.auth.models import Group
+
+    start = Group.objects.count()
+    Group.objects.bulk_create([Group(name=f"group {start + i}") for i in range(n)])
+
+
+def _idempotency_keys(operator, n):
+    from evpay.core.models import IdempotencyKey
+
+    start = IdempotencyKey.objects.count()
+    IdempotencyKey.objects.bulk_create([IdempotencyKey(operator=operator, key=f"key-{start + i}", fingerprint="f",
+                                                       response_status=201, response_body={}) for i in range(n)])
+
+
+def _subscription(operator):
+    from webhooks.models import WebhookSubscription
+    from webhooks.signing import secret_generate
+
+    subscription = WebhookSubscription.objects.filter(operator=operator).first()
+    return subscription or WebhookSubscription.objects.create(
+        operator=operator, url="https://93.184.216.34/hook", event_types=["*"], secret=secret_generate())
+
+
+def _events(operator, n):
+    """Events with a delivery (and its payload) and one attempt each."""
+    from django.db import transaction
+
+    from webhooks.models import WebhookDeliveryAttempt
+    from webhooks.services import event_emit
+
+    _subscription(operator)
+    for i in range(n):
+        with transaction.atomic():
+            event = event_emit(operator=operator, type="charge.failed", data_object={"id": f"chs_{i}"})
+        for delivery in event.webhook_deliveries.all():
+            WebhookDeliveryAttempt.objects.create(delivery=delivery, number=1, response_status=500, error="HTTP 500")
+
+
+def _subscriptions(operator, n):
+    from webhooks.models import WebhookSubscription
+    from webhooks.signing import secret_generate
+
+    WebhookSubscription.objects.bulk_create([
+        WebhookSubscription(operator=operator, url=f"https://93.184.216.34/hook/{i}", event_types=["*"],
+                            secret=secret_generate()) for i in range(n)])
+
+
+def _mappings(operator, n):
+    from tests.infrastructure_support import TYPE2, make_mapping
+
+    start = operator.station_mappings.count()
+    for i in range(n):
+        make_mapping(operator, station_id=f"DE*ADM*S{start + i}", cpms_station_id=f"CP-ADM-{start + i}",
+                     connectors=(TYPE2,))
+
+
+def _adapter_configs(operator, n):
+    from infrastructure.models import AdapterConfig
+
+    start = AdapterConfig.objects.filter(operator=operator).count()
+    AdapterConfig.objects.bulk_create([AdapterConfig(operator=operator, adapter_type=f"type{start + i}")
+                                       for i in range(n)])
+
+
+def _adapter_calls(operator, n):
+    from infrastructure.models import AdapterCall
+
+    AdapterCall.objects.bulk_create([AdapterCall(operator=operator, adapter_type="simulator", operation="poll",
+                                                 outcome="success", latency_ms=12) for _ in range(n)])
+
+
+def _adapter_call_counters(operator, n):
+    from infrastructure.models import AdapterCallCounter
+
+    start = AdapterCallCounter.objects.count()
+    AdapterCallCounter.objects.bulk_create([AdapterCallCounter(adapter_type="simulator", operation=f"op{start + i}",
+                                                               outcome="success", count=1) for i in range(n)])
+
+
+def _simulated_connectors(operator, n):
+    from infrastructure.models import SimulatedConnectorState
+    from infrastructure.services import simulator_connector_status_set
+
+    start = SimulatedConnectorState.objects.count()
+    for i in range(n):
+        simulator_connector_status_set(cpms_station_id=f"CP-SIM-{start + i}", connector_id="1",
+                                       raw_status="Available", protocol="ocpp1.6")
+
+
+# (changelist URL, factory(operator, n)): every registered model admin (test_every_registered_admin_is_listed).
 CHANGELISTS = [
-    ("/admin/payments/paymentintent/", _payment_intents),
-    ("/admin/core/apikey/", _api_keys),
+    ("/admin/auth/group/", _groups),
+    ("/admin/core/operator/", _operators),
     ("/admin/core/user/", _users),
+    ("/admin/core/apikey/", _api_keys),
+    ("/admin/core/idempotencykey/", _idempotency_keys),
+    ("/admin/payments/paymentintent/", _payment_intents),
     ("/admin/terminals/terminal/", _terminals),
     ("/admin/terminals/terminalhealthevent/", _terminal_health_events),
     ("/admin/charging/chargesession/", _charge_sessions),
     ("/admin/charging/tariff/", _tariffs),
+    ("/admin/webhooks/event/", _events),
+    ("/admin/webhooks/webhooksubscription/", _subscriptions),
+    ("/admin/webhooks/webhookdelivery/", _events),
+    ("/admin/webhooks/webhookdeliveryattempt/", _events),
+    ("/admin/webhooks/webhookpayload/", _events),
+    ("/admin/infrastructure/stationmapping/", _mappings),
+    ("/admin/infrastructure/connector/", _mappings),
+    ("/admin/infrastructure/adapterconfig/", _adapter_configs),
+    ("/admin/infrastructure/adaptercall/", _adapter_calls),
+    ("/admin/infrastructure/adaptercallcounter/", _adapter_call_counters),
+    ("/admin/infrastructure/simulatedconnectorstate/", _simulated_connectors),
 ]
+CHANGELIST_IDS = [url.removeprefix("/admin/").rstrip("/") for url, _ in CHANGELISTS]
+# Records of money and events: never deleted, not even by a superuser.
+LEDGERS = ["/admin/payments/paymentintent/", "/admin/charging/chargesession/", "/admin/webhooks/event/",
+           "/admin/webhooks/webhookdelivery/", "/admin/webhooks/webhookdeliveryattempt/",
+           "/admin/webhooks/webhookpayload/", "/admin/terminals/terminalhealthevent/",
+           "/admin/core/idempotencykey/", "/admin/infrastructure/adaptercall/"]
+
+
+def _model_admin(url):
+    from django.contrib import admin
+
+    app_label, model_name = url.removeprefix("/admin/").strip("/").split("/")
+    return next(model_admin for model, model_admin in admin.site._registry.items()
+                if (model._meta.app_label, model._meta.model_name) == (app_label, model_name))
+
+
+def _staff_client(operator, role="admin", username="staff"):
+    client = Client()
+    client.force_login(operator_user_create(operator=operator, username=username, password="pw-123456", role=role))
+    return client
+
+
+def _superuser_client():
+    from evpay.core.models import User
+
+    client = Client()
+    client.force_login(User.objects.create_superuser("root", "root@example.com", "root-pass-1"))
+    return client
 
 
 def _queries(client, url) -> int:
@@ -88,19 +228,135 @@ def _queries(client, url) -> int:
     return len(ctx.captured_queries)
 
 
-@pytest.mark.django_db
-@pytest.mark.parametrize("url,factory", CHANGELISTS, ids=[u for u, _ in CHANGELISTS])
-def test_changelist_queries_do_not_grow_with_rows(url, factory, operator):
-    from evpay.core.models import User
+def test_every_registered_admin_is_listed():
+    from django.contrib import admin
+    from django.urls import reverse
 
-    superuser = User.objects.create_superuser("root", "root@example.com", "root-pass-1")
-    client = Client()
-    client.force_login(superuser)
+    registered = {reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_changelist")
+                  for model in admin.site._registry}
+    listed = [url for url, _ in CHANGELISTS]
+    assert registered == set(listed), f"not in CHANGELISTS: {registered - set(listed)}"
+    assert len(listed) == len(set(listed))
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("url,factory", CHANGELISTS, ids=CHANGELIST_IDS)
+def test_changelist_queries_do_not_grow_with_rows(url, factory, operator):
+    client = _superuser_client()
     factory(operator, 1)
     few = _queries(client, url)
     factory(operator, 30)
     many = _queries(client, url)
     assert many == few, f"{url}: {few} queries for 1 row, {many} for 31"
+
+
+SCOPED = [(url, factory) for url, factory in CHANGELISTS if hasattr(_model_admin(url), "operator_field")]
+PLATFORM_ONLY = [url for url, _ in CHANGELISTS if not hasattr(_model_admin(url), "operator_field")]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("url,factory", SCOPED, ids=[u.removeprefix("/admin/") for u, _ in SCOPED])
+def test_operator_staff_queries_do_not_grow_with_rows(url, factory, operator):
+    client = _staff_client(operator)
+    factory(operator, 1)
+    few = _queries(client, url)
+    factory(operator, 30)
+    assert _queries(client, url) == few
+
+
+def _change_url(obj) -> str:
+    from django.contrib.admin.utils import quote
+    from django.urls import reverse
+
+    return reverse(f"admin:{obj._meta.app_label}_{obj._meta.model_name}_change", args=[quote(obj.pk)])
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("url,factory", SCOPED, ids=[u.removeprefix("/admin/") for u, _ in SCOPED])
+def test_operator_staff_never_see_another_operators_rows(url, factory, operator, other_operator):
+    model_admin = _model_admin(url)
+    factory(operator, 2)
+    factory(other_operator, 2)
+    rows = model_admin.model._default_manager.filter
+    lookup = model_admin.operator_field
+    mine, theirs = list(rows(**{lookup: operator.pk})), list(rows(**{lookup: other_operator.pk}))
+    assert mine and theirs
+    for role in ("admin", "viewer"):
+        client = _staff_client(operator, role=role, username=f"staff-{role}")
+        page = client.get(url).content.decode()
+        assert all(_change_url(obj) in page for obj in mine), (role, url)
+        assert not any(_change_url(obj) in page for obj in theirs), (role, url)
+        assert other_operator.name not in page
+        for obj in theirs:
+            response = client.get(_change_url(obj))
+            assert response.status_code == 302 and response.url == "/admin/", (role, _change_url(obj))
+            assert client.post(_change_url(obj), {}).status_code in (302, 403)
+        own_page = client.get(_change_url(mine[0]))
+        assert own_page.status_code == 200
+        if role == "viewer":  # viewers: no actions, nothing to save
+            assert 'name="action"' not in page
+            assert 'name="_save"' not in own_page.content.decode()
+            assert not model_admin.get_actions(own_page.wsgi_request)
+
+
+@pytest.mark.django_db
+def test_filters_across_relations_offer_only_the_operators_values(operator, other_operator):
+    from django.db import transaction
+
+    from tests.infrastructure_support import make_mapping
+    from webhooks.services import event_emit
+
+    make_mapping(operator, station_id="S-MINE", adapter_type="simulator")
+    make_mapping(other_operator, station_id="S-THEIRS", adapter_type="ocpi", cpms_station_id="CP-OCPI")
+    _subscription(operator), _subscription(other_operator)
+    with transaction.atomic():
+        event_emit(operator=operator, type="charge.completed", data_object={"id": "chs_1"})
+        event_emit(operator=other_operator, type="terminal.registered", data_object={"id": "trm_1"})
+    client = _staff_client(operator)
+    connectors = client.get("/admin/infrastructure/connector/").content.decode()
+    assert "?mapping__adapter_type=simulator" in connectors and "?mapping__adapter_type=ocpi" not in connectors
+    payloads = client.get("/admin/webhooks/webhookpayload/").content.decode()
+    assert "?event__type=charge.completed" in payloads and "terminal.registered" not in payloads
+    only_ocpi = client.get("/admin/infrastructure/connector/?mapping__adapter_type=ocpi").content.decode()
+    assert "S-THEIRS" not in only_ocpi and "S-MINE" not in only_ocpi
+
+
+@pytest.mark.django_db
+def test_autocomplete_lookups_are_scoped(operator, other_operator):
+    """Django answers /admin/autocomplete/ for any foreign key whose target admin has search fields."""
+    _terminals(operator, 1)
+    _terminals(other_operator, 1)
+    client = _staff_client(operator)
+    url = "/admin/autocomplete/?app_label=payments&model_name=paymentintent&field_name={}&term="
+    response = client.get(url.format("terminal"))
+    assert response.status_code == 200
+    ids = {row["id"] for row in response.json()["results"]}
+    assert ids == set(operator.terminals.values_list("pk", flat=True))
+    assert client.get(url.format("operator")).status_code == 403  # operators: superusers only
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("url", PLATFORM_ONLY, ids=[u.removeprefix("/admin/") for u in PLATFORM_ONLY])
+def test_platform_records_are_for_superusers_only(url, operator):
+    assert _staff_client(operator).get(url).status_code == 403
+    assert _superuser_client().get(url).status_code == 200
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("url", LEDGERS, ids=[u.removeprefix("/admin/") for u in LEDGERS])
+def test_ledgers_are_never_deleted_nor_edited(url, operator):
+    factory = dict(CHANGELISTS)[url]
+    factory(operator, 1)
+    model_admin = _model_admin(url)
+    obj = model_admin.model._default_manager.first()
+    client = _superuser_client()
+    page = client.get(url)
+    assert "delete_selected" not in model_admin.get_actions(page.wsgi_request)
+    assert not model_admin.has_delete_permission(page.wsgi_request, obj)
+    assert not model_admin.has_add_permission(page.wsgi_request)
+    assert client.get(f"{_change_url(obj).removesuffix('change/')}delete/").status_code == 403
+    change_page = client.get(_change_url(obj)).content.decode()
+    assert 'name="_save"' not in change_page and "deletelink" not in change_page
 
 
 @pytest.mark.django_db
@@ -114,8 +370,8 @@ def test_operator_staff_see_only_their_operator(operator, other_operator):
     client.force_login(user)
     page = client.get("/admin/payments/paymentintent/").content.decode()
     assert mine.id in page and theirs.id not in page
-    assert client.get(f"/admin/payments/paymentintent/{theirs.id}/change/").status_code in (302, 404)
-    assert client.get(f"/admin/payments/paymentintent/{mine.id}/change/").status_code == 200
+    assert client.get(_change_url(theirs)).status_code in (302, 404)
+    assert client.get(_change_url(mine)).status_code == 200
 
 
 @pytest.mark.django_db
@@ -131,6 +387,7 @@ def test_dashboard_shows_todays_figures_of_the_operator(operator, other_operator
     client = Client()
     client.force_login(user)
     page = client.get("/admin/").content.decode()
-    assert "Captured today" in page
+    for title in ("Captured today", "Charging sessions", "Terminals by status", "Connectors by status", "Webhooks"):
+        assert title in page, title
     assert "20.00 (2)" in page  # 1250 + 750 cents, two captures; the other operator's 999.00 is not counted
     assert "999.00" not in page

@@ -4,6 +4,7 @@ calling the services the worker calls). Worker-driven flows are in test_charging
 from datetime import timedelta
 
 import pytest
+from django.contrib.admin.utils import quote
 from django.test import Client, override_settings
 from django.utils import timezone
 
@@ -578,7 +579,7 @@ class TestAdmin:
         web.force_login(user)
         page = web.get("/admin/charging/chargesession/?status__exact=charging")
         assert page.status_code == 200 and session["id"] in page.content.decode()
-        detail = web.get(f"/admin/charging/chargesession/{session['id']}/change/").content.decode()
+        detail = web.get(f"/admin/charging/chargesession/{quote(session['id'])}/change/").content.decode()
         assert "subtotal: 8.28 EUR" in detail and "VAT: 1.57 EUR" in detail
         response = web.post("/admin/charging/chargesession/", {"action": "complete_now",
                                                                "_selected_action": [session["id"]]})
@@ -594,6 +595,27 @@ class TestAdmin:
         web = Client()
         web.force_login(user)
         assert "complete_now" not in web.get("/admin/charging/chargesession/").content.decode()
+
+
+@pytest.mark.django_db
+class TestIntentHeldBySession:
+    """The payment intent of a running session is the session's: the payments API cannot settle it early."""
+
+    @pytest.mark.parametrize("action", ["capture", "void"])
+    def test_capture_or_void_while_the_session_runs_is_409(self, client, started, action):
+        session, intent = started
+        response = client.post(f"/v1/payment-intents/{intent.pk}/{action}", {}, format="json")
+        body = assert_problem(response, 409, "invalid_state")
+        assert session["id"] in body["detail"]
+        assert PaymentIntent.objects.get(pk=intent.pk).status == "authorized"
+
+    def test_after_the_session_ended_the_usual_rules_apply(self, client, started):
+        session, intent = started
+        services.charge_session_fail(session=ChargeSession.objects.get(pk=session["id"]), stop_reason="cpms_rejected")
+        services.charge_session_payment_settle(session=ChargeSession.objects.get(pk=session["id"]))
+        assert PaymentIntent.objects.get(pk=intent.pk).status == "voided"
+        assert_problem(client.post(f"/v1/payment-intents/{intent.pk}/capture", {}, format="json"), 409,
+                       "invalid_state")
 
 
 @pytest.mark.django_db

@@ -71,8 +71,12 @@ def test_detailed_reports_components(client, celery_worker):
     assert body["status"] == "ok", body
     assert body["version"] and body["uptime_s"] >= 0
     components = body["components"]
-    for name in ("database", "broker", "cache", "celery_workers", "migrations"):
-        assert components[name]["status"] == "ok", (name, components[name])
+    assert set(components) == {"database", "broker", "cache", "celery_workers", "migrations",
+                               "webhook_backlog", "cpms_adapters", "terminals"}
+    for name, component in components.items():
+        assert component["status"] == "ok", (name, component)
+    assert {"pending", "oldest_pending_age_s"} <= set(components["webhook_backlog"])
+    assert components["broker"]["latency_ms"] >= 0
     assert components["database"]["latency_ms"] >= 0
     assert components["celery_workers"]["count"] >= 1
 
@@ -90,3 +94,19 @@ def test_detailed_is_down_within_timeout_when_the_broker_stops(client, broker_do
     assert body["components"]["database"]["status"] == "ok"
     assert ready.status_code == 503
     assert elapsed < 6
+
+
+@pytest.mark.django_db(transaction=True)  # the checks run in threads with connections of their own
+def test_detailed_terminals_degraded_when_the_offline_sweep_is_not_running(client, operator):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from terminals.models import Terminal
+
+    Terminal.objects.create(operator=operator, serial_number="T-1", status="online",
+                            last_seen_at=timezone.now() - timedelta(hours=1))
+    body = client.get("/health/detailed").json()
+    assert body["components"]["terminals"]["status"] == "degraded"
+    assert body["components"]["terminals"]["unswept"] == 1
+    assert body["status"] in ("degraded", "down")

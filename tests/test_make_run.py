@@ -1,7 +1,8 @@
 """`make run` from a fresh clone, with no database or broker server: it installs, migrates, seeds, serves.
 
 It clones the committed tree, runs `make run` on embedded defaults (SQLite, filesystem broker), waits for
-/health/ready, and creates, authorizes and captures a payment intent with the printed API key."""
+/health/ready, creates, authorizes and captures a payment intent with the printed API key, then charges a
+car end to end (the start command goes through the Celery worker and the simulator CPMS)."""
 
 import os
 import re
@@ -65,9 +66,44 @@ def test_make_run_from_a_fresh_clone(tmp_path):
         assert captured.status_code == 200, captured.text
         assert captured.json()["amount_captured"] == 2500
         assert (clone / "db.sqlite3").exists()
+        _charge_a_car(base, headers)
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         try:
             proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
+
+
+def _charge_a_car(base: str, headers: dict) -> None:
+    def call(method, path, body=None, expect=(200, 201)):
+        response = requests.request(method, f"{base}{path}", json=body, headers=headers, timeout=10)
+        assert response.status_code in expect, (path, response.status_code, response.text)
+        return response.json()
+
+    call("POST", "/v1/charging-infrastructure/mappings", {
+        "station_id": "SMOKE*S1", "adapter_type": "simulator", "cpms_station_id": "SIM-SMOKE-1",
+        "connectors": [{"connector_id": "1", "evse_uid": "SMOKE*E1", "standard": "IEC_62196_T2_COMBO",
+                        "power_type": "DC", "max_power_kw": 50}],
+    })
+    tariff = call("POST", "/v1/tariffs", {"name": "Smoke", "currency": "EUR", "price_per_kwh": "0.50",
+                                          "price_per_minute": "0", "session_fee": "0", "vat_rate_percent": "0",
+                                          "preauthorize_amount": 3000})
+    call("PATCH", "/v1/charging-infrastructure/mappings/" + call(
+        "GET", "/v1/charging-infrastructure/mappings?station_id=SMOKE*S1")["results"][0]["id"],
+        {"tariff_id": tariff["id"]})
+    terminal = call("POST", "/v1/terminals", {"serial_number": "SMOKE-T1", "vendor": "Acme", "model": "P1"})
+    intent = call("POST", "/v1/payment-intents", {"amount": 3000, "currency": "EUR", "terminal_id": terminal["id"]})
+    call("POST", f"/v1/payment-intents/{intent['id']}/authorize",
+         {"payment_method": {"type": "card_present", "token": "tok_visa"}})
+    session = call("POST", "/v1/adhoc-charges/start", {"terminal_id": terminal["id"], "station_id": "SMOKE*S1",
+                                                      "connector_id": "1", "payment_intent_id": intent["id"]})
+    deadline = time.monotonic() + 60
+    while call("GET", f"/v1/adhoc-charges/{session['id']}")["status"] != "charging":
+        assert time.monotonic() < deadline, "the worker never moved the session to charging"
+        time.sleep(0.5)
+    measured_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    call("PUT", f"/v1/adhoc-charges/{session['id']}/progress", {"energy_wh": 12000, "measured_at": measured_at})
+    done = call("POST", f"/v1/adhoc-charges/{session['id']}/complete", {})
+    assert done["status"] == "completed" and done["cost"]["total"] == 600  # 12 kWh x 0.50 EUR
+    assert call("GET", f"/v1/payment-intents/{intent['id']}")["amount_captured"] == 600

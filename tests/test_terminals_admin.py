@@ -3,6 +3,7 @@
 from datetime import timedelta
 
 import pytest
+from django.contrib.admin.utils import quote
 from django.test import Client
 from django.utils import timezone
 
@@ -54,7 +55,7 @@ class TestTerminalAdmin:
         TerminalHealthEvent.objects.bulk_create([
             TerminalHealthEvent(operator=operator, terminal=terminal, type="heartbeat", code=f"C{i}",
                                 occurred_at=now - timedelta(minutes=i)) for i in range(INLINE_EVENTS + 10)])
-        response = staff.get(f"{CHANGELIST}{terminal.pk}/change/")
+        response = staff.get(f"{CHANGELIST}{quote(terminal.pk)}/change/")
         assert response.status_code == 200
         html = response.content.decode()
         shown = [f"C{i}" for i in range(INLINE_EVENTS + 10) if f">C{i}<" in html]

@@ -1,4 +1,5 @@
 import pytest
+from django.contrib.admin.utils import quote
 from django.db import transaction
 from django.test import Client
 from django.urls import reverse
@@ -26,8 +27,8 @@ def subscription(operator):
 
 
 def change_url(obj) -> str:
-    # reverse() quotes the pk as the admin expects ("_" is the admin's escape character).
-    return reverse(f"admin:webhooks_{obj._meta.model_name}_change", args=[obj.pk])
+    # The admin unquotes the pk ("_" is its escape character: "whs_40..." would read as "whs@..."), so quote it.
+    return reverse(f"admin:webhooks_{obj._meta.model_name}_change", args=[quote(obj.pk)])
 
 
 def failed_delivery(operator):

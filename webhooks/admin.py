@@ -1,9 +1,9 @@
 from django.contrib import admin
 
-from evpay.admin import LedgerAdmin, run_service_action
+from evpay.admin import LedgerAdmin, run_service_action, scoped_values_filter
 
 from . import services
-from .models import Event, WebhookDelivery, WebhookDeliveryAttempt, WebhookSubscription
+from .models import Event, WebhookDelivery, WebhookDeliveryAttempt, WebhookPayload, WebhookSubscription
 
 
 @admin.register(WebhookSubscription)
@@ -13,6 +13,7 @@ class WebhookSubscriptionAdmin(LedgerAdmin):
     list_display = ("id", "operator", "url", "is_active", "disabled_reason", "secret_hint", "created_at")
     list_filter = ("is_active", "disabled_reason")
     search_fields = ("id", "url", "description")
+    date_hierarchy = "created_at"
     list_select_related = ("operator",)
     exclude = ("secret", "previous_secret")
     actions = ("send_test_event", "deactivate")
@@ -78,3 +79,27 @@ class EventAdmin(LedgerAdmin):
     date_hierarchy = "created_at"
 
 
+@admin.register(WebhookDeliveryAttempt)
+class WebhookDeliveryAttemptAdmin(LedgerAdmin):
+    operator_field = "delivery__operator"
+    list_display = ("__str__", "delivery", "number", "at", "response_status", "duration_ms", "error")
+    list_filter = ("response_status",)
+    search_fields = ("delivery__id", "delivery__event__id")
+    date_hierarchy = "at"
+    list_select_related = ("delivery",)
+
+
+@admin.register(WebhookPayload)
+class WebhookPayloadAdmin(LedgerAdmin):
+    """The exact bytes signed and sent for an event."""
+
+    operator_field = "event__operator"
+    list_display = ("event", "event_type", "created_at")
+    list_filter = (scoped_values_filter("event__type", "type"),)
+    search_fields = ("event__id",)
+    date_hierarchy = "created_at"
+    list_select_related = ("event",)
+
+    @admin.display(description="type", ordering="event__type")
+    def event_type(self, obj):
+        return obj.event.type

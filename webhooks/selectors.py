@@ -8,7 +8,9 @@ from .models import ALL_EVENT_TYPES, DeliveryStatus, WebhookDelivery, WebhookSub
 
 
 def subscriptions_for_event_type(event_type: str) -> Q:
-    return Q(event_types__contains=[event_type]) | Q(event_types__contains=[ALL_EVENT_TYPES])
+    """Subscriptions listing `event_type` or `*`. A match on the quoted JSON text, not a JSON `contains`
+    lookup, because SQLite (the `make run` database) has none; the quotes make it an exact element match."""
+    return Q(event_types__icontains=f'"{event_type}"') | Q(event_types__icontains=f'"{ALL_EVENT_TYPES}"')
 
 
 def subscriptions_matching(*, operator_id: str, event_type: str) -> list[WebhookSubscription]:
@@ -45,3 +47,25 @@ def backlog_health_component() -> dict:
     """The `webhook_backlog` component of /health/detailed: `degraded` while due deliveries wait too long."""
     backlog = delivery_backlog()
     return {"status": "degraded" if backlog["overdue"] else "ok", **backlog}
+
+
+def dashboard_panels(*, operator_id: str | None, since) -> list:
+    """Webhook backlog now and today's attempt failure rate (of one operator, or of all)."""
+    from evpay.dashboard import Panel
+
+    from .models import WebhookDeliveryAttempt
+
+    deliveries = WebhookDelivery.objects.all()
+    attempts = WebhookDeliveryAttempt.objects.filter(at__gte=since)
+    if operator_id is not None:
+        deliveries = deliveries.filter(operator_id=operator_id)
+        attempts = attempts.filter(delivery__operator_id=operator_id)
+    pending = deliveries.filter(status=DeliveryStatus.PENDING).count()
+    today = attempts.aggregate(
+        total=Count("pk"),
+        failed=Count("pk", filter=Q(response_status__isnull=True) | Q(response_status__lt=200)
+                     | Q(response_status__gte=300)),
+    )
+    rate = f"{today['failed'] / today['total']:.1%}" if today["total"] else "-"
+    return [Panel("Webhooks", [("Pending deliveries", pending), ("Attempts today", today["total"]),
+                               ("Failure rate today", rate)])]

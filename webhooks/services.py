@@ -101,10 +101,27 @@ def _normalize_event_types(event_types: list[str]) -> list[str]:
 def webhook_subscription_create(*, operator: Operator, url: str, event_types: list[str],
                                 description: str = "") -> WebhookSubscription:
     url_resolve_checked(url)  # DNS, before any transaction
+    return _subscription_insert(operator=operator, url=url, event_types=event_types, description=description)
+
+
+def _subscription_insert(*, operator: Operator, url: str, event_types: list[str],
+                         description: str) -> WebhookSubscription:
     return WebhookSubscription.objects.create(
         operator=operator, url=url, event_types=_normalize_event_types(event_types), description=description or "",
         secret=secret_generate(),
     )
+
+
+DEMO_WEBHOOK_URL = "https://example.com/evpay-webhooks"
+
+
+def webhook_subscription_demo_seed(*, operator: Operator) -> WebhookSubscription:
+    """The demo operator's subscription to every event (idempotent, by URL). Made without the DNS check of
+    `webhook_subscription_create` so that seeding works offline; each delivery still resolves and checks the
+    address before it connects."""
+    existing = WebhookSubscription.objects.filter(operator=operator, url=DEMO_WEBHOOK_URL).first()
+    return existing or _subscription_insert(operator=operator, url=DEMO_WEBHOOK_URL, event_types=[ALL_EVENT_TYPES],
+                                            description="Demo endpoint: point it at your own receiver")
 
 
 def webhook_subscription_update(*, subscription: WebhookSubscription, url: str, event_types: list[str],

@@ -1,0 +1,91 @@
+"""/metrics: counters merged across processes, gauges computed from the database."""
+
+import re
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+import requests
+
+from tests.conftest import ROOT, wait_for, worker_env
+from webhooks.models import WebhookDelivery
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def web_process(metrics_dir, transactional_db):
+    """A real gunicorn web process on the test database, sharing the worker's metrics directory."""
+    port = _free_port()
+    env = worker_env(PROMETHEUS_MULTIPROC_DIR=metrics_dir, GUNICORN_BIND=f"127.0.0.1:{port}", GUNICORN_WORKERS=2)
+    proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "evpay.wsgi:application"], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+
+    def up():
+        try:
+            return requests.get(f"{base}/health", timeout=5).status_code == 200
+        except requests.RequestException:
+            return False
+
+    try:
+        # Two gunicorn workers import Django: on a loaded 2-core machine that can take a while.
+        wait_for(up, timeout=120, interval=0.5, message="gunicorn to answer")
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
+def _sample(text: str, name: str, labels: str = "") -> float | None:
+    match = re.search(rf"^{re.escape(name)}{re.escape(labels)} ([0-9.e+-]+)$", text, re.M)
+    return float(match.group(1)) if match else None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_delivery_counted_in_a_worker_shows_in_a_web_scrape(client, receiver, celery_worker, web_process):
+    before = requests.get(f"{web_process}/metrics", timeout=5).text
+    succeeded_before = _sample(before, "evpay_webhook_deliveries_total", '{outcome="succeeded"}') or 0.0
+
+    response = client.post("/api/v1/webhooks", {"url": receiver.url, "event_types": ["payment_intent.created"]},
+                           format="json")
+    assert response.status_code == 201, response.content
+    assert client.post("/v1/payment-intents", {"amount": 900, "currency": "EUR"}, format="json").status_code == 201
+    wait_for(lambda: WebhookDelivery.objects.filter(status="succeeded").exists(), message="the delivery")
+
+    # Every web process (two gunicorn workers here) answers with the worker's count merged in.
+    for _ in range(4):
+        text = requests.get(f"{web_process}/metrics", timeout=5).text
+        assert _sample(text, "evpay_webhook_deliveries_total", '{outcome="succeeded"}') == succeeded_before + 1
+        assert _sample(text, "evpay_webhook_delivery_seconds_count") >= 1
+        assert _sample(text, "evpay_payment_intents", '{status="requires_authorization"}') == 1
+        time.sleep(0.05)
+
+
+@pytest.mark.django_db
+def test_business_gauges_from_the_database(client, anon_client, operator):
+    from terminals.models import Terminal
+
+    Terminal.objects.create(operator=operator, serial_number="T-1", status="online")
+    Terminal.objects.create(operator=operator, serial_number="T-2", status="faulted")
+    intent = client.post("/v1/payment-intents", {"amount": 1234, "currency": "EUR"}, format="json").json()
+    client.post(f"/v1/payment-intents/{intent['id']}/authorize",
+                {"payment_method": {"type": "card_present", "token": "tok_visa"}}, format="json")
+    client.post(f"/v1/payment-intents/{intent['id']}/capture", {}, format="json")
+
+    text = anon_client.get("/metrics").content.decode()
+    assert _sample(text, "evpay_payment_intents", '{status="captured"}') == 1
+    assert _sample(text, "evpay_captured_amount_minor_units_total", '{currency="EUR"}') == 1234
+    assert _sample(text, "evpay_terminals", '{status="online"}') == 1
+    assert _sample(text, "evpay_terminals", '{status="faulted"}') == 1
+    assert _sample(text, "evpay_charge_sessions_active", '{status="charging"}') == 0
+    assert _sample(text, "evpay_connectors", '{status="AVAILABLE"}') == 0
+    assert _sample(text, "evpay_webhook_backlog") == 0
+    assert _sample(text, "evpay_business_metrics_up") == 1
+    assert "evpay_cpms_adapter_calls" in text
