@@ -12,6 +12,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from evpay.api.errors import DomainError, InvalidState, ValidationFailed
@@ -284,13 +285,25 @@ def _check_intent(intent: PaymentIntent, *, tariff: Tariff, terminal: Terminal) 
         raise unusable(f"was created for terminal {intent.terminal_id}, not {terminal.pk}")
 
 
+def _reported_charging_was_ours(connector: Connector) -> bool:
+    """CHARGING reported by the CPMS while one of our own sessions ran on the connector says nothing about it
+    once that session has ended; until the next status poll it must not block the next driver."""
+    reported_at = connector.status_updated_at
+    if connector.status != OcpiStatus.CHARGING or reported_at is None:
+        return False
+    return ChargeSession.objects.filter(
+        Q(completed_at__gte=reported_at) | Q(status=S.FAILED, updated_at__gte=reported_at),
+        mapping_id=connector.mapping_id, connector_id=connector.connector_id, created_at__lte=reported_at,
+    ).exists()
+
+
 def _check_connector(connector: Connector) -> None:
     running = ChargeSession.objects.filter(mapping_id=connector.mapping_id, connector_id=connector.connector_id,
                                            status__in=RUNNING_STATUSES).values_list("pk", flat=True).first()
     if running:
         raise ConnectorUnavailable(f"Connector {connector.connector_id} of {connector.mapping.station_id} is busy "
                                    f"(charge session {running}).")
-    if connector.status in CONNECTOR_UNAVAILABLE_STATUSES:
+    if connector.status in CONNECTOR_UNAVAILABLE_STATUSES and not _reported_charging_was_ours(connector):
         raise ConnectorUnavailable(f"Connector {connector.connector_id} of {connector.mapping.station_id} is "
                                    f"{connector.status}.")
 

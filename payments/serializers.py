@@ -68,7 +68,7 @@ class PaymentIntentAuthorizeSerializer(serializers.Serializer):
 
 class PaymentIntentCaptureSerializer(serializers.Serializer):
     # Bounds are checked against the intent in the service (`amount_exceeds_capturable`).
-    amount_to_capture = serializers.IntegerField(required=False, allow_null=True)
+    amount_to_capture = AmountField(required=False, allow_null=True, min_value=None, max_value=None)
 
 
 class PaymentIntentVoidSerializer(serializers.Serializer):

@@ -616,3 +616,38 @@ class TestIntentHeldBySession:
         assert PaymentIntent.objects.get(pk=intent.pk).status == "voided"
         assert_problem(client.post(f"/v1/payment-intents/{intent.pk}/capture", {}, format="json"), 409,
                        "invalid_state")
+
+
+@pytest.mark.django_db
+class TestConnectorFreedByOwnSession:
+    """A CPMS status poll during one of our sessions records CHARGING; once that session has ended, the stale
+    report must not refuse the next driver (a later CHARGING report still does)."""
+
+    def _charging_reported_now(self, mapping):
+        from django.utils import timezone
+
+        from infrastructure.models import Connector
+
+        Connector.objects.filter(mapping=mapping, connector_id="1").update(status="CHARGING",
+                                                                           status_updated_at=timezone.now())
+
+    def _finish(self, session):
+        from charging.services import charge_session_complete
+
+        ChargeSession.objects.filter(pk=session.pk).update(status="charging", started_at=session.created_at)
+        charge_session_complete(session=ChargeSession.objects.get(pk=session.pk), energy_wh=0)
+
+    def test_next_session_starts_after_ours_completed(self, client, operator):
+        _, mapping, terminal = make_tariff(operator), make_station(operator), make_terminal(operator)
+        first = start_session(operator, terminal=terminal)
+        self._charging_reported_now(mapping)
+        self._finish(first)
+        response = client.post(START_URL, start_body(terminal, authorized_intent(operator)), format="json")
+        assert response.status_code == 201, response.content
+
+    def test_charging_reported_after_ours_ended_still_refuses(self, client, operator):
+        _, mapping, terminal = make_tariff(operator), make_station(operator), make_terminal(operator)
+        self._finish(start_session(operator, terminal=terminal))
+        self._charging_reported_now(mapping)
+        assert_problem(client.post(START_URL, start_body(terminal, authorized_intent(operator)), format="json"),
+                       409, "connector_unavailable")

@@ -153,7 +153,7 @@ def problem_exception_handler(exc, context):
             (exc.status_code, getattr(exc, "default_code", "error"), "Error"),
         )
         errors = None
-        if isinstance(exc, drf.ValidationError):
+        if isinstance(exc, (drf.ValidationError, drf.ParseError)):  # a malformed body is a validation error too
             errors = _flatten_errors(exc.detail)
             detail = _first_message(errors)
         else:

@@ -18,10 +18,9 @@ class AmountField(serializers.IntegerField):
         super().__init__(**kwargs)
 
     def to_internal_value(self, data):
-        # 10.5 or "10.50" is a major-unit mistake, not something to round silently.
-        if isinstance(data, bool) or isinstance(data, float) and not data.is_integer():
-            self.fail("invalid")
-        if isinstance(data, str) and not data.strip().lstrip("-").isdigit():
+        # Amounts are JSON integers: 10.5 is a major-unit mistake, not something to round silently, and a
+        # string ("5000") or a boolean is a client bug to surface, not to coerce.
+        if isinstance(data, (bool, str)) or isinstance(data, float) and not data.is_integer():
             self.fail("invalid")
         return super().to_internal_value(data)
 

@@ -44,7 +44,8 @@ class EvpayAPIView(EvpayAPIMixin, APIView):
 class OperatorScopedViewSet(EvpayAPIMixin, viewsets.GenericViewSet):
     """Every queryset is cut to the caller's operator: another operator's id is a plain 404."""
 
-    lookup_value_regex = "[^/]+"
+    # NUL is never part of an id (and PostgreSQL rejects it in a query): such a path is a plain 404.
+    lookup_value_regex = r"[^/\x00]+"
 
     def get_queryset(self):
         queryset = super().get_queryset()

@@ -118,7 +118,7 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {"credential": API_RATE_LIMIT},
     "DEFAULT_PAGINATION_CLASS": "evpay.api.pagination.CursorPagination",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["evpay.api.parsers.JSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_SCHEMA_CLASS": "evpay.api.schema.EvpayAutoSchema",
     "EXCEPTION_HANDLER": "evpay.api.errors.problem_exception_handler",
