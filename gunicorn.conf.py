@@ -10,6 +10,8 @@ accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-")
 
 
 def child_exit(server, worker):
-    from evpay.metrics import mark_process_dead
+    # Runs in the master: import nothing of the project here, or a HUP reload keeps serving the old modules.
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
 
-    mark_process_dead(worker.pid)
+        multiprocess.mark_process_dead(worker.pid)

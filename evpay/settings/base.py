@@ -226,6 +226,12 @@ CELERY_RESULT_BACKEND = None
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Webhook deliveries have a queue of their own: a backlog of them (a dead receiver, a burst of events) must
+# not hold back CPMS start/stop commands and payment settlement. `celery -A evpay worker` consumes both
+# queues; a deployment may also run workers with `-Q webhooks` or `-Q celery` only.
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+CELERY_TASK_QUEUES = {"celery": {}, "webhooks": {}}
+CELERY_TASK_ROUTES = {"webhooks.tasks.deliver": {"queue": "webhooks"}}
 # Celery closes the worker's database connection after every task unless this is set; a new PostgreSQL
 # connection per task tripled the cost of a webhook delivery (bench/README.md). Reopened every N tasks.
 CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", default=100)
