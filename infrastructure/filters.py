@@ -1,6 +1,6 @@
 import django_filters
 
-from evpay.api.filters import BaseFilterSet
+from evpay.api.filters import BaseFilterSet, StrictBooleanFilter
 
 from .adapters.registry import adapter_types
 from .models import Connector, OcpiStatus, StationMapping
@@ -12,9 +12,7 @@ def _adapter_type_choices():
 
 class StationMappingFilterSet(BaseFilterSet):
     adapter_type = django_filters.ChoiceFilter(choices=_adapter_type_choices)
-    # Strict: `?is_active=perhaps` is a 400, not silently ignored.
-    is_active = django_filters.TypedChoiceFilter(choices=[(v, v) for v in ("true", "false", "1", "0")],
-                                                 coerce=lambda value: value in ("true", "1"))
+    is_active = StrictBooleanFilter()
     station_id = django_filters.CharFilter()
 
     class Meta:
