@@ -43,15 +43,6 @@ class Event(models.Model):
     def __str__(self):
         return f"{self.type} {self.id}"
 
-    def as_payload(self) -> dict:
-        """The event object of the contract."""
-        return {
-            "id": self.id,
-            "type": self.type,
-            "created_at": self.created_at.isoformat().replace("+00:00", "Z"),
-            "data": self.data,
-        }
-
 
 class DisabledReason(models.TextChoices):
     DEACTIVATED = "deactivated"
