@@ -13,9 +13,12 @@ def subscriptions_for_event_type(event_type: str) -> Q:
     return Q(event_types__icontains=f'"{event_type}"') | Q(event_types__icontains=f'"{ALL_EVENT_TYPES}"')
 
 
-def subscriptions_matching(*, operator_id: str, event_type: str) -> list[WebhookSubscription]:
+def subscription_ids_matching(*, operator_id: str, event_type: str) -> list[str]:
+    """Ids only: event_emit runs inside every state change and needs no more (loading whole rows would also
+    decrypt every secret)."""
     return list(WebhookSubscription.objects.filter(subscriptions_for_event_type(event_type),
-                                                   operator_id=operator_id, is_active=True))
+                                                   operator_id=operator_id, is_active=True)
+                .values_list("pk", flat=True))
 
 
 def deliveries_due(*, now=None) -> QuerySet[WebhookDelivery]:

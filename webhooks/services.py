@@ -32,7 +32,7 @@ from .models import (
     WebhookPayload,
     WebhookSubscription,
 )
-from .selectors import deliveries_due, subscriptions_matching
+from .selectors import deliveries_due, subscription_ids_matching
 from .signing import secret_generate, signature_header
 from .ssrf import url_resolve_checked
 
@@ -59,21 +59,22 @@ def event_emit(*, operator: Operator | str, type: str, data_object: dict, extra_
     logger.info("%s %s", type, data_object.get("id"),
                 extra={"event_id": event.id, "event_type": type, "object_id": data_object.get("id"),
                        "operator_id": operator_id})
-    _deliveries_create(event=event, subscriptions=subscriptions_matching(operator_id=operator_id, event_type=type))
+    _deliveries_create(event=event,
+                       subscription_ids=subscription_ids_matching(operator_id=operator_id, event_type=type))
     return event
 
 
-def _deliveries_create(*, event: Event, subscriptions: list[WebhookSubscription]) -> list[WebhookDelivery]:
-    if not subscriptions:
+def _deliveries_create(*, event: Event, subscription_ids: list[str]) -> list[WebhookDelivery]:
+    if not subscription_ids:
         return []
     body = json.dumps({"id": event.id, "type": event.type, "timestamp": _iso(event.created_at), "data": event.data},
                       separators=(",", ":"), ensure_ascii=False, cls=DjangoJSONEncoder)
     payload = WebhookPayload.objects.create(event=event, body=body, created_at=event.created_at)
     now = timezone.now()
     deliveries = WebhookDelivery.objects.bulk_create([
-        WebhookDelivery(operator_id=event.operator_id, subscription=subscription, event=event, payload=payload,
+        WebhookDelivery(operator_id=event.operator_id, subscription_id=subscription_id, event=event, payload=payload,
                         event_type=event.type, next_attempt_at=now, enqueued_at=now)
-        for subscription in subscriptions
+        for subscription_id in subscription_ids
     ])
     ids = [d.pk for d in deliveries]
     transaction.on_commit(lambda: _enqueue(ids))
@@ -177,7 +178,7 @@ def webhook_test_send(*, subscription: WebhookSubscription) -> WebhookDelivery:
                                f"({subscription.disabled_reason}); re-enable it with PUT is_active true.")
         event = Event.objects.create(operator_id=subscription.operator_id, type=TEST_EVENT_TYPE,
                                      data={"object": WebhookSubscriptionSerializer(subscription).data})
-        (delivery,) = _deliveries_create(event=event, subscriptions=[subscription])
+        (delivery,) = _deliveries_create(event=event, subscription_ids=[subscription.pk])
     return delivery
 
 
