@@ -64,6 +64,15 @@ def test_delivery_page_shows_attempts_inline(staff, subscription, operator):
     assert b"receiver says no" in page.content and b"HTTP 500" in page.content
 
 
+def test_attempts_inline_is_read_only_even_for_an_admin(staff, subscription, operator):
+    delivery = failed_delivery(operator)
+    inline = next(f for f in staff.get(change_url(delivery)).context["inline_admin_formsets"]
+                  if f.opts.model is WebhookDeliveryAttempt)
+    assert (inline.has_add_permission, inline.has_change_permission, inline.has_delete_permission) == \
+        (False, False, False)
+    assert inline.has_view_permission
+
+
 def test_retry_now_action(staff, subscription, operator):
     delivery = failed_delivery(operator)
     response = staff.post("/admin/webhooks/webhookdelivery/",

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from evpay.admin import LedgerAdmin, run_service_action, scoped_values_filter
+from evpay.admin import LedgerAdmin, OperatorScopedInline, run_service_action, scoped_values_filter
 
 from . import services
 from .models import Event, WebhookDelivery, WebhookDeliveryAttempt, WebhookPayload, WebhookSubscription
@@ -32,21 +32,12 @@ class WebhookSubscriptionAdmin(LedgerAdmin):
                            lambda s: services.webhook_subscription_deactivate(subscription=s), "Deactivated")
 
 
-class WebhookDeliveryAttemptInline(admin.TabularInline):
+class WebhookDeliveryAttemptInline(OperatorScopedInline):
+    """Read-only, as the delivery page around it (a ledger) is."""
+
     model = WebhookDeliveryAttempt
-    extra = 0
-    can_delete = False
     fields = ("number", "at", "response_status", "duration_ms", "error", "response_body")
     readonly_fields = fields
-
-    def has_view_permission(self, request, obj=None):
-        return True  # the delivery admin around it decides who sees the page
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(WebhookDelivery)
