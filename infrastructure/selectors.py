@@ -217,10 +217,11 @@ def adapter_configs_due_for_poll(*, now=None) -> list[AdapterConfig]:
 
 # --- Prometheus (metrics endpoint) --------------------------------------------------------------------------
 
-def connector_counts_by_status() -> dict[str, int]:
-    """Connectors of every operator by OCPI status (every status present, zeros included)."""
+def connector_counts_by_status(*, operator_id: str | None = None) -> dict[str, int]:
+    """Connectors of one operator, or of every operator, by OCPI status (every status present, zeros included)."""
+    connectors = live_connectors() if operator_id is None else live_connectors().filter(operator_id=operator_id)
     counts = {status: 0 for status in OcpiStatus.values}
-    counts.update(dict(live_connectors().values_list("status").annotate(n=Count("id")).order_by()))
+    counts.update(dict(connectors.values_list("status").annotate(n=Count("id")).order_by()))
     return counts
 
 
@@ -257,7 +258,5 @@ def dashboard_panels(*, operator_id: str | None, since) -> list:
     """Connectors by OCPI status (of one operator, or of all for a superuser)."""
     from evpay.dashboard import Panel
 
-    connectors = live_connectors() if operator_id is None else live_connectors().filter(operator_id=operator_id)
-    counts = {status: 0 for status in OcpiStatus.values}
-    counts.update(dict(connectors.values_list("status").annotate(n=Count("id")).order_by()))
+    counts = connector_counts_by_status(operator_id=operator_id)
     return [Panel("Connectors by status", list(counts.items()))]

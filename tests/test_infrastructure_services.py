@@ -110,3 +110,19 @@ def test_metrics_and_detailed_health(client, operator, anon_client):
     component = client.get("/health/detailed").json()["components"]["cpms_adapters"]
     assert (component["status"], component["open_circuits"]) == ("degraded", 1)
     assert component["circuits"]["simulator"]["open"] == 1
+
+
+@pytest.mark.django_db
+def test_connector_counts_of_one_operator(operator, other_operator):
+    from infrastructure.selectors import connector_counts_by_status, dashboard_panels
+
+    mapping_create(operator=operator, station_id="S1", adapter_type="simulator", cpms_station_id="CP-1",
+                   connectors=[CONNECTOR])
+    mapping_create(operator=other_operator, station_id="S1", adapter_type="simulator", cpms_station_id="CP-1",
+                   connectors=[CONNECTOR, {**CONNECTOR, "connector_id": "2"}])
+    assert connector_counts_by_status()["UNKNOWN"] == 3
+    assert connector_counts_by_status(operator_id=operator.pk)["UNKNOWN"] == 1
+    (panel,) = dashboard_panels(operator_id=operator.pk, since=None)
+    assert dict(panel.rows)["UNKNOWN"] == 1 and dict(panel.rows)["AVAILABLE"] == 0
+    (panel,) = dashboard_panels(operator_id=None, since=None)
+    assert dict(panel.rows)["UNKNOWN"] == 3
