@@ -73,7 +73,7 @@ class SimulatedConnector:
 def simulator_connector_states(*, operator_id: str, cpms_station_ids: list[str]) -> list[SimulatedConnector]:
     """What the simulator CPMS reports for the operator's simulator-mapped connectors of these stations."""
     connectors = list(
-        Connector.objects.filter(operator_id=operator_id, mapping__adapter_type="simulator",
+        live_connectors().filter(operator_id=operator_id, mapping__adapter_type="simulator",
                                  mapping__cpms_station_id__in=cpms_station_ids)
         .values_list("mapping_id", "mapping__cpms_station_id", "connector_id", "evse_uid")
     )

@@ -59,6 +59,14 @@ class TestSimulator:
         reports = {r.connector_id: r for r in adapter_for_mapping(mapping).fetch_connector_statuses()}
         assert reports["1"].status == "AVAILABLE"
 
+    def test_reports_only_connectors_of_live_mappings(self, operator):
+        from infrastructure.services import mapping_delete
+
+        mapping_delete(mapping=make_mapping(operator, station_id="OLD", connectors=(CCS, TYPE2)))
+        mapping = make_mapping(operator, station_id="NEW")  # the same CPMS station, mapped again
+        reports = adapter_for_mapping(mapping).fetch_connector_statuses()
+        assert [r.connector_id for r in reports] == ["1"]
+
 
 @pytest.mark.django_db
 class TestCircuitBreaker:
