@@ -11,7 +11,7 @@ import pytest
 
 from infrastructure.adapters.base import AdapterUnavailable, CommandOutcome
 from infrastructure.adapters.registry import adapter_for_mapping
-from infrastructure.models import AdapterCall, Connector
+from infrastructure.models import AdapterCall, AdapterConfig, Connector
 from infrastructure.services import adapter_config_update, adapter_poll, mapping_connectivity_test_run
 from tests.infrastructure_support import CCS, TYPE2, make_mapping
 from webhooks.models import Event
@@ -40,6 +40,7 @@ class FakeCpo:
         self.requests: list[tuple[str, str, dict | None, str | None]] = []
         self.delay = 0.0
         self.fail_with: int | None = None
+        self.answer_with: dict | None = None  # 200 with this body to every request
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -69,6 +70,8 @@ class FakeCpo:
                     time.sleep(cpo.delay)
                 if cpo.fail_with:
                     return self._send(cpo.fail_with, {"error": "boom"})
+                if cpo.answer_with is not None:
+                    return self._send(200, cpo.answer_with)
                 if self.headers.get("Authorization") != "Token " + base64.b64encode(TOKEN.encode()).decode():
                     return self._send(401, envelope(None, 2000, "Unauthorized"))
                 url = urlparse(self.path)
@@ -188,6 +191,24 @@ class TestOcpiAdapter:
         assert mapping.connectivity_test_status == "failed"
         assert "401" in mapping.connectivity_test_error and "wrong" not in mapping.connectivity_test_error
         assert AdapterCall.objects.get(operation="ping").outcome == "failure"
+
+    @pytest.mark.parametrize("answer", [
+        envelope(["2.2.1"]),  # versions that are not objects
+        envelope([{"version": "2.2.1"}]),  # a version without its url
+        {"status_code": "OK", "data": []},  # a status_code that is no number
+    ])
+    def test_malformed_answers_are_cpms_failures(self, operator, cpo, answer):
+        configure(operator, cpo.url)
+        mapping = ocpi_mapping(operator, "LOC-1")
+        cpo.answer_with = answer
+        tested = mapping_connectivity_test_run(mapping=mapping)
+        assert tested.connectivity_test_status == "failed" and "malformed answer" in tested.connectivity_test_error
+        with pytest.raises(AdapterUnavailable) as raised:
+            adapter_for_mapping(mapping).start_session(connector_id="1", session_id="chs_abc")
+        assert raised.value.reason == "failure"
+        assert adapter_poll(config=AdapterConfig.objects.get(operator=operator, adapter_type="ocpi")) == 0
+        assert {(c.operation, c.outcome) for c in AdapterCall.objects.all()} == {
+            ("ping", "failure"), ("start_session", "failure"), ("fetch_connector_statuses", "failure")}
 
     def test_server_errors_are_retried_for_reads_not_for_commands(self, operator, cpo, settings):
         settings.CPMS_RETRY_BACKOFF = 0

@@ -14,6 +14,7 @@
 """
 
 import base64
+import functools
 import time
 from datetime import UTC, datetime
 
@@ -93,6 +94,20 @@ class OcpiClient:
         return url.rstrip("/")
 
 
+def _malformed_answer_is_failure(method):
+    """A CPO answer of the wrong shape (a missing key, a list for an object, a status_code that is no number) is
+    a CPMS failure, counted against the circuit like a 5xx, not an exception that crashes the caller."""
+
+    @functools.wraps(method)
+    def wrapper(self, **kwargs):
+        try:
+            return method(self, **kwargs)
+        except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
+            raise AdapterError(f"OCPI: malformed answer ({exc.__class__.__name__}: {exc})"[:300]) from exc
+
+    return wrapper
+
+
 @register_adapter
 class OcpiAdapter(CpmsAdapter):
     adapter_type = "ocpi"
@@ -119,6 +134,7 @@ class OcpiAdapter(CpmsAdapter):
         return CommandResult(CommandOutcome.REJECTED, cpms_session_id=cpms_session_id,
                              message=f"{result or envelope.get('status_code')}: {message}".strip())
 
+    @_malformed_answer_is_failure
     def start_session(self, *, cpms_station_id, connector_id, evse_uid, session_id):
         envelope = self._command("START_SESSION", {
             "response_url": f"{settings.CPMS_OCPI_RESPONSE_URL.rstrip('/')}/START_SESSION/{session_id}",
@@ -135,6 +151,7 @@ class OcpiAdapter(CpmsAdapter):
         })
         return self._result(envelope, session_id)
 
+    @_malformed_answer_is_failure
     def stop_session(self, *, cpms_station_id, cpms_session_id, session_id):
         reference = cpms_session_id or session_id
         envelope = self._command("STOP_SESSION", {
@@ -143,6 +160,7 @@ class OcpiAdapter(CpmsAdapter):
         })
         return self._result(envelope, reference)
 
+    @_malformed_answer_is_failure
     def fetch_connector_statuses(self, *, cpms_station_ids):
         client = self._client()
         wanted = set(cpms_station_ids)
@@ -172,6 +190,7 @@ class OcpiAdapter(CpmsAdapter):
                 ))
         return reports
 
+    @_malformed_answer_is_failure
     def ping(self, *, cpms_station_id=None):
         started = time.monotonic()
         client = self._client()
