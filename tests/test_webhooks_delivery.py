@@ -122,6 +122,16 @@ def test_410_disables_the_subscription(operator, receiver):
     assert not WebhookDelivery.objects.filter(event=emit(operator)).exists()
 
 
+def test_disabling_moves_updated_at_and_is_logged(operator, receiver, caplog):
+    subscription = subscribe(operator, receiver.url)
+    receiver.reply(Reply(410))
+    attempt(only_delivery(emit(operator)))
+    disabled = WebhookSubscription.objects.get(pk=subscription.pk)
+    assert disabled.updated_at > subscription.updated_at and disabled.disabled_reason == "endpoint_gone"
+    assert [r.getMessage() for r in caplog.records if "disabled" in r.getMessage()] == [
+        f"Webhook subscription {subscription.pk} disabled: endpoint_gone"]
+
+
 def test_redirect_is_a_failure_and_not_followed(operator, receiver):
     subscribe(operator, receiver.url)
     receiver.reply(Reply(302, headers={"Location": receiver.url + "/elsewhere"}))

@@ -14,6 +14,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from evpay.api.errors import InvalidState
@@ -158,12 +159,12 @@ def webhook_subscription_deactivate(*, subscription: WebhookSubscription) -> Web
     return subscription
 
 
-def _subscription_disable(subscription_id: str, reason: str) -> None:
-    """Within the caller's transaction."""
-    subscription = WebhookSubscription.objects.select_for_update().get(pk=subscription_id)
-    if subscription.is_active:
-        subscription.is_active, subscription.disabled_reason = False, reason
-        subscription.save(update_fields=["is_active", "disabled_reason", "updated_at"])
+def _subscription_disable(subscription_id: str, reason: str, *, only_if: Q | None = None) -> None:
+    """Within the caller's transaction: one conditional UPDATE, so of two failing deliveries only one disables
+    the subscription (the second waits for the row and then finds it inactive)."""
+    disabled = WebhookSubscription.objects.filter(only_if or Q(), pk=subscription_id, is_active=True).update(
+        is_active=False, disabled_reason=reason, updated_at=timezone.now())
+    if disabled:
         logger.warning("Webhook subscription %s disabled: %s", subscription_id, reason)
 
 
@@ -300,8 +301,8 @@ def _record(*, delivery_id: str, attempted_at, result: transport.SendResult) -> 
             else:
                 subscriptions.filter(failing_since__isnull=True).update(failing_since=now)
                 disable_before = now - timedelta(seconds=settings.WEBHOOK_DISABLE_AFTER)
-                if subscriptions.filter(failing_since__lte=disable_before, is_active=True).exists():
-                    _subscription_disable(delivery.subscription_id, DisabledReason.TOO_MANY_FAILURES)
+                _subscription_disable(delivery.subscription_id, DisabledReason.TOO_MANY_FAILURES,
+                                      only_if=Q(failing_since__lte=disable_before))
             still_active = subscriptions.filter(is_active=True).exists()
             delay = _retry_delay(delivery.attempt_count, result) if still_active else None
             if delay is None:
