@@ -5,7 +5,7 @@ from django.db import transaction
 from django.test import override_settings
 
 from tests.base import EndpointAccessTests, assert_problem
-from webhooks.models import EVENT_TYPES, WebhookDelivery, WebhookSubscription
+from webhooks.models import EVENT_TYPES, WebhookDelivery, WebhookDeliveryAttempt, WebhookSubscription
 from webhooks.services import event_emit
 from webhooks.signing import secret_generate
 
@@ -288,6 +288,14 @@ class TestDeliveriesList:
         assert [d["event_id"] for d in client.get(path, {"event_type": "payment_intent.captured"}).json()["results"]] \
             == [captured.id]
         assert len(client.get(path, {"limit": 1}).json()["results"]) == 1
+
+    def test_attempts_are_listed_in_order(self, client, operator):
+        subscription = create(client, event_types=["*"]).json()
+        delivery = WebhookDelivery.objects.get(event=emit(operator))
+        for number in (2, 3, 1):
+            WebhookDeliveryAttempt.objects.create(delivery=delivery, number=number, response_status=500)
+        (listed,) = client.get(f"{URL}/{subscription['id']}/deliveries").json()["results"]
+        assert [a["number"] for a in listed["attempts"]] == [1, 2, 3]
 
     @pytest.mark.parametrize("params", [{"status": "lost"}, {"event_type": "nope"}, {"cursor": "garbage"}])
     def test_invalid_filter_is_400(self, client, params):

@@ -1,4 +1,3 @@
-from django.db.models import Prefetch
 from django_filters.utils import translate_validation
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -10,7 +9,7 @@ from evpay.api.views import OperatorScopedViewSet
 
 from . import services
 from .filters import WebhookDeliveryFilterSet, WebhookSubscriptionFilterSet
-from .models import EVENT_TYPES, DeliveryStatus, WebhookDelivery, WebhookDeliveryAttempt, WebhookSubscription
+from .models import EVENT_TYPES, DeliveryStatus, WebhookDelivery, WebhookSubscription
 from .serializers import (
     WebhookDeliverySerializer,
     WebhookSubscriptionCreateSerializer,
@@ -62,8 +61,8 @@ class WebhookSubscriptionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixi
     ])
     @action(detail=True, methods=["get"])
     def deliveries(self, request, pk=None):
-        deliveries = WebhookDelivery.objects.filter(subscription=self.get_object()).prefetch_related(
-            Prefetch("attempts", queryset=WebhookDeliveryAttempt.objects.order_by("number")))
+        # The filterset is applied here, not through the action: get_object() filters subscriptions with it.
+        deliveries = WebhookDelivery.objects.filter(subscription=self.get_object()).prefetch_related("attempts")
         filterset = WebhookDeliveryFilterSet(request.query_params, queryset=deliveries, request=request)
         if not filterset.is_valid():
             raise translate_validation(filterset.errors)
