@@ -4,6 +4,7 @@ Fernet, with keys derived from SECRET_KEY and then each of SECRET_KEY_FALLBACKS:
 decrypting what the old one wrote while it is listed as a fallback. Each purpose derives its own key."""
 
 import base64
+import functools
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from cryptography.hazmat.primitives import hashes
@@ -14,6 +15,8 @@ from django.db import models
 __all__ = ["InvalidToken", "EncryptedTextField", "decrypt", "encrypt"]
 
 
+# HKDF per key and purpose once per process, not on every value read from or written to the database.
+@functools.lru_cache(maxsize=64)
 def _key(secret_key: str, purpose: str) -> Fernet:
     derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=f"evpay.{purpose}".encode()).derive(
         secret_key.encode()

@@ -5,7 +5,7 @@ import uuid
 
 from django.conf import settings
 
-from evpay.api.errors import problem_response
+from evpay.api.errors import handler404, handler500, problem_response
 from evpay.logging import bind_context
 
 access_logger = logging.getLogger("evpay.access")
@@ -68,8 +68,5 @@ class ApiProblemMiddleware:
         response = self.get_response(request)
         if (response.status_code in (404, 500) and request.path.startswith(self.API_PREFIXES)
                 and not response.get("Content-Type", "").startswith(("application/json", "application/problem+json"))):
-            if response.status_code == 404:
-                return problem_response(status=404, code="not_found", title="Not found", detail="No such resource.")
-            return problem_response(status=500, code="internal_error", title="Internal server error",
-                                    detail="An unexpected error occurred; it has been logged.")
+            return handler404(request) if response.status_code == 404 else handler500(request)
         return response

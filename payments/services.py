@@ -109,19 +109,20 @@ def _release(intent: PaymentIntent) -> None:
     )
 
 
-def _claim_and_call(intent: PaymentIntent, action: str, call, check=None) -> PaymentIntent:
+def _claim_and_call(intent: PaymentIntent, action: str, call, check=None) -> tuple[PaymentIntent, object]:
     """Claim the intent for `action`, then make the processor call `call(processor, intent)` with no
-    transaction open. A failed call releases the claim and leaves the intent as it was."""
+    transaction open; returns the claimed intent and what the call returned. A failed call releases the claim
+    and leaves the intent as it was."""
     intent = _claim(intent, action, check)
     try:
-        call(get_processor(intent.processor), intent)
+        result = call(get_processor(intent.processor), intent)
     except ProcessorUnavailable as unavailable:
         _release(intent)
         raise _unavailable(unavailable) from unavailable
     except BaseException:
         _release(intent)
         raise
-    return intent
+    return intent, result
 
 
 def _release_hold(processor, intent: PaymentIntent) -> None:
@@ -146,33 +147,25 @@ def payment_intent_create(*, operator: Operator, amount: int, currency: str, ter
 
 
 def payment_intent_authorize(*, intent: PaymentIntent, token: str) -> PaymentIntent:
-    intent = _claim(intent, "authorize")
-    processor = get_processor(intent.processor)
-    try:
-        result = processor.authorize(amount=intent.amount, currency=intent.currency, token=token,
-                                     idempotency_key=f"{intent.id}:authorize")
-    except ProcessorDeclined as declined:
-        error = {"code": "card_declined", "decline_code": declined.decline_code, "message": declined.message}
-        with transaction.atomic():
-            intent = _lock(intent)
-            intent.processing_action = None
-            intent.processing_started_at = None
-            intent.last_payment_error = error
-            intent.save()
-            _emit(intent, "authorization_failed")
-        raise PaymentDeclined(f"Payment intent {intent.id}: {declined.message}",
-                              extra={"decline_code": declined.decline_code})
-    except InvalidPaymentMethod as invalid:
-        _release(intent)
-        raise ValidationFailed(str(invalid), code="invalid_payment_method",
-                               errors={"payment_method": {"token": [str(invalid)]}}) from invalid
-    except ProcessorUnavailable as unavailable:
-        _release(intent)
-        raise _unavailable(unavailable) from unavailable
-    except BaseException:
-        _release(intent)
-        raise
+    def authorize(processor, claimed: PaymentIntent):
+        try:
+            return processor.authorize(amount=claimed.amount, currency=claimed.currency, token=token,
+                                       idempotency_key=f"{claimed.id}:authorize")
+        except ProcessorDeclined as declined:
+            # Recorded while the claim is still held; `_claim_and_call` releases it.
+            with transaction.atomic():
+                locked = _lock(claimed)
+                locked.last_payment_error = {"code": "card_declined", "decline_code": declined.decline_code,
+                                             "message": declined.message}
+                locked.save()
+                _emit(locked, "authorization_failed")
+            raise PaymentDeclined(f"Payment intent {claimed.id}: {declined.message}",
+                                  extra={"decline_code": declined.decline_code}) from declined
+        except InvalidPaymentMethod as invalid:
+            raise ValidationFailed(str(invalid), code="invalid_payment_method",
+                                   errors={"payment_method": {"token": [str(invalid)]}}) from invalid
 
+    intent, result = _claim_and_call(intent, "authorize", authorize)
     now = timezone.now()
     with transaction.atomic():
         intent = _lock(intent)
@@ -188,11 +181,14 @@ def payment_intent_authorize(*, intent: PaymentIntent, token: str) -> PaymentInt
 
 
 def payment_intent_capture(*, intent: PaymentIntent, amount_to_capture: int | None = None) -> PaymentIntent:
+    def amount_of(claimed: PaymentIntent) -> int:
+        return claimed.amount_capturable if amount_to_capture is None else amount_to_capture
+
     def check(locked: PaymentIntent) -> None:
         if locked.capture_before is not None and timezone.now() >= locked.capture_before:
             raise AuthorizationExpired(f"The authorization of payment intent {locked.id} expired at "
                                        f"{locked.capture_before.isoformat()}.")
-        amount = locked.amount_capturable if amount_to_capture is None else amount_to_capture
+        amount = amount_of(locked)
         if amount <= 0:
             raise ValidationFailed("amount_to_capture must be greater than 0.",
                                    errors={"amount_to_capture": ["Ensure this value is greater than 0."]})
@@ -204,13 +200,13 @@ def payment_intent_capture(*, intent: PaymentIntent, amount_to_capture: int | No
 
     def capture(processor, claimed: PaymentIntent) -> None:
         processor.capture(reference=claimed.processor_reference, currency=claimed.currency,
-                          amount=claimed.amount_capturable if amount_to_capture is None else amount_to_capture)
+                          amount=amount_of(claimed))
 
-    intent = _claim_and_call(intent, "capture", capture, check)
-    amount = intent.amount_capturable if amount_to_capture is None else amount_to_capture
+    claimed, _ = _claim_and_call(intent, "capture", capture, check)
     with transaction.atomic():
-        intent = _lock(intent)
-        return _apply(intent, "capture", amount_captured=amount, amount_capturable=0, captured_at=timezone.now())
+        intent = _lock(claimed)
+        return _apply(intent, "capture", amount_captured=amount_of(claimed), amount_capturable=0,
+                      captured_at=timezone.now())
 
 
 def payment_intent_void(*, intent: PaymentIntent, reason: str | None = None) -> PaymentIntent:
@@ -222,7 +218,7 @@ def payment_intent_void(*, intent: PaymentIntent, reason: str | None = None) -> 
             # Nothing is held at the processor: no call to make.
             return _apply(locked, "void", void_reason=reason, voided_at=timezone.now(), amount_capturable=0)
 
-    intent = _claim_and_call(intent, "void", _release_hold)
+    intent, _ = _claim_and_call(intent, "void", _release_hold)
     with transaction.atomic():
         intent = _lock(intent)
         return _apply(intent, "void", void_reason=reason, voided_at=timezone.now(), amount_capturable=0)
@@ -235,7 +231,7 @@ def payment_intent_expire(*, intent: PaymentIntent) -> PaymentIntent:
         if locked.capture_before is None or locked.capture_before > timezone.now():
             raise InvalidState(f"Payment intent {locked.id} has not reached capture_before yet.")
 
-    intent = _claim_and_call(intent, "expire", _release_hold, check)
+    intent, _ = _claim_and_call(intent, "expire", _release_hold, check)
     with transaction.atomic():
         intent = _lock(intent)
         return _apply(intent, "expire", amount_capturable=0, expired_at=timezone.now(),

@@ -1,5 +1,7 @@
 """Cross-cutting rules of contract section 0: errors, pagination, limits, request ids, throttling, schema."""
 
+from datetime import datetime, timedelta, timezone
+
 import pytest
 from django.core.cache import cache
 from rest_framework.test import APIClient
@@ -35,6 +37,20 @@ class TestPagination:
                                         {"created_after": "yesterday"}])
     def test_bad_list_parameters_are_400(self, client, params):
         assert_problem(client.get(URL, params), 400, "validation_error")
+
+    @pytest.mark.parametrize("when", ["9999-12-31T23:59:59-01:00", "0001-01-01T00:00:00+01:00"])
+    def test_times_without_a_utc_equivalent_are_400(self, client, when):
+        assert_problem(client.get(URL, {"created_after": when}), 400, "validation_error")
+        assert_problem(client.get(URL, {"created_before": when}), 400, "validation_error")
+
+    def test_a_time_with_an_offset_filters_by_its_utc_instant(self, client):
+        intent = client.post(URL, {"amount": 100, "currency": "EUR"}, format="json").json()
+        created = datetime.fromisoformat(intent["created_at"].replace("Z", "+00:00"))
+        # 20 h ahead of UTC: more than PostgreSQL takes as an offset (15:59), converted before the query.
+        just_before = (created - timedelta(seconds=1)).astimezone(timezone(timedelta(hours=20)))
+        assert [i["id"] for i in client.get(URL, {"created_after": just_before.isoformat()}).json()["results"]] \
+            == [intent["id"]]
+        assert client.get(URL, {"created_before": just_before.isoformat()}).json()["results"] == []
 
 
 @pytest.mark.django_db

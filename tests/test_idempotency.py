@@ -2,6 +2,7 @@ from datetime import timedelta
 
 import pytest
 from django.utils import timezone
+from rest_framework.test import APIClient
 
 from evpay.api.idempotency import idempotency_keys_prune
 from evpay.core.models import IdempotencyKey
@@ -96,3 +97,20 @@ class TestIdempotency:
         IdempotencyKey.objects.filter(key="old").update(created_at=timezone.now() - timedelta(hours=49))
         assert idempotency_keys_prune() == 1
         assert list(IdempotencyKey.objects.values_list("key", flat=True)) == ["new"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_parallel_repeats_of_a_released_key_never_500(client, parallel):
+    """A 5xx releases (deletes) the key while repeats race to claim it: each repeat answers 503 or 409."""
+    intent = post(client, key="k0").json()
+    body = {"payment_method": {"type": "card_present", "token": "tok_processorUnavailable"}}
+
+    def repeat(i):
+        repeater = APIClient()
+        repeater.credentials(HTTP_X_API_KEY=client.raw_key)
+        return [post(repeater, body=body, key="released", path=f"{URL}/{intent['id']}/authorize").status_code
+                for _ in range(10)]
+
+    statuses = {status for result in parallel(repeat, 10) for status in result}
+    assert statuses <= {503, 409}, statuses
+    assert 503 in statuses

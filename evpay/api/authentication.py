@@ -1,5 +1,6 @@
 """`X-API-Key` and `Authorization: Bearer <JWT>`; both end in a principal with `.operator` and `.scopes`."""
 
+import hmac
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -25,12 +26,10 @@ class ApiKeyPrincipal:
     is_active: bool = True
 
     @property
-    def pk(self):
-        return f"key:{self.api_key.pk}"
-
-    @property
     def credential_id(self) -> str:
         return f"key:{self.api_key.pk}"
+
+    pk = credential_id
 
 
 class ApiKeyAuthentication(authentication.BaseAuthentication):
@@ -40,14 +39,15 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         raw_key = request.headers.get(self.header)
         if raw_key is None:
             return None
-        parts = raw_key.strip().split("_", 2)
+        raw_key = raw_key.strip()
+        parts = raw_key.split("_", 2)
         if len(parts) != 3 or parts[0] != "evp":
             raise exceptions.AuthenticationFailed("Malformed API key.")
         api_key = (
             ApiKey.objects.select_related("operator").filter(prefix=parts[1]).first()
         )
         now = timezone.now()
-        if api_key is None or api_key.key_hash != ApiKey.hash_key(raw_key.strip()):
+        if api_key is None or not hmac.compare_digest(api_key.key_hash, ApiKey.hash_key(raw_key)):
             raise exceptions.AuthenticationFailed("Invalid API key.")
         if not api_key.is_usable(now):
             raise exceptions.AuthenticationFailed("API key revoked or expired.")

@@ -131,6 +131,10 @@ def _first_message(errors: dict) -> str:
     return "Validation error"
 
 
+_INTERNAL_ERROR = {"status": 500, "code": "internal_error", "title": "Internal server error",
+                   "detail": "An unexpected error occurred; it has been logged."}
+
+
 def problem_exception_handler(exc, context):
     from evpay.api.idempotency import IdempotentReplay
 
@@ -168,9 +172,7 @@ def problem_exception_handler(exc, context):
 
     # Anything else is a bug: log it with its traceback and answer a problem document, never an HTML page.
     logger.exception("Unhandled error in %s", context.get("view").__class__.__name__ if context else "?")
-    body = problem_body(status=500, code="internal_error", title="Internal server error",
-                        detail="An unexpected error occurred; it has been logged.")
-    return Response(body, status=500, content_type=PROBLEM_CONTENT_TYPE)
+    return Response(problem_body(**_INTERNAL_ERROR), status=500, content_type=PROBLEM_CONTENT_TYPE)
 
 
 def handler404(request, exception=None):
@@ -178,5 +180,4 @@ def handler404(request, exception=None):
 
 
 def handler500(request):
-    return problem_response(status=500, code="internal_error", title="Internal server error",
-                            detail="An unexpected error occurred; it has been logged.")
+    return problem_response(**_INTERNAL_ERROR)

@@ -1,11 +1,37 @@
+from datetime import UTC
+
 import django_filters
+from django import forms
+from django_filters.fields import IsoDateTimeField
+
+
+class UtcIsoDateTimeField(IsoDateTimeField):
+    """An ISO 8601 time, handed to the database in UTC. Python accepts offsets up to ±23:59 and PostgreSQL only
+    up to ±15:59, and a time near year 1 or 9999 may have no UTC equivalent: either would fail in the query."""
+
+    default_error_messages = {"out_of_range": "Enter a date/time that exists in UTC (years 1 to 9999)."}
+
+    def to_python(self, value):
+        value = super().to_python(value)
+        if value is None:
+            return None
+        try:
+            return value.astimezone(UTC)
+        except OverflowError:
+            raise forms.ValidationError(self.error_messages["out_of_range"], code="out_of_range") from None
+
+
+class IsoDateTimeFilter(django_filters.IsoDateTimeFilter):
+    """Use this for every date/time filter (see `UtcIsoDateTimeField`)."""
+
+    field_class = UtcIsoDateTimeField
 
 
 class BaseFilterSet(django_filters.FilterSet):
     """Every list filters by creation time the same way."""
 
-    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    created_after = IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
 
 
 class StrictBooleanFilter(django_filters.TypedChoiceFilter):

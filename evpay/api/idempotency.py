@@ -65,12 +65,16 @@ def idempotency_begin(request) -> IdempotencyKey | None:
                                errors={HEADER: ["Must be 1 to 255 characters."]})
     fingerprint = _fingerprint(request)
     now = timezone.now()
-    try:
-        with transaction.atomic():
-            return IdempotencyKey.objects.create(operator=operator, key=key, fingerprint=fingerprint, created_at=now)
-    except IntegrityError:
-        pass
-    record = IdempotencyKey.objects.get(operator=operator, key=key)
+    record = None
+    while record is None:
+        try:
+            with transaction.atomic():
+                return IdempotencyKey.objects.create(operator=operator, key=key, fingerprint=fingerprint,
+                                                     created_at=now)
+        except IntegrityError:
+            pass
+        # None when the holder released the key (a 5xx) or it was pruned since the insert failed: claim it again.
+        record = IdempotencyKey.objects.filter(operator=operator, key=key).first()
     if record.fingerprint != fingerprint:
         raise IdempotencyKeyReused(
             "This Idempotency-Key was used with another request body or path.",
