@@ -1,6 +1,6 @@
 import django_filters
 
-from evpay.api.filters import BaseFilterSet
+from evpay.api.filters import BaseFilterSet, IsoDateTimeFilter
 
 from .models import Terminal, TerminalStatus
 
@@ -12,7 +12,7 @@ class TerminalFilterSet(BaseFilterSet):
     station_id = django_filters.CharFilter()
     q = django_filters.CharFilter(field_name="serial_number", lookup_expr="icontains",
                                   help_text="Serial number contains (case-insensitive).")
-    last_seen_before = django_filters.IsoDateTimeFilter(
+    last_seen_before = IsoDateTimeFilter(
         field_name="last_seen_at", lookup_expr="lt",
         help_text="Last seen before this time; terminals never seen are not included.",
     )

@@ -331,3 +331,9 @@ class TestStatus:
         terminal = registered(client)
         assert_problem(client.post(f"{URL}/{terminal['id']}/status", {"status": "online"}, format="json"), 405,
                        "method_not_allowed")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("value", ["9999-12-31T23:59:59-23:59", "0001-01-01T00:00:00+01:00", "not-a-time"])
+def test_last_seen_before_impossible_times_are_400(client, value):
+    assert_problem(client.get("/v1/terminals", {"last_seen_before": value}), 400, "validation_error")
