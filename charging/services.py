@@ -71,9 +71,11 @@ class NoTariff(DomainError):
 
 # --- tariffs ------------------------------------------------------------------------------------------
 
-def _default_lock(operator_id: str) -> None:
-    """Default changes of one operator queue on the operator row, so the partial unique index never fires."""
+def _default_take(operator_id: str) -> None:
+    """Clear the operator's current default, so that a tariff may take the flag in this transaction. Default
+    changes of one operator queue on the operator row, so the partial unique index never fires."""
     Operator.objects.select_for_update().filter(pk=operator_id).first()
+    Tariff.objects.filter(operator_id=operator_id, is_default=True).update(is_default=False, updated_at=timezone.now())
 
 
 def tariff_create(*, operator: Operator, name: str, currency: str, preauthorize_amount: int,
@@ -82,9 +84,7 @@ def tariff_create(*, operator: Operator, name: str, currency: str, preauthorize_
                   is_default: bool = False) -> Tariff:
     with transaction.atomic():
         if is_default:
-            _default_lock(operator.pk)
-            Tariff.objects.filter(operator=operator, is_default=True).update(is_default=False,
-                                                                              updated_at=timezone.now())
+            _default_take(operator.pk)
         return Tariff.objects.create(
             operator=operator, name=name, currency=currency, preauthorize_amount=preauthorize_amount,
             price_per_kwh=price_per_kwh, price_per_minute=price_per_minute, session_fee=session_fee,
@@ -103,12 +103,10 @@ def tariff_update(*, tariff: Tariff, **changes) -> Tariff:
     if unknown:
         raise TypeError(f"unknown tariff fields {sorted(unknown)}")
     with transaction.atomic():
+        # The operator row first, then the tariff: the order tariff_create takes them in.
         if changes.get("is_default"):
-            _default_lock(tariff.operator_id)
+            _default_take(tariff.operator_id)
         tariff = Tariff.objects.select_for_update().get(pk=tariff.pk)
-        if changes.get("is_default") and not tariff.is_default:
-            Tariff.objects.filter(operator_id=tariff.operator_id, is_default=True).update(
-                is_default=False, updated_at=timezone.now())
         for name, value in changes.items():
             setattr(tariff, name, value)
         tariff.save()
