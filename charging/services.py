@@ -449,34 +449,37 @@ def charge_session_payment_settle(*, session: ChargeSession, schedule_retry: boo
     """Make the payment intent match the ended session: a completed session captures min(total, preauth)
     (0 voids), a failed one voids (`session_failed`). Runs outside any transaction; safe to repeat. When the
     processor is unavailable the intent stays authorized and, with `schedule_retry`, a retry is enqueued;
-    without it the UpstreamUnavailable is raised (the retrying task decides)."""
+    without it the UpstreamUnavailable is raised (the retrying task decides). `amount_captured` is copied from
+    the captured intent, so a run cut off between the capture and that write is finished by the next one."""
     session = ChargeSession.objects.select_related("payment_intent").get(pk=session.pk)
     intent = session.payment_intent
-    if session.status not in (S.COMPLETED, S.FAILED) or intent.status != PaymentIntentStatus.AUTHORIZED:
+    if session.status not in (S.COMPLETED, S.FAILED):
         return session
-    amount = min(session.cost_total, session.preauth_amount) if session.status == S.COMPLETED else 0
-    try:
-        if amount > 0:
-            payment_services.payment_intent_capture(intent=intent, amount_to_capture=amount)
-        else:
-            reason = VoidReason.SESSION_FAILED if session.status == S.FAILED else VoidReason.ABANDONED
-            payment_services.payment_intent_void(intent=intent, reason=reason)
-    except AuthorizationExpired:
-        logger.error("Charge session %s: the authorization of %s expired before it was captured", session.pk,
-                     intent.pk)
-        return session
-    except DomainError as exc:
-        if not schedule_retry:
-            raise
-        logger.warning("Charge session %s: settling %s failed (%s); retry scheduled", session.pk, intent.pk, exc)
-        _enqueue_settlement(session, countdown=settings.CHARGE_PAYMENT_RETRY_DELAY)
-        return session
-    if amount > 0:
+    if intent.status == PaymentIntentStatus.AUTHORIZED:
+        amount = min(session.cost_total, session.preauth_amount) if session.status == S.COMPLETED else 0
+        try:
+            if amount > 0:
+                intent = payment_services.payment_intent_capture(intent=intent, amount_to_capture=amount)
+            else:
+                reason = VoidReason.SESSION_FAILED if session.status == S.FAILED else VoidReason.ABANDONED
+                intent = payment_services.payment_intent_void(intent=intent, reason=reason)
+        except AuthorizationExpired:
+            logger.error("Charge session %s: the authorization of %s expired before it was captured", session.pk,
+                         intent.pk)
+            return session
+        except DomainError as exc:
+            if not schedule_retry:
+                raise
+            logger.warning("Charge session %s: settling %s failed (%s); retry scheduled", session.pk, intent.pk, exc)
+            _enqueue_settlement(session, countdown=settings.CHARGE_PAYMENT_RETRY_DELAY)
+            return session
+    if intent.status == PaymentIntentStatus.CAPTURED and session.amount_captured != intent.amount_captured:
         with transaction.atomic():
             session = _lock(session)
-            session.amount_captured = amount
+            session.amount_captured = intent.amount_captured
             session.save(update_fields=["amount_captured", "updated_at"])
-    return ChargeSession.objects.get(pk=session.pk)
+    session.payment_intent = intent
+    return session
 
 
 # --- periodic jobs ----------------------------------------------------------------------------------------

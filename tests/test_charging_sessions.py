@@ -463,6 +463,18 @@ class TestComplete:
         intent.refresh_from_db()
         assert (intent.status, intent.amount_captured) == ("captured", 985)
 
+    def test_settle_records_a_capture_made_by_an_interrupted_run(self, client, started):
+        session, intent = charging_session(client, started, 12345, ago(seconds=5))
+        with override_settings(PAYMENT_SIMULATOR_FAIL=["capture"]):
+            client.post(f"{URL}/{session['id']}/complete", {}, format="json")
+        # A run that captured and died before writing amount_captured: the next run writes it, capturing nothing.
+        payment_services.payment_intent_capture(intent=intent, amount_to_capture=985)
+        assert ChargeSession.objects.get(pk=session["id"]).amount_captured == 0
+        settled = services.charge_session_payment_settle(session=ChargeSession.objects.get(pk=session["id"]),
+                                                         schedule_retry=False)
+        assert settled.amount_captured == 985 and settled.payment_intent.status == "captured"
+        assert Event.objects.filter(type="payment_intent.captured", data__object__id=intent.pk).count() == 1
+
     def test_settle_gives_up_after_authorization_expired(self, client, started):
         session, intent = charging_session(client, started, 12345, ago(seconds=5))
         with override_settings(PAYMENT_SIMULATOR_FAIL=["capture"]):
