@@ -274,7 +274,7 @@ def _check_intent(intent: PaymentIntent, *, tariff: Tariff, terminal: Terminal) 
     if intent.capture_before is not None and intent.capture_before <= timezone.now():
         raise unusable("has an expired authorization")
     if intent.processing_action is not None:
-        raise unusable(f"is being {intent.processing_action}d")
+        raise unusable(f"has a {intent.processing_action} in progress")
     if ChargeSession.objects.filter(payment_intent=intent).exists():
         raise unusable("is used by another charge session")
     if intent.currency != tariff.currency:

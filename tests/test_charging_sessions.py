@@ -175,6 +175,15 @@ class TestStart:
                        "payment_intent_unusable")
         assert PaymentIntent.objects.get(pk=intent.pk).status == "authorized"
 
+    def test_intent_with_a_processor_call_in_progress(self, client, operator, setup):
+        intent = authorized_intent(operator)
+        PaymentIntent.objects.filter(pk=intent.pk).update(processing_action="void",
+                                                           processing_started_at=timezone.now())
+        body = assert_problem(client.post(START_URL, start_body(setup[2], intent), format="json"), 409,
+                              "payment_intent_unusable")
+        assert body["detail"] == f"Payment intent {intent.pk} has a void in progress."
+        assert ChargeSession.objects.count() == 0
+
     def test_intent_already_used(self, client, operator, setup, started):
         make_station(operator, station_id="DE*EVP*S2", cpms_station_id="CP-2")
         body = start_body(setup[2], started[1], station_id="DE*EVP*S2")
