@@ -73,8 +73,9 @@ class NoTariff(DomainError):
 
 def _default_take(operator_id: str) -> None:
     """Clear the operator's current default, so that a tariff may take the flag in this transaction. Default
-    changes of one operator queue on the operator row, so the partial unique index never fires."""
-    Operator.objects.select_for_update().filter(pk=operator_id).first()
+    changes of one operator queue on the operator row, so the partial unique index never fires. NO KEY UPDATE:
+    the commit of any row that references the operator share-locks its row (foreign-key check) and must not wait."""
+    Operator.objects.select_for_update(no_key=True).filter(pk=operator_id).first()
     Tariff.objects.filter(operator_id=operator_id, is_default=True).update(is_default=False, updated_at=timezone.now())
 
 
