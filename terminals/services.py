@@ -42,7 +42,9 @@ def _terminal_data(terminal: Terminal) -> dict:
 
 
 def _lock(terminal: Terminal) -> Terminal:
-    return Terminal.objects.select_for_update().get(pk=terminal.pk)
+    # NO KEY UPDATE (the id never changes): the commit of a payment intent or charge session on this terminal
+    # share-locks its row (foreign-key check) and must not wait for a health event or the offline sweep.
+    return Terminal.objects.select_for_update(no_key=True).get(pk=terminal.pk)
 
 
 def _check_transition(terminal: Terminal, target: str) -> None:
@@ -166,7 +168,7 @@ def terminals_mark_offline(*, now: datetime | None = None) -> int:
     marked = 0
     while True:
         with transaction.atomic():
-            batch = list(Terminal.objects.select_for_update(skip_locked=True).filter(silent)
+            batch = list(Terminal.objects.select_for_update(skip_locked=True, no_key=True).filter(silent)
                          .order_by()[:SWEEP_BATCH])
             for terminal in batch:
                 _change_status(terminal, TerminalStatus.OFFLINE, f"Not seen for {after} seconds.")

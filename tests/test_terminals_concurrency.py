@@ -47,3 +47,41 @@ def test_parallel_health_events_all_recorded_one_status_change(client, parallel)
     changes = Event.objects.filter(type="terminal.status_changed", data__object__id=terminal["id"])
     assert [e.data["previous_status"] for e in changes] == ["offline"]
     assert Terminal.objects.get(pk=terminal["id"]).status == "online"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_open_status_change_does_not_hold_up_payments_on_the_terminal(operator):
+    """A terminal being changed (health event, status, offline sweep) is locked; committing a payment intent on
+    it checks its (deferred) foreign key with a share lock on that row, which must not wait for the change."""
+    import threading
+
+    from django.db import connection, connections, transaction
+
+    from payments.services import payment_intent_create
+    from terminals.services import terminal_register, terminal_status_set
+
+    terminal = terminal_register(operator=operator, serial_number="SN-3")
+    held, release = threading.Event(), threading.Event()
+
+    def change_and_hold():
+        try:
+            with transaction.atomic():
+                terminal_status_set(terminal=terminal, status="maintenance")
+                held.set()
+                release.wait(10)
+        finally:
+            connections.close_all()
+
+    holder = threading.Thread(target=change_and_hold)
+    holder.start()
+    try:
+        assert held.wait(10)
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL lock_timeout = '2s'")
+            intent = payment_intent_create(operator=operator, amount=5000, currency="EUR", terminal=terminal)
+    finally:
+        release.set()
+        holder.join(10)
+    assert intent.terminal_id == terminal.pk
+    assert Terminal.objects.get(pk=terminal.pk).status == "maintenance"
