@@ -5,7 +5,23 @@ from django.db.models import Count, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from .models import RUNNING_STATUSES, ChargeSession, ChargeSessionStatus
+from infrastructure.models import Connector
+
+from .models import RUNNING_STATUSES, ChargeSession, ChargeSessionStatus, Tariff
+
+
+def tariff_for_mapping(mapping) -> Tariff | None:
+    """The mapping's own tariff, else the operator's default."""
+    if mapping.tariff_id is not None:
+        return mapping.tariff
+    return Tariff.objects.filter(operator_id=mapping.operator_id, is_default=True).first()
+
+
+def connector_lookup(*, operator_id: str, station_id: str, connector_id: str) -> Connector | None:
+    """The connector on an active, live mapping of the operator, or None."""
+    return (Connector.objects.select_related("mapping", "mapping__tariff")
+            .filter(operator_id=operator_id, mapping__station_id=station_id, mapping__is_active=True,
+                    mapping__deleted_at__isnull=True, connector_id=connector_id).first())
 
 
 def running_sessions(mapping_ids: list[str]) -> dict[tuple[str, str], str]:

@@ -26,6 +26,7 @@ from payments.services import AuthorizationExpired
 from terminals.models import Terminal, TerminalStatus
 from webhooks.services import event_emit
 
+from . import selectors
 from .costs import cost_compute
 from .models import (
     CHARGE_SESSION_TRANSITIONS,
@@ -114,23 +115,9 @@ def tariff_update(*, tariff: Tariff, **changes) -> Tariff:
     return tariff
 
 
-def tariff_for_mapping(mapping) -> Tariff | None:
-    """The mapping's own tariff, else the operator's default."""
-    if mapping.tariff_id is not None:
-        return mapping.tariff
-    return Tariff.objects.filter(operator_id=mapping.operator_id, is_default=True).first()
-
-
-def connector_lookup(*, operator_id: str, station_id: str, connector_id: str):
-    """The connector on an active, live mapping of the operator, or None."""
-    return (Connector.objects.select_related("mapping", "mapping__tariff")
-            .filter(operator_id=operator_id, mapping__station_id=station_id, mapping__is_active=True,
-                    mapping__deleted_at__isnull=True, connector_id=connector_id).first())
-
-
 def tariff_applicable(mapping) -> Tariff:
     """The tariff that applies to the mapping's station; 409 when none does."""
-    tariff = tariff_for_mapping(mapping)
+    tariff = selectors.tariff_for_mapping(mapping)
     if tariff is None:
         raise NoTariff(f"No tariff applies to station {mapping.station_id}: give its mapping a tariff or make "
                        "one of the operator's tariffs the default.")
@@ -488,10 +475,8 @@ def charge_session_payment_settle(*, session: ChargeSession, schedule_retry: boo
 def charge_sessions_fail_unstarted(*, limit: int = 500) -> int:
     """Pending past CHARGE_START_TIMEOUT: the CPMS never confirmed the start. Failed (`cpms_timeout`), hold
     released."""
-    from .selectors import sessions_pending_past_start_timeout
-
     failed = 0
-    for session in sessions_pending_past_start_timeout(limit=limit):
+    for session in selectors.sessions_pending_past_start_timeout(limit=limit):
         if charge_session_fail(session=session, stop_reason=StopReason.CPMS_TIMEOUT,
                                only_if_pending=True).status == S.FAILED:
             failed += 1
@@ -501,10 +486,8 @@ def charge_sessions_fail_unstarted(*, limit: int = 500) -> int:
 def charge_sessions_complete_stale(*, limit: int = 500) -> int:
     """Charging or stopping without a reading for CHARGE_STALE_AFTER: completed (`timeout`) and billed up to
     the last reading."""
-    from .selectors import sessions_stale
-
     completed = 0
-    for session in sessions_stale(limit=limit):
+    for session in selectors.sessions_stale(limit=limit):
         try:
             last_seen = max(session.last_progress_at or session.started_at, session.started_at)
             charge_session_complete(session=session, ended_at=last_seen, stop_reason=StopReason.TIMEOUT)
