@@ -2,7 +2,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db.models import Count, Q
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
 from infrastructure.models import Connector
@@ -47,10 +47,13 @@ def sessions_pending_past_start_timeout(*, limit: int = 500) -> list[ChargeSessi
 
 
 def sessions_stale(*, limit: int = 500) -> list[ChargeSession]:
+    """Charging or stopping sessions whose `last_seen` (the last reading, or the start when that is later: a
+    reading may predate the CPMS's acceptance) is older than CHARGE_STALE_AFTER."""
     cutoff = timezone.now() - timedelta(seconds=settings.CHARGE_STALE_AFTER)
+    # Coalesce inside: GREATEST is NULL when an argument is, on SQLite.
+    last_seen = Greatest(Coalesce("last_progress_at", "started_at"), "started_at")
     return list(ChargeSession.objects.filter(status__in=[ChargeSessionStatus.CHARGING, ChargeSessionStatus.STOPPING])
-                .annotate(last_seen=Coalesce("last_progress_at", "started_at"))
-                .filter(last_seen__lt=cutoff).order_by("last_seen")[:limit])
+                .annotate(last_seen=last_seen).filter(last_seen__lt=cutoff).order_by("last_seen")[:limit])
 
 
 def dashboard_panels(*, operator_id: str | None, since: datetime) -> list:

@@ -489,8 +489,7 @@ def charge_sessions_complete_stale(*, limit: int = 500) -> int:
     completed = 0
     for session in selectors.sessions_stale(limit=limit):
         try:
-            last_seen = max(session.last_progress_at or session.started_at, session.started_at)
-            charge_session_complete(session=session, ended_at=last_seen, stop_reason=StopReason.TIMEOUT)
+            charge_session_complete(session=session, ended_at=session.last_seen, stop_reason=StopReason.TIMEOUT)
             completed += 1
         except InvalidState:  # completed meanwhile
             pass

@@ -526,6 +526,20 @@ class TestPeriodicJobs:
         assert (intent.status, intent.amount_captured) == ("captured", 985)
         assert events(session["id"]) == ["charge.started", "charge.completed"]
 
+    def test_reading_before_the_cpms_acceptance_is_not_stale_before_the_start_is(self, operator):
+        make_tariff(operator)
+        make_station(operator)
+        session = start_session(operator)
+        services.charge_session_start_answer_record(session=session, result=CommandResult(CommandOutcome.ACCEPTED))
+        ChargeSession.objects.filter(pk=session.pk).update(started_at=ago(minutes=29),
+                                                           last_progress_at=ago(minutes=31))
+        assert services.charge_sessions_complete_stale() == 0
+        ChargeSession.objects.filter(pk=session.pk).update(started_at=ago(minutes=31))
+        assert services.charge_sessions_complete_stale() == 1
+        done = ChargeSession.objects.get(pk=session.pk)
+        assert (done.status, done.stop_reason) == ("completed", "timeout")
+        assert done.completed_at == done.started_at
+
     def test_recent_session_is_not_stale(self, client, started):
         charging_session(client, started, 100, ago(minutes=29))
         assert services.charge_sessions_complete_stale() == 0
