@@ -179,14 +179,16 @@ def terminals_mark_offline(*, now: datetime | None = None) -> int:
 
 def terminals_errors_24h_refresh(*, now: datetime | None = None) -> int:
     """errors_24h only grows when an error arrives; this lets old errors fall out of the window.
-    One UPDATE over the terminals that have any error counted."""
+    One UPDATE over the terminals whose count has changed: the others are neither rewritten nor locked (a
+    heartbeat of a terminal does not wait for this job to pass every terminal with errors)."""
     now = now or timezone.now()
     recent = (TerminalHealthEvent.objects
               .filter(terminal_id=OuterRef("pk"), type=HealthEventType.ERROR,
                       occurred_at__gte=now - timedelta(hours=24))
               .order_by().values("terminal_id").annotate(n=Count("id")).values("n"))
-    return Terminal.objects.filter(health_errors_24h__gt=0).update(
-        health_errors_24h=Coalesce(Subquery(recent), 0)
+    counted = Coalesce(Subquery(recent), 0)
+    return Terminal.objects.filter(health_errors_24h__gt=0).exclude(health_errors_24h=counted).update(
+        health_errors_24h=counted
     )
 
 
