@@ -5,6 +5,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from terminals.models import Terminal, TerminalHealthEvent
+from tests.charging_support import held_open_elsewhere
 from webhooks.models import Event
 
 URL = "/v1/terminals"
@@ -53,35 +54,11 @@ def test_parallel_health_events_all_recorded_one_status_change(client, parallel)
 def test_open_status_change_does_not_hold_up_payments_on_the_terminal(operator):
     """A terminal being changed (health event, status, offline sweep) is locked; committing a payment intent on
     it checks its (deferred) foreign key with a share lock on that row, which must not wait for the change."""
-    import threading
-
-    from django.db import connection, connections, transaction
-
     from payments.services import payment_intent_create
     from terminals.services import terminal_register, terminal_status_set
 
     terminal = terminal_register(operator=operator, serial_number="SN-3")
-    held, release = threading.Event(), threading.Event()
-
-    def change_and_hold():
-        try:
-            with transaction.atomic():
-                terminal_status_set(terminal=terminal, status="maintenance")
-                held.set()
-                release.wait(10)
-        finally:
-            connections.close_all()
-
-    holder = threading.Thread(target=change_and_hold)
-    holder.start()
-    try:
-        assert held.wait(10)
-        with transaction.atomic():
-            with connection.cursor() as cursor:
-                cursor.execute("SET LOCAL lock_timeout = '2s'")
-            intent = payment_intent_create(operator=operator, amount=5000, currency="EUR", terminal=terminal)
-    finally:
-        release.set()
-        holder.join(10)
+    with held_open_elsewhere(lambda: terminal_status_set(terminal=terminal, status="maintenance")):
+        intent = payment_intent_create(operator=operator, amount=5000, currency="EUR", terminal=terminal)
     assert intent.terminal_id == terminal.pk
     assert Terminal.objects.get(pk=terminal.pk).status == "maintenance"
