@@ -264,7 +264,7 @@ def bench_beat_jobs() -> None:
     print(f"offline sweep: {marked} silent terminals turned offline (with events) in {ms(elapsed)}")
     started = time.perf_counter()
     refreshed = terminals_errors_24h_refresh()
-    print(f"errors_24h refresh: {refreshed} terminals in {ms(time.perf_counter() - started)}")
+    print(f"errors_24h refresh: {refreshed} terminals changed in {ms(time.perf_counter() - started)}")
 
 
 def main() -> None:

@@ -2,10 +2,26 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db.models import Count, Q
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
-from .models import RUNNING_STATUSES, ChargeSession, ChargeSessionStatus
+from infrastructure.models import Connector
+
+from .models import RUNNING_STATUSES, ChargeSession, ChargeSessionStatus, Tariff
+
+
+def tariff_for_mapping(mapping) -> Tariff | None:
+    """The mapping's own tariff, else the operator's default."""
+    if mapping.tariff_id is not None:
+        return mapping.tariff
+    return Tariff.objects.filter(operator_id=mapping.operator_id, is_default=True).first()
+
+
+def connector_lookup(*, operator_id: str, station_id: str, connector_id: str) -> Connector | None:
+    """The connector on an active, live mapping of the operator, or None."""
+    return (Connector.objects.select_related("mapping", "mapping__tariff")
+            .filter(operator_id=operator_id, mapping__station_id=station_id, mapping__is_active=True,
+                    mapping__deleted_at__isnull=True, connector_id=connector_id).first())
 
 
 def running_sessions(mapping_ids: list[str]) -> dict[tuple[str, str], str]:
@@ -31,10 +47,13 @@ def sessions_pending_past_start_timeout(*, limit: int = 500) -> list[ChargeSessi
 
 
 def sessions_stale(*, limit: int = 500) -> list[ChargeSession]:
+    """Charging or stopping sessions whose `last_seen` (the last reading, or the start when that is later: a
+    reading may predate the CPMS's acceptance) is older than CHARGE_STALE_AFTER."""
     cutoff = timezone.now() - timedelta(seconds=settings.CHARGE_STALE_AFTER)
+    # Coalesce inside: GREATEST is NULL when an argument is, on SQLite.
+    last_seen = Greatest(Coalesce("last_progress_at", "started_at"), "started_at")
     return list(ChargeSession.objects.filter(status__in=[ChargeSessionStatus.CHARGING, ChargeSessionStatus.STOPPING])
-                .annotate(last_seen=Coalesce("last_progress_at", "started_at"))
-                .filter(last_seen__lt=cutoff).order_by("last_seen")[:limit])
+                .annotate(last_seen=last_seen).filter(last_seen__lt=cutoff).order_by("last_seen")[:limit])
 
 
 def dashboard_panels(*, operator_id: str | None, since: datetime) -> list:

@@ -26,6 +26,7 @@ from payments.services import AuthorizationExpired
 from terminals.models import Terminal, TerminalStatus
 from webhooks.services import event_emit
 
+from . import selectors
 from .costs import cost_compute
 from .models import (
     CHARGE_SESSION_TRANSITIONS,
@@ -71,9 +72,12 @@ class NoTariff(DomainError):
 
 # --- tariffs ------------------------------------------------------------------------------------------
 
-def _default_lock(operator_id: str) -> None:
-    """Default changes of one operator queue on the operator row, so the partial unique index never fires."""
-    Operator.objects.select_for_update().filter(pk=operator_id).first()
+def _default_take(operator_id: str) -> None:
+    """Clear the operator's current default, so that a tariff may take the flag in this transaction. Default
+    changes of one operator queue on the operator row, so the partial unique index never fires. NO KEY UPDATE:
+    the commit of any row that references the operator share-locks its row (foreign-key check) and must not wait."""
+    Operator.objects.select_for_update(no_key=True).filter(pk=operator_id).first()
+    Tariff.objects.filter(operator_id=operator_id, is_default=True).update(is_default=False, updated_at=timezone.now())
 
 
 def tariff_create(*, operator: Operator, name: str, currency: str, preauthorize_amount: int,
@@ -82,9 +86,7 @@ def tariff_create(*, operator: Operator, name: str, currency: str, preauthorize_
                   is_default: bool = False) -> Tariff:
     with transaction.atomic():
         if is_default:
-            _default_lock(operator.pk)
-            Tariff.objects.filter(operator=operator, is_default=True).update(is_default=False,
-                                                                              updated_at=timezone.now())
+            _default_take(operator.pk)
         return Tariff.objects.create(
             operator=operator, name=name, currency=currency, preauthorize_amount=preauthorize_amount,
             price_per_kwh=price_per_kwh, price_per_minute=price_per_minute, session_fee=session_fee,
@@ -103,35 +105,19 @@ def tariff_update(*, tariff: Tariff, **changes) -> Tariff:
     if unknown:
         raise TypeError(f"unknown tariff fields {sorted(unknown)}")
     with transaction.atomic():
+        # The operator row first, then the tariff: the order tariff_create takes them in.
         if changes.get("is_default"):
-            _default_lock(tariff.operator_id)
+            _default_take(tariff.operator_id)
         tariff = Tariff.objects.select_for_update().get(pk=tariff.pk)
-        if changes.get("is_default") and not tariff.is_default:
-            Tariff.objects.filter(operator_id=tariff.operator_id, is_default=True).update(
-                is_default=False, updated_at=timezone.now())
         for name, value in changes.items():
             setattr(tariff, name, value)
         tariff.save()
     return tariff
 
 
-def tariff_for_mapping(mapping) -> Tariff | None:
-    """The mapping's own tariff, else the operator's default."""
-    if mapping.tariff_id is not None:
-        return mapping.tariff
-    return Tariff.objects.filter(operator_id=mapping.operator_id, is_default=True).first()
-
-
-def connector_lookup(*, operator_id: str, station_id: str, connector_id: str):
-    """The connector on an active, live mapping of the operator, or None."""
-    return (Connector.objects.select_related("mapping", "mapping__tariff")
-            .filter(operator_id=operator_id, mapping__station_id=station_id, mapping__is_active=True,
-                    mapping__deleted_at__isnull=True, connector_id=connector_id).first())
-
-
 def tariff_applicable(mapping) -> Tariff:
     """The tariff that applies to the mapping's station; 409 when none does."""
-    tariff = tariff_for_mapping(mapping)
+    tariff = selectors.tariff_for_mapping(mapping)
     if tariff is None:
         raise NoTariff(f"No tariff applies to station {mapping.station_id}: give its mapping a tariff or make "
                        "one of the operator's tariffs the default.")
@@ -276,7 +262,7 @@ def _check_intent(intent: PaymentIntent, *, tariff: Tariff, terminal: Terminal) 
     if intent.capture_before is not None and intent.capture_before <= timezone.now():
         raise unusable("has an expired authorization")
     if intent.processing_action is not None:
-        raise unusable(f"is being {intent.processing_action}d")
+        raise unusable(f"has a {intent.processing_action} in progress")
     if ChargeSession.objects.filter(payment_intent=intent).exists():
         raise unusable("is used by another charge session")
     if intent.currency != tariff.currency:
@@ -451,34 +437,37 @@ def charge_session_payment_settle(*, session: ChargeSession, schedule_retry: boo
     """Make the payment intent match the ended session: a completed session captures min(total, preauth)
     (0 voids), a failed one voids (`session_failed`). Runs outside any transaction; safe to repeat. When the
     processor is unavailable the intent stays authorized and, with `schedule_retry`, a retry is enqueued;
-    without it the UpstreamUnavailable is raised (the retrying task decides)."""
+    without it the UpstreamUnavailable is raised (the retrying task decides). `amount_captured` is copied from
+    the captured intent, so a run cut off between the capture and that write is finished by the next one."""
     session = ChargeSession.objects.select_related("payment_intent").get(pk=session.pk)
     intent = session.payment_intent
-    if session.status not in (S.COMPLETED, S.FAILED) or intent.status != PaymentIntentStatus.AUTHORIZED:
+    if session.status not in (S.COMPLETED, S.FAILED):
         return session
-    amount = min(session.cost_total, session.preauth_amount) if session.status == S.COMPLETED else 0
-    try:
-        if amount > 0:
-            payment_services.payment_intent_capture(intent=intent, amount_to_capture=amount)
-        else:
-            reason = VoidReason.SESSION_FAILED if session.status == S.FAILED else VoidReason.ABANDONED
-            payment_services.payment_intent_void(intent=intent, reason=reason)
-    except AuthorizationExpired:
-        logger.error("Charge session %s: the authorization of %s expired before it was captured", session.pk,
-                     intent.pk)
-        return session
-    except DomainError as exc:
-        if not schedule_retry:
-            raise
-        logger.warning("Charge session %s: settling %s failed (%s); retry scheduled", session.pk, intent.pk, exc)
-        _enqueue_settlement(session, countdown=settings.CHARGE_PAYMENT_RETRY_DELAY)
-        return session
-    if amount > 0:
+    if intent.status == PaymentIntentStatus.AUTHORIZED:
+        amount = min(session.cost_total, session.preauth_amount) if session.status == S.COMPLETED else 0
+        try:
+            if amount > 0:
+                intent = payment_services.payment_intent_capture(intent=intent, amount_to_capture=amount)
+            else:
+                reason = VoidReason.SESSION_FAILED if session.status == S.FAILED else VoidReason.ABANDONED
+                intent = payment_services.payment_intent_void(intent=intent, reason=reason)
+        except AuthorizationExpired:
+            logger.error("Charge session %s: the authorization of %s expired before it was captured", session.pk,
+                         intent.pk)
+            return session
+        except DomainError as exc:
+            if not schedule_retry:
+                raise
+            logger.warning("Charge session %s: settling %s failed (%s); retry scheduled", session.pk, intent.pk, exc)
+            _enqueue_settlement(session, countdown=settings.CHARGE_PAYMENT_RETRY_DELAY)
+            return session
+    if intent.status == PaymentIntentStatus.CAPTURED and session.amount_captured != intent.amount_captured:
         with transaction.atomic():
             session = _lock(session)
-            session.amount_captured = amount
+            session.amount_captured = intent.amount_captured
             session.save(update_fields=["amount_captured", "updated_at"])
-    return ChargeSession.objects.get(pk=session.pk)
+    session.payment_intent = intent
+    return session
 
 
 # --- periodic jobs ----------------------------------------------------------------------------------------
@@ -486,10 +475,8 @@ def charge_session_payment_settle(*, session: ChargeSession, schedule_retry: boo
 def charge_sessions_fail_unstarted(*, limit: int = 500) -> int:
     """Pending past CHARGE_START_TIMEOUT: the CPMS never confirmed the start. Failed (`cpms_timeout`), hold
     released."""
-    from .selectors import sessions_pending_past_start_timeout
-
     failed = 0
-    for session in sessions_pending_past_start_timeout(limit=limit):
+    for session in selectors.sessions_pending_past_start_timeout(limit=limit):
         if charge_session_fail(session=session, stop_reason=StopReason.CPMS_TIMEOUT,
                                only_if_pending=True).status == S.FAILED:
             failed += 1
@@ -499,13 +486,10 @@ def charge_sessions_fail_unstarted(*, limit: int = 500) -> int:
 def charge_sessions_complete_stale(*, limit: int = 500) -> int:
     """Charging or stopping without a reading for CHARGE_STALE_AFTER: completed (`timeout`) and billed up to
     the last reading."""
-    from .selectors import sessions_stale
-
     completed = 0
-    for session in sessions_stale(limit=limit):
+    for session in selectors.sessions_stale(limit=limit):
         try:
-            last_seen = max(session.last_progress_at or session.started_at, session.started_at)
-            charge_session_complete(session=session, ended_at=last_seen, stop_reason=StopReason.TIMEOUT)
+            charge_session_complete(session=session, ended_at=session.last_seen, stop_reason=StopReason.TIMEOUT)
             completed += 1
         except InvalidState:  # completed meanwhile
             pass

@@ -11,7 +11,7 @@ from evpay.api.views import OperatorScopedViewSet
 from . import services
 from .filters import ChargeSessionFilterSet
 from .models import ChargeSession, Tariff
-from .selectors import running_sessions
+from .selectors import connector_lookup, running_sessions
 from .serializers import (
     ChargeSessionCompleteSerializer,
     ChargeSessionProgressSerializer,
@@ -66,7 +66,7 @@ class ChargeSessionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Ope
         query = QuoteQuerySerializer(data=request.query_params)
         if not query.is_valid():
             raise ValidationError(query.errors)
-        connector = services.connector_lookup(operator_id=self.operator.pk, **query.validated_data)
+        connector = connector_lookup(operator_id=self.operator.pk, **query.validated_data)
         if connector is None:
             raise NotFound(f"No connector {query.validated_data['connector_id']!r} on an active mapping of station "
                            f"{query.validated_data['station_id']!r}.")

@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.forms.models import BaseInlineFormSet
 
-from evpay.admin import LedgerAdmin, OperatorScopedAdmin, run_service_action
+from evpay.admin import LedgerAdmin, OperatorScopedInline, run_service_action
 
 from . import services
 from .models import Terminal, TerminalHealthEvent, TerminalStatus
@@ -18,18 +18,15 @@ class LatestEventsFormSet(BaseInlineFormSet):
         return self._latest_events
 
 
-class HealthEventInline(admin.TabularInline):
+class HealthEventInline(OperatorScopedInline):
+    """Shown to whoever may see the terminal; what a terminal reported is never added or changed here."""
+
     model = TerminalHealthEvent
     formset = LatestEventsFormSet
     fields = ("occurred_at", "type", "code", "message", "metrics", "created_at")
     readonly_fields = fields
-    extra = 0
-    can_delete = False
     show_change_link = False
     verbose_name_plural = f"Health events (latest {INLINE_EVENTS})"
-
-    def has_view_permission(self, request, obj=None):
-        return self.admin_site.get_model_admin(Terminal).has_view_permission(request, obj)
 
     def has_add_permission(self, request, obj=None):
         return False
@@ -39,8 +36,9 @@ class HealthEventInline(admin.TabularInline):
 
 
 @admin.register(Terminal)
-class TerminalAdmin(OperatorScopedAdmin):
-    """Read-only records; status changes only through the actions (services, with their events)."""
+class TerminalAdmin(LedgerAdmin):
+    """View-only pages, never added (registration emits `terminal.registered`: through the API) nor deleted;
+    status changes only through the actions (services, with their events)."""
 
     list_display = ("serial_number", "id", "operator", "status", "vendor", "model", "station_id", "last_seen_at",
                     "health_errors_24h")
@@ -50,19 +48,6 @@ class TerminalAdmin(OperatorScopedAdmin):
     list_select_related = ("operator",)
     inlines = (HealthEventInline,)
     actions = ("set_maintenance", "back_online")
-
-    def has_add_permission(self, request):
-        return False  # registration emits terminal.registered: through the API
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        # A terminal's page is view-only; "change" on the list is what the status actions need.
-        return obj is None and super().has_change_permission(request)
-
-    def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in self.model._meta.fields]
 
     @admin.action(description="Set maintenance", permissions=["change"])
     def set_maintenance(self, request, queryset):

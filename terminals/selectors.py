@@ -47,10 +47,10 @@ def terminal_stats(*, operator: Operator) -> dict:
     }
 
 
-def terminal_counts_by_status(*, operator: Operator | None = None) -> dict[str, int]:
-    """Terminals per status (every status present, zeros included), for the `evpay_terminals` gauge.
-    One query; all operators unless one is given."""
-    queryset = Terminal.objects.all() if operator is None else Terminal.objects.filter(operator=operator)
+def terminal_counts_by_status(*, operator_id: str | None = None) -> dict[str, int]:
+    """Terminals per status (every status present, zeros included), for the `evpay_terminals` gauge and the
+    dashboard. One query; all operators unless one is given."""
+    queryset = Terminal.objects.all() if operator_id is None else Terminal.objects.filter(operator_id=operator_id)
     return dict.fromkeys(TerminalStatus.values, 0) | _counts(queryset, "status")
 
 
@@ -71,6 +71,4 @@ def terminals_health_component() -> dict:
 def dashboard_panels(*, operator_id: str | None, since) -> list:
     from evpay.dashboard import Panel
 
-    terminals = Terminal.objects.all() if operator_id is None else Terminal.objects.filter(operator_id=operator_id)
-    counts = dict.fromkeys(TerminalStatus.values, 0) | _counts(terminals, "status")
-    return [Panel("Terminals by status", list(counts.items()))]
+    return [Panel("Terminals by status", list(terminal_counts_by_status(operator_id=operator_id).items()))]

@@ -42,7 +42,9 @@ def _terminal_data(terminal: Terminal) -> dict:
 
 
 def _lock(terminal: Terminal) -> Terminal:
-    return Terminal.objects.select_for_update().get(pk=terminal.pk)
+    # NO KEY UPDATE (the id never changes): the commit of a payment intent or charge session on this terminal
+    # share-locks its row (foreign-key check) and must not wait for a health event or the offline sweep.
+    return Terminal.objects.select_for_update(no_key=True).get(pk=terminal.pk)
 
 
 def _check_transition(terminal: Terminal, target: str) -> None:
@@ -166,7 +168,7 @@ def terminals_mark_offline(*, now: datetime | None = None) -> int:
     marked = 0
     while True:
         with transaction.atomic():
-            batch = list(Terminal.objects.select_for_update(skip_locked=True).filter(silent)
+            batch = list(Terminal.objects.select_for_update(skip_locked=True, no_key=True).filter(silent)
                          .order_by()[:SWEEP_BATCH])
             for terminal in batch:
                 _change_status(terminal, TerminalStatus.OFFLINE, f"Not seen for {after} seconds.")
@@ -177,14 +179,16 @@ def terminals_mark_offline(*, now: datetime | None = None) -> int:
 
 def terminals_errors_24h_refresh(*, now: datetime | None = None) -> int:
     """errors_24h only grows when an error arrives; this lets old errors fall out of the window.
-    One UPDATE over the terminals that have any error counted."""
+    One UPDATE over the terminals whose count has changed: the others are neither rewritten nor locked (a
+    heartbeat of a terminal does not wait for this job to pass every terminal with errors)."""
     now = now or timezone.now()
     recent = (TerminalHealthEvent.objects
               .filter(terminal_id=OuterRef("pk"), type=HealthEventType.ERROR,
                       occurred_at__gte=now - timedelta(hours=24))
               .order_by().values("terminal_id").annotate(n=Count("id")).values("n"))
-    return Terminal.objects.filter(health_errors_24h__gt=0).update(
-        health_errors_24h=Coalesce(Subquery(recent), 0)
+    counted = Coalesce(Subquery(recent), 0)
+    return Terminal.objects.filter(health_errors_24h__gt=0).exclude(health_errors_24h=counted).update(
+        health_errors_24h=counted
     )
 
 

@@ -1,5 +1,8 @@
-"""Builders shared by the charging tests: a tariff, a mapped station, a terminal, an authorized intent."""
+"""Builders shared by the charging tests: a tariff, a mapped station, a terminal, an authorized intent; and a
+transaction held open in another thread (lock tests)."""
 
+import threading
+from contextlib import contextmanager
 from decimal import Decimal
 
 from charging.services import tariff_create
@@ -50,3 +53,34 @@ def start_session(operator, *, intent=None, terminal=None, station_id="DE*EVP*S1
     return charge_session_start(operator=operator, terminal_id=terminal.pk, station_id=station_id,
                                 connector_id=connector_id,
                                 payment_intent_id=(intent or authorized_intent(operator)).pk)
+
+
+@contextmanager
+def held_open_elsewhere(change):
+    """Run `change()` in a transaction on another thread's connection and keep that transaction open (its row
+    locks held) until the block ends. Inside the block, statements of this thread time out after 2 s of waiting
+    for a lock, so a lock conflict fails the test instead of hanging it."""
+    from django.db import connection, connections, transaction
+
+    held, release = threading.Event(), threading.Event()
+
+    def hold():
+        try:
+            with transaction.atomic():
+                change()
+                held.set()
+                release.wait(10)
+        finally:
+            connections.close_all()
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert held.wait(10)
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL lock_timeout = '2s'")
+            yield
+    finally:
+        release.set()
+        holder.join(10)

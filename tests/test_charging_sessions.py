@@ -175,6 +175,15 @@ class TestStart:
                        "payment_intent_unusable")
         assert PaymentIntent.objects.get(pk=intent.pk).status == "authorized"
 
+    def test_intent_with_a_processor_call_in_progress(self, client, operator, setup):
+        intent = authorized_intent(operator)
+        PaymentIntent.objects.filter(pk=intent.pk).update(processing_action="void",
+                                                           processing_started_at=timezone.now())
+        body = assert_problem(client.post(START_URL, start_body(setup[2], intent), format="json"), 409,
+                              "payment_intent_unusable")
+        assert body["detail"] == f"Payment intent {intent.pk} has a void in progress."
+        assert ChargeSession.objects.count() == 0
+
     def test_intent_already_used(self, client, operator, setup, started):
         make_station(operator, station_id="DE*EVP*S2", cpms_station_id="CP-2")
         body = start_body(setup[2], started[1], station_id="DE*EVP*S2")
@@ -463,6 +472,18 @@ class TestComplete:
         intent.refresh_from_db()
         assert (intent.status, intent.amount_captured) == ("captured", 985)
 
+    def test_settle_records_a_capture_made_by_an_interrupted_run(self, client, started):
+        session, intent = charging_session(client, started, 12345, ago(seconds=5))
+        with override_settings(PAYMENT_SIMULATOR_FAIL=["capture"]):
+            client.post(f"{URL}/{session['id']}/complete", {}, format="json")
+        # A run that captured and died before writing amount_captured: the next run writes it, capturing nothing.
+        payment_services.payment_intent_capture(intent=intent, amount_to_capture=985)
+        assert ChargeSession.objects.get(pk=session["id"]).amount_captured == 0
+        settled = services.charge_session_payment_settle(session=ChargeSession.objects.get(pk=session["id"]),
+                                                         schedule_retry=False)
+        assert settled.amount_captured == 985 and settled.payment_intent.status == "captured"
+        assert Event.objects.filter(type="payment_intent.captured", data__object__id=intent.pk).count() == 1
+
     def test_settle_gives_up_after_authorization_expired(self, client, started):
         session, intent = charging_session(client, started, 12345, ago(seconds=5))
         with override_settings(PAYMENT_SIMULATOR_FAIL=["capture"]):
@@ -504,6 +525,20 @@ class TestPeriodicJobs:
         intent.refresh_from_db()
         assert (intent.status, intent.amount_captured) == ("captured", 985)
         assert events(session["id"]) == ["charge.started", "charge.completed"]
+
+    def test_reading_before_the_cpms_acceptance_is_not_stale_before_the_start_is(self, operator):
+        make_tariff(operator)
+        make_station(operator)
+        session = start_session(operator)
+        services.charge_session_start_answer_record(session=session, result=CommandResult(CommandOutcome.ACCEPTED))
+        ChargeSession.objects.filter(pk=session.pk).update(started_at=ago(minutes=29),
+                                                           last_progress_at=ago(minutes=31))
+        assert services.charge_sessions_complete_stale() == 0
+        ChargeSession.objects.filter(pk=session.pk).update(started_at=ago(minutes=31))
+        assert services.charge_sessions_complete_stale() == 1
+        done = ChargeSession.objects.get(pk=session.pk)
+        assert (done.status, done.stop_reason) == ("completed", "timeout")
+        assert done.completed_at == done.started_at
 
     def test_recent_session_is_not_stale(self, client, started):
         charging_session(client, started, 100, ago(minutes=29))

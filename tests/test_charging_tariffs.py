@@ -6,7 +6,7 @@ from django.test import Client
 from charging.models import Tariff
 from evpay.core.services import operator_user_create
 from tests.base import EndpointAccessTests, assert_problem
-from tests.charging_support import make_station, make_tariff
+from tests.charging_support import held_open_elsewhere, make_station, make_tariff
 
 URL = "/v1/tariffs"
 QUOTE = "/v1/adhoc-charges/quote"
@@ -176,3 +176,15 @@ def test_admin_creates_tariff_for_own_operator_and_moves_default(operator, other
     assert new.operator == operator and new.is_default
     old.refresh_from_db()
     assert not old.is_default
+
+
+@pytest.mark.django_db(transaction=True)
+def test_open_default_change_does_not_hold_up_inserts_of_the_operator(operator):
+    """The operator row serialises default changes. Committing a row of the operator checks its (deferred) foreign
+    key with a share lock on that row: it must not wait for a default change that is still open."""
+    from terminals.models import Terminal
+
+    with held_open_elsewhere(lambda: make_tariff(operator, name="New default")):
+        Terminal.objects.create(operator=operator, serial_number="SN-1")
+    assert Terminal.objects.filter(operator=operator).count() == 1
+    assert Tariff.objects.get(operator=operator, is_default=True).name == "New default"

@@ -5,6 +5,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from terminals.models import Terminal, TerminalHealthEvent
+from tests.charging_support import held_open_elsewhere
 from webhooks.models import Event
 
 URL = "/v1/terminals"
@@ -47,3 +48,17 @@ def test_parallel_health_events_all_recorded_one_status_change(client, parallel)
     changes = Event.objects.filter(type="terminal.status_changed", data__object__id=terminal["id"])
     assert [e.data["previous_status"] for e in changes] == ["offline"]
     assert Terminal.objects.get(pk=terminal["id"]).status == "online"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_open_status_change_does_not_hold_up_payments_on_the_terminal(operator):
+    """A terminal being changed (health event, status, offline sweep) is locked; committing a payment intent on
+    it checks its (deferred) foreign key with a share lock on that row, which must not wait for the change."""
+    from payments.services import payment_intent_create
+    from terminals.services import terminal_register, terminal_status_set
+
+    terminal = terminal_register(operator=operator, serial_number="SN-3")
+    with held_open_elsewhere(lambda: terminal_status_set(terminal=terminal, status="maintenance")):
+        intent = payment_intent_create(operator=operator, amount=5000, currency="EUR", terminal=terminal)
+    assert intent.terminal_id == terminal.pk
+    assert Terminal.objects.get(pk=terminal.pk).status == "maintenance"

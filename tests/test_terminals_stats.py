@@ -107,5 +107,5 @@ def test_counts_by_status_for_metrics(operator, other_operator, django_assert_nu
     with django_assert_num_queries(1):
         counts = terminal_counts_by_status()
     assert counts == {"online": 3, "offline": 2, "faulted": 2, "maintenance": 2, "decommissioned": 2}
-    assert terminal_counts_by_status(operator=other_operator) == {**dict.fromkeys(STATUSES, 0), "online": 1}
+    assert terminal_counts_by_status(operator_id=other_operator.pk) == {**dict.fromkeys(STATUSES, 0), "online": 1}
     assert set(HealthEventType.values) == set(EVENT_TYPES)

@@ -89,6 +89,7 @@ class TestOfflineSweep:
         assert aggregate_health()["errors_24h_refreshed"] == 1
         assert Terminal.objects.get(pk=terminal.pk).health_errors_24h == 1
         assert Terminal.objects.get(pk=quiet.pk).health_errors_24h == 0
+        assert aggregate_health()["errors_24h_refreshed"] == 0  # a count that stays is not rewritten
         TerminalHealthEvent.objects.filter(terminal=terminal).update(occurred_at=timezone.now() - timedelta(days=2))
         aggregate_health()
         assert Terminal.objects.get(pk=terminal.pk).health_errors_24h == 0
