@@ -307,8 +307,10 @@ def connector_statuses_apply(*, operator_id: str, adapter_type: str, reports: li
     count = 0
     now = timezone.now()
     with transaction.atomic():
-        locked = list(Connector.objects.select_for_update().filter(pk__in=changed).select_related("mapping")
-                      .order_by("pk"))
+        # Lock the connectors only (`of=self`): locking their mappings too, after the connectors, would be the
+        # reverse of the order a session start and a mapping change take (mapping, then connector): deadlock.
+        locked = list(Connector.objects.select_for_update(of=("self",)).filter(pk__in=changed)
+                      .select_related("mapping").order_by("pk"))
         sessions = active_sessions_by_connector(mapping_ids=[c.mapping_id for c in locked])
         for connector in locked:
             new_status = reported[(connector.mapping.cpms_station_id, connector.connector_id)]

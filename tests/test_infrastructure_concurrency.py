@@ -64,3 +64,21 @@ def test_circuit_counts_failures_from_parallel_callers(operator, parallel, setti
     assert config.circuit_state == "open"
     assert config.consecutive_failures == made >= settings.CPMS_CIRCUIT_FAILURE_THRESHOLD
     assert made + AdapterCall.objects.filter(outcome="circuit_open").count() == N
+
+
+@pytest.mark.django_db(transaction=True)
+def test_status_apply_does_not_wait_for_a_locked_mapping(operator):
+    """A session start or mapping change holds the mapping row (then the connector); the poll locks connectors
+    only, so it never takes the two in the opposite order."""
+    from tests.charging_support import held_open_elsewhere
+
+    mapping = make_mapping(operator)
+    report = ConnectorStatusReport(cpms_station_id="CP-1", connector_id="1", status="OUTOFORDER", protocol="ocpi",
+                                   raw_status="OUTOFORDER")
+
+    def lock_mapping():
+        list(StationMapping.objects.select_for_update(no_key=True).filter(pk=mapping.pk))
+
+    with held_open_elsewhere(lock_mapping):
+        assert connector_statuses_apply(operator_id=operator.pk, adapter_type="simulator", reports=[report]) == 1
+    assert Connector.objects.get(mapping=mapping).status == "OUTOFORDER"
