@@ -16,8 +16,23 @@ rm -rf "$PROMETHEUS_MULTIPROC_DIR" && mkdir -p "$PROMETHEUS_MULTIPROC_DIR"
 API_KEY=$("$PY" manage.py seed_demo 2>var/seed.log)
 cat var/seed.log >&2
 
+# Each service runs in a process group of its own (job control), so a Ctrl-C or a signal to this script's
+# group reaches only this script: its trap stops each service through its main process, the way the service
+# expects. (Signalled all at once, Celery's pool children can die holding a queue lock, and the worker then
+# hangs at exit.)
+set -m
 pids=()
-cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; }
+cleanup() {
+  trap - EXIT INT TERM
+  kill -TERM "${pids[@]}" 2>/dev/null || true
+  for _ in $(seq 60); do
+    alive=0
+    for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+    [ "$alive" = 0 ] && return 0
+    sleep 0.5
+  done
+  for pid in "${pids[@]}"; do kill -KILL -- "-$pid" 2>/dev/null || true; done
+}
 trap cleanup EXIT INT TERM
 
 "$BIN/celery" -A evpay worker --loglevel INFO --concurrency 2 &

@@ -68,11 +68,34 @@ def test_make_run_from_a_fresh_clone(tmp_path):
         assert (clone / "db.sqlite3").exists()
         _charge_a_car(base, headers)
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
+        # What a terminal's Ctrl-C does: signal make's whole process group.
+        os.killpg(proc.pid, signal.SIGINT)
         try:
-            proc.wait(timeout=30)
+            proc.wait(timeout=60)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
+    # make run stops everything it started: no server, worker or beat of the clone is left running.
+    wait_until_gone = time.monotonic() + 30
+    while _processes_in(clone) and time.monotonic() < wait_until_gone:
+        time.sleep(0.5)
+    leftovers = _processes_in(clone)
+    for pid in leftovers:
+        os.kill(pid, signal.SIGKILL)
+    assert not leftovers, f"processes left running after make run stopped: {leftovers}"
+
+
+def _processes_in(directory: Path) -> list[int]:
+    """Live processes whose working directory is `directory`."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if Path(os.readlink(entry / "cwd")) == directory:
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
 
 
 def _charge_a_car(base: str, headers: dict) -> None:
