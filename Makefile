@@ -21,6 +21,7 @@ test: install
 
 lint: install
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 bench: install
 	PY=$(PY) ./bench/run_all.sh

@@ -36,9 +36,14 @@ def parse_args():
 def setup(database: str) -> None:
     import psycopg
 
-    os.environ.update(DJANGO_SETTINGS_MODULE="evpay.settings.local", DEBUG="0", LOG_LEVEL="WARNING",
-                      DATABASE_URL=f"postgres://postgres@127.0.0.1:5432/{database}",
-                      API_RATE_LIMIT="10000000/min", CELERY_BROKER_URL="memory://")
+    os.environ.update(
+        DJANGO_SETTINGS_MODULE="evpay.settings.local",
+        DEBUG="0",
+        LOG_LEVEL="WARNING",
+        DATABASE_URL=f"postgres://postgres@127.0.0.1:5432/{database}",
+        API_RATE_LIMIT="10000000/min",
+        CELERY_BROKER_URL="memory://",
+    )
     with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
         if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [database]).fetchone():
             conn.execute(f'CREATE DATABASE "{database}"')
@@ -63,7 +68,9 @@ def generate(operator_id: str, stations: int, calls: int, poll_stations: int) ->
                SELECT 'map_bench' || lpad(g::text, 12, '0'), %(op)s, 'DE*BEN*S' || g,
                       CASE WHEN g %% 3 = 0 THEN 'ocpi' ELSE 'simulator' END, 'CP-' || g, true, '{}', '', '',
                       now() - g * interval '1 second', now()
-               FROM generate_series(1, %(n)s) g""", {"op": operator_id, "n": stations})
+               FROM generate_series(1, %(n)s) g""",
+            {"op": operator_id, "n": stations},
+        )
         cur.execute(
             """INSERT INTO infrastructure_connector (mapping_id, operator_id, connector_id, evse_uid, standard,
                    power_type, max_power_kw, status, status_updated_at, created_at, updated_at)
@@ -71,14 +78,18 @@ def generate(operator_id: str, stations: int, calls: int, poll_stations: int) ->
                       (ARRAY['AVAILABLE','AVAILABLE','AVAILABLE','CHARGING','CHARGING','OUTOFORDER','INOPERATIVE',
                              'UNKNOWN'])[1 + abs(hashtext(m.id) + c) %% 8],
                       now(), m.created_at, now()
-               FROM infrastructure_stationmapping m CROSS JOIN generate_series(1, 2) c""", {})
+               FROM infrastructure_stationmapping m CROSS JOIN generate_series(1, 2) c""",
+            {},
+        )
         cur.execute(
             """INSERT INTO infrastructure_adaptercall (operator_id, adapter_type, operation, outcome, latency_ms,
                    error, created_at)
                SELECT %(op)s, CASE WHEN g %% 3 = 0 THEN 'ocpi' ELSE 'simulator' END, 'fetch_connector_statuses',
                       CASE WHEN g %% 20 = 0 THEN 'failure' ELSE 'success' END, g %% 400, '',
                       now() - (g %% 290) * interval '1 second'
-               FROM generate_series(1, %(n)s) g""", {"op": operator_id, "n": calls})
+               FROM generate_series(1, %(n)s) g""",
+            {"op": operator_id, "n": calls},
+        )
         cur.execute("ANALYZE")
 
 
@@ -89,8 +100,10 @@ def timed(fn, runs: int) -> str:
         fn()
         samples.append((time.perf_counter() - started) * 1000)
     samples.sort()
-    return (f"median {statistics.median(samples):7.1f} ms   p95 {samples[int(0.95 * (len(samples) - 1))]:7.1f} ms"
-            f"   max {samples[-1]:7.1f} ms")
+    return (
+        f"median {statistics.median(samples):7.1f} ms   p95 {samples[int(0.95 * (len(samples) - 1))]:7.1f} ms"
+        f"   max {samples[-1]:7.1f} ms"
+    )
 
 
 def main():
@@ -107,31 +120,54 @@ def main():
     fleet, _ = Operator.objects.get_or_create(name=OPERATOR_NAME + " poll")
     started = time.perf_counter()
     generate(operator.pk, args.stations, args.calls, args.poll_stations)
-    print(f"generated {args.stations} stations, {2 * args.stations} connectors, {args.calls} adapter calls "
-          f"in {time.perf_counter() - started:.1f} s")
+    print(
+        f"generated {args.stations} stations, {2 * args.stations} connectors, {args.calls} adapter calls "
+        f"in {time.perf_counter() - started:.1f} s"
+    )
     _, key = api_key_create(operator=operator, scopes=["infrastructure:read"])
     client = APIClient()
     client.credentials(HTTP_X_API_KEY=key)
     base = "/v1/charging-infrastructure"
-    for path in ("/connectors/summary", "/adapters/health", "/connectors?limit=50", "/connectors?status=CHARGING",
-                 "/mappings?limit=50"):
+    for path in (
+        "/connectors/summary",
+        "/adapters/health",
+        "/connectors?limit=50",
+        "/connectors?status=CHARGING",
+        "/mappings?limit=50",
+    ):
+
         def get(path=path):
             response = client.get(base + path)
             assert response.status_code == 200, response.content[:300]
+
         get()
         print(f"GET {path:32s} {timed(get, args.runs)}")
 
     # One poll of a fleet: fetch from the simulator, compare, record the changes (all change the first time).
     for i in range(args.poll_stations):
-        mapping_create(operator=fleet, station_id=f"P{i}", adapter_type="simulator", cpms_station_id=f"POLL-{i}",
-                       connectors=[{"connector_id": "1", "evse_uid": "", "standard": "IEC_62196_T2",
-                                    "power_type": "AC_3_PHASE", "max_power_kw": 22}])
+        mapping_create(
+            operator=fleet,
+            station_id=f"P{i}",
+            adapter_type="simulator",
+            cpms_station_id=f"POLL-{i}",
+            connectors=[
+                {
+                    "connector_id": "1",
+                    "evse_uid": "",
+                    "standard": "IEC_62196_T2",
+                    "power_type": "AC_3_PHASE",
+                    "max_power_kw": 22,
+                }
+            ],
+        )
     config = adapter_config_ensure(operator_id=fleet.pk, adapter_type="simulator")
     for label in ("first poll (every connector changes)", "second poll (no change)"):
         started = time.perf_counter()
         changed = adapter_poll(config=config)
-        print(f"{label:40s} {args.poll_stations} connectors, {changed} events, "
-              f"{(time.perf_counter() - started) * 1000:.0f} ms")
+        print(
+            f"{label:40s} {args.poll_stations} connectors, {changed} events, "
+            f"{(time.perf_counter() - started) * 1000:.0f} ms"
+        )
     connection.close()
 
 

@@ -35,8 +35,12 @@ def parse_args():
     parser.add_argument("--terminals", type=int, default=100_000)
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--regenerate", action="store_true", help="rebuild the fleet even if it has the right size")
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (GUNICORN_WORKERS; threads each: "
-                                                               "GUNICORN_THREADS, default 4)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=2,
+        help="gunicorn workers (GUNICORN_WORKERS; threads each: GUNICORN_THREADS, default 4)",
+    )
     parser.add_argument("--clients", type=int, default=8, help="concurrent client threads for ingestion")
     parser.add_argument("--ingest-seconds", type=float, default=30)
     parser.add_argument("--stats-runs", type=int, default=50)
@@ -119,8 +123,9 @@ def generate_fleet(operator_id: str, terminals: int, events: int) -> None:
     import psycopg
     from django.conf import settings
 
-    with psycopg.connect(f"postgresql://postgres@127.0.0.1:5432/{settings.DATABASES['default']['NAME']}",
-                         autocommit=True) as conn:
+    with psycopg.connect(
+        f"postgresql://postgres@127.0.0.1:5432/{settings.DATABASES['default']['NAME']}", autocommit=True
+    ) as conn:
         conn.execute("VACUUM ANALYZE terminals_terminal")
         conn.execute("VACUUM ANALYZE terminals_terminalhealthevent")
         conn.execute("CHECKPOINT")  # so that writing the generated data back does not slow the measurements
@@ -139,8 +144,12 @@ def start_server(workers: int) -> tuple[subprocess.Popen, str]:
 
     port = free_port()
     (ROOT / "var").mkdir(exist_ok=True)
-    env = dict(os.environ, GUNICORN_BIND=f"127.0.0.1:{port}", GUNICORN_WORKERS=str(workers),
-               GUNICORN_ACCESS_LOG=str(ROOT / "var" / "bench-terminals-access.log"))
+    env = dict(
+        os.environ,
+        GUNICORN_BIND=f"127.0.0.1:{port}",
+        GUNICORN_WORKERS=str(workers),
+        GUNICORN_ACCESS_LOG=str(ROOT / "var" / "bench-terminals-access.log"),
+    )
     gunicorn = Path(sys.executable).parent / "gunicorn"
     proc = subprocess.Popen([str(gunicorn), "evpay.wsgi:application", "--log-level", "warning"], cwd=ROOT, env=env)
     base = f"http://127.0.0.1:{port}"
@@ -193,8 +202,10 @@ def bench_stats(base: str, key: str, runs: int) -> None:
         response = session.get(f"{base}/v1/terminals/stats")
         latencies.append(time.perf_counter() - started)
         assert response.status_code == 200, response.text
-    print(f"GET /v1/terminals/stats over HTTP, {runs} sequential requests: p50 {ms(statistics.median(latencies))}, "
-          f"p95 {ms(percentile(latencies, 95))}, max {ms(max(latencies))}")
+    print(
+        f"GET /v1/terminals/stats over HTTP, {runs} sequential requests: p50 {ms(statistics.median(latencies))}, "
+        f"p95 {ms(percentile(latencies, 95))}, max {ms(max(latencies))}"
+    )
 
     operator = Operator.objects.get(name=OPERATOR_NAME)
     selector = []
@@ -202,12 +213,15 @@ def bench_stats(base: str, key: str, runs: int) -> None:
         started = time.perf_counter()
         terminal_stats(operator=operator)
         selector.append(time.perf_counter() - started)
-    print(f"terminal_stats() in process (its 2 aggregate queries): p50 {ms(statistics.median(selector))}, "
-          f"p95 {ms(percentile(selector, 95))}")
+    print(
+        f"terminal_stats() in process (its 2 aggregate queries): p50 {ms(statistics.median(selector))}, "
+        f"p95 {ms(percentile(selector, 95))}"
+    )
 
 
-def bench_ingestion(server: subprocess.Popen, base: str, key: str, terminals: int, clients: int,
-                    seconds: float) -> None:
+def bench_ingestion(
+    server: subprocess.Popen, base: str, key: str, terminals: int, clients: int, seconds: float
+) -> None:
     import requests
 
     stop_at = time.monotonic() + seconds
@@ -223,9 +237,11 @@ def bench_ingestion(server: subprocess.Popen, base: str, key: str, terminals: in
         while time.monotonic() < stop_at:
             terminal = f"trm_bench{1 + rng.randrange(terminals):015d}"
             event_type = rng.choice(EVENT_MIX)
-            body = {"type": event_type, "occurred_at": datetime.now(UTC).isoformat(),
-                    "metrics": {"signal_strength_dbm": -60 - rng.randrange(30), "temperature_c": 35.5,
-                                "uptime_s": 3600}}
+            body = {
+                "type": event_type,
+                "occurred_at": datetime.now(UTC).isoformat(),
+                "metrics": {"signal_strength_dbm": -60 - rng.randrange(30), "temperature_c": 35.5, "uptime_s": 3600},
+            }
             if event_type == "error":
                 body["code"] = "E_PINPAD"
             started = time.perf_counter()
@@ -246,11 +262,15 @@ def bench_ingestion(server: subprocess.Popen, base: str, key: str, terminals: in
         thread.join()
     elapsed = time.perf_counter() - started
     cpu = web_cpu_seconds(server) - cpu_before
-    print(f"POST /v1/terminals/{{id}}/health-events, {clients} clients for {elapsed:.1f} s: {len(latencies)} events, "
-          f"{len(latencies) / elapsed:.0f} events/s; latency p50 {ms(statistics.median(latencies))}, "
-          f"p95 {ms(percentile(latencies, 95))}, p99 {ms(percentile(latencies, 99))}; failures {len(failures)}")
-    print(f"web workers' CPU per event: {ms(cpu / max(1, len(latencies)))} "
-          f"(so about {len(latencies) / cpu:.0f} events/s per fully used core, database not included)")
+    print(
+        f"POST /v1/terminals/{{id}}/health-events, {clients} clients for {elapsed:.1f} s: {len(latencies)} events, "
+        f"{len(latencies) / elapsed:.0f} events/s; latency p50 {ms(statistics.median(latencies))}, "
+        f"p95 {ms(percentile(latencies, 95))}, p99 {ms(percentile(latencies, 99))}; failures {len(failures)}"
+    )
+    print(
+        f"web workers' CPU per event: {ms(cpu / max(1, len(latencies)))} "
+        f"(so about {len(latencies) / cpu:.0f} events/s per fully used core, database not included)"
+    )
     if failures:
         print("first failures:", failures[:3])
 
@@ -284,8 +304,10 @@ def main() -> None:
 
     operator, _ = Operator.objects.get_or_create(name=OPERATOR_NAME)
     _, key = api_key_create(operator=operator, scopes=["terminals:write"], name="bench")
-    have = (Terminal.objects.filter(operator=operator).count(),
-            TerminalHealthEvent.objects.filter(operator=operator).count())
+    have = (
+        Terminal.objects.filter(operator=operator).count(),
+        TerminalHealthEvent.objects.filter(operator=operator).count(),
+    )
     if args.regenerate or have != (args.terminals, args.events):
         started = phase(f"generating {args.terminals:,} terminals and {args.events:,} health events")
         generate_fleet(operator.pk, args.terminals, args.events)
@@ -295,9 +317,12 @@ def main() -> None:
         from django.db import connection
 
         with connection.cursor() as cur:  # a previous run moved some terminals; restore the mix for `stale`
-            cur.execute("UPDATE terminals_terminal SET status = 'online', last_seen_at = now() - interval '1 hour' "
-                        "WHERE operator_id = %s AND id LIKE 'trm_bench%%' AND "
-                        "substr(id, 10)::bigint %% 100 = 0", [operator.pk])
+            cur.execute(
+                "UPDATE terminals_terminal SET status = 'online', last_seen_at = now() - interval '1 hour' "
+                "WHERE operator_id = %s AND id LIKE 'trm_bench%%' AND "
+                "substr(id, 10)::bigint %% 100 = 0",
+                [operator.pk],
+            )
 
     server, base = start_server(args.workers)
     try:
@@ -310,8 +335,10 @@ def main() -> None:
         server.wait(timeout=20)
     phase("beat jobs at this size")
     bench_beat_jobs()
-    print(f"\nwhole run: {time.perf_counter() - began:.0f} s on {os.cpu_count()} CPUs; "
-          "load average after: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
+    print(
+        f"\nwhole run: {time.perf_counter() - began:.0f} s on {os.cpu_count()} CPUs; "
+        "load average after: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
+    )
 
 
 if __name__ == "__main__":

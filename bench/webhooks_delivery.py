@@ -23,11 +23,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ["DJANGO_SETTINGS_MODULE"] = "evpay.settings.local"
-os.environ["DATABASE_URL"] = os.environ.get("BENCH_DATABASE_URL",
-                                            "postgres://postgres@127.0.0.1:5432/evpay_bench_webhooks")
+os.environ["DATABASE_URL"] = os.environ.get(
+    "BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/evpay_bench_webhooks"
+)
 os.environ.setdefault("CELERY_BROKER_URL", "redis://127.0.0.1:6379/12")
-os.environ.update(WEBHOOK_ALLOW_HTTP="1", WEBHOOK_ALLOWED_NETWORKS="127.0.0.0/8", DEBUG="0",
-                  LOG_LEVEL=os.environ.get("LOG_LEVEL", "WARNING"))
+os.environ.update(
+    WEBHOOK_ALLOW_HTTP="1",
+    WEBHOOK_ALLOWED_NETWORKS="127.0.0.0/8",
+    DEBUG="0",
+    LOG_LEVEL=os.environ.get("LOG_LEVEL", "WARNING"),
+)
 
 
 def ensure_database(url: str) -> None:
@@ -51,10 +56,29 @@ def start_worker(*, purge: bool = True) -> subprocess.Popen:
     log_level = os.environ.get("BENCH_WORKER_LOGLEVEL", "WARNING")
     (ROOT / "var").mkdir(exist_ok=True)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "evpay", "worker", "--concurrency", "2", "--pool", "prefork",
-         "--loglevel", log_level, "--without-gossip", "--without-mingle", "-n", f"bench-{os.getpid()}@%h",
-         *os.environ.get("BENCH_WORKER_ARGS", "").split()],
-        cwd=ROOT, env=dict(os.environ), stdout=open(ROOT / "var" / "bench-worker.log", "w"), stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "evpay",
+            "worker",
+            "--concurrency",
+            "2",
+            "--pool",
+            "prefork",
+            "--loglevel",
+            log_level,
+            "--without-gossip",
+            "--without-mingle",
+            "-n",
+            f"bench-{os.getpid()}@%h",
+            *os.environ.get("BENCH_WORKER_ARGS", "").split(),
+        ],
+        cwd=ROOT,
+        env=dict(os.environ),
+        stdout=open(ROOT / "var" / "bench-worker.log", "w"),
+        stderr=subprocess.STDOUT,
     )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -102,9 +126,13 @@ def main() -> None:
     receiver.thread.start()
     operator = operator_create(name=f"Bench {time.time():.0f}")
     webhook_subscription_create(operator=operator, url=receiver.url, event_types=["*"])
+
     def emit(n: int, tag: str) -> str:
-        return event_emit(operator=operator, type="payment_intent.captured",
-                          data_object={"id": f"pi_{tag}_{n}", "object": "payment_intent", "amount": 5000}).id
+        return event_emit(
+            operator=operator,
+            type="payment_intent.captured",
+            data_object={"id": f"pi_{tag}_{n}", "object": "payment_intent", "amount": 5000},
+        ).id
 
     # 1. Throughput: the events and their task messages are committed first, then one worker drains the queue,
     #    so the figure is the worker's and not the producer's.
@@ -123,8 +151,9 @@ def main() -> None:
         arrivals = sorted(r.at for r in receiver.received)
         drain_seconds = arrivals[-1] - arrivals[0]
         throughput = (args.events - 1) / drain_seconds
-        wait_until(lambda: not WebhookDelivery.objects.filter(operator=operator).exclude(status="succeeded")
-                   .exists(), 120)
+        wait_until(
+            lambda: not WebhookDelivery.objects.filter(operator=operator).exclude(status="succeeded").exists(), 120
+        )
 
         # 2. Commit-to-first-attempt latency, one event per transaction at a steady rate below capacity.
         commit_times: dict[str, float] = {}
@@ -135,8 +164,13 @@ def main() -> None:
                 event_id = emit(i, "lat")
             commit_times[event_id] = time.time()
             time.sleep(max(0.0, interval - (time.time() - tick)))
-        wait_until(lambda: sum(1 for r in list(receiver.received) if r.headers["webhook-id"] in commit_times)
-                   >= args.latency_events, 120)
+        wait_until(
+            lambda: (
+                sum(1 for r in list(receiver.received) if r.headers["webhook-id"] in commit_times)
+                >= args.latency_events
+            ),
+            120,
+        )
         first_arrival: dict[str, float] = {}
         for r in list(receiver.received):
             first_arrival.setdefault(r.headers["webhook-id"], r.at)
@@ -146,13 +180,19 @@ def main() -> None:
         worker.wait(20)
         receiver.server.shutdown()
 
-    print(f"producer: {args.events} events (+ deliveries) committed in batches of {args.batch} in "
-          f"{committed - started:.2f} s -> {args.events / (committed - started):.0f} events/s")
-    print(f"throughput: one worker (prefork, 2 processes) delivered {args.events} in {drain_seconds:.2f} s "
-          f"-> {throughput:.0f} deliveries/s")
-    print(f"latency (commit -> first request at receiver), {args.latency_events} events at {args.rate:g}/s: "
-          f"p50 {statistics.median(latencies):.1f} ms, p99 {percentile(latencies, 99):.1f} ms, "
-          f"max {max(latencies):.1f} ms")
+    print(
+        f"producer: {args.events} events (+ deliveries) committed in batches of {args.batch} in "
+        f"{committed - started:.2f} s -> {args.events / (committed - started):.0f} events/s"
+    )
+    print(
+        f"throughput: one worker (prefork, 2 processes) delivered {args.events} in {drain_seconds:.2f} s "
+        f"-> {throughput:.0f} deliveries/s"
+    )
+    print(
+        f"latency (commit -> first request at receiver), {args.latency_events} events at {args.rate:g}/s: "
+        f"p50 {statistics.median(latencies):.1f} ms, p99 {percentile(latencies, 99):.1f} ms, "
+        f"max {max(latencies):.1f} ms"
+    )
 
 
 if __name__ == "__main__":

@@ -10,8 +10,19 @@ from .models import ChargeSession, StopReason, Tariff
 
 @admin.register(Tariff)
 class TariffAdmin(OperatorScopedAdmin):
-    list_display = ("id", "name", "operator", "currency", "price_per_kwh", "price_per_minute", "session_fee",
-                    "vat_rate_percent", "preauthorize_amount", "is_default", "updated_at")
+    list_display = (
+        "id",
+        "name",
+        "operator",
+        "currency",
+        "price_per_kwh",
+        "price_per_minute",
+        "session_fee",
+        "vat_rate_percent",
+        "preauthorize_amount",
+        "is_default",
+        "updated_at",
+    )
     list_filter = ("currency", "is_default")
     search_fields = ("id", "name")
     date_hierarchy = "created_at"
@@ -36,8 +47,20 @@ class TariffAdmin(OperatorScopedAdmin):
 
 @admin.register(ChargeSession)
 class ChargeSessionAdmin(LedgerAdmin):
-    list_display = ("id", "operator", "status", "station_id", "connector_id", "terminal", "energy_wh",
-                    "total", "amount_captured", "currency", "stop_reason", "created_at")
+    list_display = (
+        "id",
+        "operator",
+        "status",
+        "station_id",
+        "connector_id",
+        "terminal",
+        "energy_wh",
+        "total",
+        "amount_captured",
+        "currency",
+        "stop_reason",
+        "created_at",
+    )
     list_filter = ("status", "station_id", ("terminal", admin.RelatedOnlyFieldListFilter), "stop_reason")
     search_fields = ("id", "station_id", "payment_intent__id", "cpms_session_id", "terminal__serial_number")
     date_hierarchy = "created_at"
@@ -53,17 +76,27 @@ class ChargeSessionAdmin(LedgerAdmin):
 
     @admin.display(description="cost breakdown (major units)")
     def cost_breakdown(self, obj):
-        rows = [("energy", obj.cost_energy), ("time", obj.cost_time), ("session fee", obj.cost_session_fee),
-                ("subtotal", obj.cost_subtotal), ("VAT", obj.cost_vat), ("total", obj.cost_total),
-                ("captured", obj.amount_captured)]
-        return format_html_join("", "<div>{}: {} {}</div>",
-                                ((label, money.to_major_units(value, obj.currency), obj.currency)
-                                 for label, value in rows))
+        rows = [
+            ("energy", obj.cost_energy),
+            ("time", obj.cost_time),
+            ("session fee", obj.cost_session_fee),
+            ("subtotal", obj.cost_subtotal),
+            ("VAT", obj.cost_vat),
+            ("total", obj.cost_total),
+            ("captured", obj.amount_captured),
+        ]
+        return format_html_join(
+            "",
+            "<div>{}: {} {}</div>",
+            ((label, money.to_major_units(value, obj.currency), obj.currency) for label, value in rows),
+        )
 
     @admin.action(description="Complete now (stopped by operator; captures the cost)")
     def complete_now(self, request, queryset):
         run_service_action(
-            self, request, queryset,
+            self,
+            request,
+            queryset,
             lambda s: services.charge_session_complete(session=s, stop_reason=StopReason.STOPPED_BY_OPERATOR),
             "Completed",
         )

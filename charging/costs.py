@@ -29,8 +29,16 @@ class Cost:
         return asdict(self)
 
 
-def cost_compute(*, currency: str, energy_wh: int, duration_seconds: int, price_per_kwh: Decimal,
-                 price_per_minute: Decimal, session_fee: Decimal, vat_rate_percent: Decimal) -> Cost:
+def cost_compute(
+    *,
+    currency: str,
+    energy_wh: int,
+    duration_seconds: int,
+    price_per_kwh: Decimal,
+    price_per_minute: Decimal,
+    session_fee: Decimal,
+    vat_rate_percent: Decimal,
+) -> Cost:
     # Multiply before dividing: a terminating result (1.5 cents) stays exact, so half-up sees the true half.
     energy_cost = Decimal(energy_wh) * Decimal(price_per_kwh) / 1000
     time_cost = Decimal(duration_seconds) * Decimal(price_per_minute) / 60

@@ -25,8 +25,9 @@ class Tariff(models.Model):
     class Meta:
         ordering = ["-created_at"]
         constraints = [
-            models.UniqueConstraint(fields=["operator"], condition=models.Q(is_default=True),
-                                    name="one_default_tariff_per_operator"),
+            models.UniqueConstraint(
+                fields=["operator"], condition=models.Q(is_default=True), name="one_default_tariff_per_operator"
+            ),
         ]
 
     def __str__(self):
@@ -73,13 +74,15 @@ class ChargeSession(models.Model):
     operator = models.ForeignKey("core.Operator", on_delete=models.PROTECT, related_name="charge_sessions")
     status = models.CharField(max_length=16, choices=ChargeSessionStatus.choices, default=S.PENDING)
     terminal = models.ForeignKey("terminals.Terminal", on_delete=models.PROTECT, related_name="charge_sessions")
-    mapping = models.ForeignKey("infrastructure.StationMapping", on_delete=models.PROTECT,
-                                related_name="charge_sessions")
+    mapping = models.ForeignKey(
+        "infrastructure.StationMapping", on_delete=models.PROTECT, related_name="charge_sessions"
+    )
     # Copied from the mapping and connector: a mapping may later be renamed or lose the connector.
     station_id = models.CharField(max_length=100)
     connector_id = models.CharField(max_length=36)
-    payment_intent = models.OneToOneField("payments.PaymentIntent", on_delete=models.PROTECT,
-                                          related_name="charge_session")
+    payment_intent = models.OneToOneField(
+        "payments.PaymentIntent", on_delete=models.PROTECT, related_name="charge_session"
+    )
     currency = models.CharField(max_length=3)
     preauth_amount = models.BigIntegerField()
     tariff = models.ForeignKey(Tariff, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
@@ -110,9 +113,11 @@ class ChargeSession(models.Model):
         ordering = ["-created_at"]
         constraints = [
             # With the connector row lock in charge_session_start: never two running sessions on one connector.
-            models.UniqueConstraint(fields=["mapping", "connector_id"],
-                                    condition=models.Q(status__in=[s.value for s in RUNNING_STATUSES]),
-                                    name="one_running_session_per_connector"),
+            models.UniqueConstraint(
+                fields=["mapping", "connector_id"],
+                condition=models.Q(status__in=[s.value for s in RUNNING_STATUSES]),
+                name="one_running_session_per_connector",
+            ),
         ]
         indexes = [
             models.Index(fields=["operator", "-created_at"], name="chs_operator_created"),

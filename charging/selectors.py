@@ -19,17 +19,29 @@ def tariff_for_mapping(mapping) -> Tariff | None:
 
 def connector_lookup(*, operator_id: str, station_id: str, connector_id: str) -> Connector | None:
     """The connector on an active, live mapping of the operator, or None."""
-    return (Connector.objects.select_related("mapping", "mapping__tariff")
-            .filter(operator_id=operator_id, mapping__station_id=station_id, mapping__is_active=True,
-                    mapping__deleted_at__isnull=True, connector_id=connector_id).first())
+    return (
+        Connector.objects.select_related("mapping", "mapping__tariff")
+        .filter(
+            operator_id=operator_id,
+            mapping__station_id=station_id,
+            mapping__is_active=True,
+            mapping__deleted_at__isnull=True,
+            connector_id=connector_id,
+        )
+        .first()
+    )
 
 
 def running_sessions(mapping_ids: list[str]) -> dict[tuple[str, str], str]:
     """{(mapping_id, connector_id): "chs_..."} of sessions pending, charging or stopping. One query.
     Registered with `infrastructure.selectors` (see `charging.apps`)."""
-    return {(m, c): s for m, c, s in ChargeSession.objects.filter(
-        mapping_id__in=mapping_ids, status__in=RUNNING_STATUSES,
-    ).values_list("mapping_id", "connector_id", "id")}
+    return {
+        (m, c): s
+        for m, c, s in ChargeSession.objects.filter(
+            mapping_id__in=mapping_ids,
+            status__in=RUNNING_STATUSES,
+        ).values_list("mapping_id", "connector_id", "id")
+    }
 
 
 def active_session_count(operator_id: str | None = None) -> int:
@@ -42,8 +54,11 @@ def active_session_count(operator_id: str | None = None) -> int:
 
 def sessions_pending_past_start_timeout(*, limit: int = 500) -> list[ChargeSession]:
     cutoff = timezone.now() - timedelta(seconds=settings.CHARGE_START_TIMEOUT)
-    return list(ChargeSession.objects.filter(status=ChargeSessionStatus.PENDING, created_at__lt=cutoff)
-                .order_by("created_at")[:limit])
+    return list(
+        ChargeSession.objects.filter(status=ChargeSessionStatus.PENDING, created_at__lt=cutoff).order_by("created_at")[
+            :limit
+        ]
+    )
 
 
 def sessions_stale(*, limit: int = 500) -> list[ChargeSession]:
@@ -52,8 +67,12 @@ def sessions_stale(*, limit: int = 500) -> list[ChargeSession]:
     cutoff = timezone.now() - timedelta(seconds=settings.CHARGE_STALE_AFTER)
     # Coalesce inside: GREATEST is NULL when an argument is, on SQLite.
     last_seen = Greatest(Coalesce("last_progress_at", "started_at"), "started_at")
-    return list(ChargeSession.objects.filter(status__in=[ChargeSessionStatus.CHARGING, ChargeSessionStatus.STOPPING])
-                .annotate(last_seen=last_seen).filter(last_seen__lt=cutoff).order_by("last_seen")[:limit])
+    return list(
+        ChargeSession.objects.filter(status__in=[ChargeSessionStatus.CHARGING, ChargeSessionStatus.STOPPING])
+        .annotate(last_seen=last_seen)
+        .filter(last_seen__lt=cutoff)
+        .order_by("last_seen")[:limit]
+    )
 
 
 def dashboard_panels(*, operator_id: str | None, since: datetime) -> list:
@@ -68,17 +87,26 @@ def dashboard_panels(*, operator_id: str | None, since: datetime) -> list:
         completed=Count("id", filter=Q(status=ChargeSessionStatus.COMPLETED)),
         failed=Count("id", filter=Q(status=ChargeSessionStatus.FAILED)),
     )
-    return [Panel("Charging sessions", [
-        ("Active now", active_session_count(operator_id)),
-        ("Started today", today["started"]),
-        ("Completed today", today["completed"]),
-        ("Failed today", today["failed"]),
-    ])]
+    return [
+        Panel(
+            "Charging sessions",
+            [
+                ("Active now", active_session_count(operator_id)),
+                ("Started today", today["started"]),
+                ("Completed today", today["completed"]),
+                ("Failed today", today["failed"]),
+            ],
+        )
+    ]
 
 
 def session_counts_by_running_status() -> dict[str, int]:
     """Running sessions of every operator per running status (zeros included). One query."""
     counts = dict.fromkeys(RUNNING_STATUSES, 0)
-    counts.update(ChargeSession.objects.filter(status__in=RUNNING_STATUSES).order_by()
-                  .values_list("status").annotate(n=Count("id")))
+    counts.update(
+        ChargeSession.objects.filter(status__in=RUNNING_STATUSES)
+        .order_by()
+        .values_list("status")
+        .annotate(n=Count("id"))
+    )
     return counts

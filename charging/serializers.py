@@ -11,7 +11,7 @@ from .models import ChargeSession, StopReason, Tariff
 
 
 def decimal_string(value: Decimal | None) -> str | None:
-    """"0.59" for 0.5900, "0.1234" kept, "1.00" for 1: at least two decimals, no padding beyond them."""
+    """ "0.59" for 0.5900, "0.1234" kept, "1.00" for 1: at least two decimals, no padding beyond them."""
     if value is None:
         return None
     value = Decimal(value)
@@ -40,8 +40,14 @@ class DecimalStringField(serializers.DecimalField):
         return decimal_string(value)
 
 
-@extend_schema_field({"type": "string", "format": "decimal", "example": "19.00",
-                      "description": "Percent, 0-100, at most 2 decimals; a number is accepted too."})
+@extend_schema_field(
+    {
+        "type": "string",
+        "format": "decimal",
+        "example": "19.00",
+        "description": "Percent, 0-100, at most 2 decimals; a number is accepted too.",
+    }
+)
 class VatRateField(serializers.DecimalField):
     def __init__(self, **kwargs):
         super().__init__(max_digits=5, decimal_places=2, min_value=Decimal(0), max_value=Decimal(100), **kwargs)
@@ -64,8 +70,19 @@ class TariffSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Tariff
-        fields = ["id", "name", "currency", "price_per_kwh", "price_per_minute", "session_fee", "vat_rate_percent",
-                  "preauthorize_amount", "is_default", "created_at", "updated_at"]
+        fields = [
+            "id",
+            "name",
+            "currency",
+            "price_per_kwh",
+            "price_per_minute",
+            "session_fee",
+            "vat_rate_percent",
+            "preauthorize_amount",
+            "is_default",
+            "created_at",
+            "updated_at",
+        ]
         read_only_fields = ["id", "created_at", "updated_at"]
         extra_kwargs = {"name": {"max_length": 200}}
 
@@ -100,10 +117,30 @@ class ChargeSessionSerializer(serializers.ModelSerializer):
     class Meta:
         model = ChargeSession
         fields = [
-            "id", "object", "status", "terminal_id", "station_id", "connector_id", "mapping_id", "payment_intent_id",
-            "currency", "preauth_amount", "tariff", "energy_wh", "duration_seconds", "power_kw", "last_progress_at",
-            "cost", "amount_captured", "stop_reason", "cpms_session_id", "started_at", "completed_at", "created_at",
-            "updated_at", "metadata",
+            "id",
+            "object",
+            "status",
+            "terminal_id",
+            "station_id",
+            "connector_id",
+            "mapping_id",
+            "payment_intent_id",
+            "currency",
+            "preauth_amount",
+            "tariff",
+            "energy_wh",
+            "duration_seconds",
+            "power_kw",
+            "last_progress_at",
+            "cost",
+            "amount_captured",
+            "stop_reason",
+            "cpms_session_id",
+            "started_at",
+            "completed_at",
+            "created_at",
+            "updated_at",
+            "metadata",
         ]
         read_only_fields = fields
 
@@ -117,15 +154,23 @@ class ChargeSessionSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(TariffPricesSerializer)
     def get_tariff(self, obj) -> dict:
-        return {"price_per_kwh": decimal_string(obj.price_per_kwh),
-                "price_per_minute": decimal_string(obj.price_per_minute),
-                "session_fee": decimal_string(obj.session_fee),
-                "vat_rate_percent": decimal_string(obj.vat_rate_percent)}
+        return {
+            "price_per_kwh": decimal_string(obj.price_per_kwh),
+            "price_per_minute": decimal_string(obj.price_per_minute),
+            "session_fee": decimal_string(obj.session_fee),
+            "vat_rate_percent": decimal_string(obj.vat_rate_percent),
+        }
 
     @extend_schema_field(CostSerializer)
     def get_cost(self, obj) -> dict:
-        return {"energy": obj.cost_energy, "time": obj.cost_time, "session_fee": obj.cost_session_fee,
-                "subtotal": obj.cost_subtotal, "vat": obj.cost_vat, "total": obj.cost_total}
+        return {
+            "energy": obj.cost_energy,
+            "time": obj.cost_time,
+            "session_fee": obj.cost_session_fee,
+            "subtotal": obj.cost_subtotal,
+            "vat": obj.cost_vat,
+            "total": obj.cost_total,
+        }
 
 
 class ChargeSessionStartSerializer(serializers.Serializer):
@@ -139,19 +184,28 @@ class ChargeSessionStartSerializer(serializers.Serializer):
 class ChargeSessionProgressSerializer(serializers.Serializer):
     energy_wh = serializers.IntegerField(min_value=0, max_value=10**9, help_text="Cumulative Wh since the start.")
     measured_at = serializers.DateTimeField()
-    power_kw = serializers.DecimalField(max_digits=9, decimal_places=3, min_value=Decimal(0), required=False,
-                                        allow_null=True)
+    power_kw = serializers.DecimalField(
+        max_digits=9, decimal_places=3, min_value=Decimal(0), required=False, allow_null=True
+    )
 
 
 class ChargeSessionCompleteSerializer(serializers.Serializer):
-    energy_wh = serializers.IntegerField(min_value=0, max_value=10**9, required=False, allow_null=True,
-                                         help_text="Final cumulative Wh; default: the last reading.")
-    ended_at = serializers.DateTimeField(required=False, allow_null=True,
-                                         help_text="When charging ended; default: now. Billed time runs to it.")
+    energy_wh = serializers.IntegerField(
+        min_value=0,
+        max_value=10**9,
+        required=False,
+        allow_null=True,
+        help_text="Final cumulative Wh; default: the last reading.",
+    )
+    ended_at = serializers.DateTimeField(
+        required=False, allow_null=True, help_text="When charging ended; default: now. Billed time runs to it."
+    )
     stop_reason = serializers.ChoiceField(
         choices=[StopReason.COMPLETED, StopReason.EV_DISCONNECTED, StopReason.STOPPED_BY_OPERATOR],
-        required=False, allow_null=True,
-        help_text="Default `completed`; a session stopped by its cost cap keeps `cost_cap_reached`.")
+        required=False,
+        allow_null=True,
+        help_text="Default `completed`; a session stopped by its cost cap keeps `cost_cap_reached`.",
+    )
 
 
 class QuoteQuerySerializer(serializers.Serializer):

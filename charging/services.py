@@ -41,10 +41,17 @@ logger = logging.getLogger(__name__)
 
 S = ChargeSessionStatus
 # Connector statuses (OCPI) that refuse a new session; AVAILABLE and UNKNOWN (never reported) accept one.
-CONNECTOR_UNAVAILABLE_STATUSES = frozenset({
-    OcpiStatus.CHARGING, OcpiStatus.BLOCKED, OcpiStatus.RESERVED, OcpiStatus.INOPERATIVE, OcpiStatus.OUTOFORDER,
-    OcpiStatus.REMOVED, OcpiStatus.PLANNED,
-})
+CONNECTOR_UNAVAILABLE_STATUSES = frozenset(
+    {
+        OcpiStatus.CHARGING,
+        OcpiStatus.BLOCKED,
+        OcpiStatus.RESERVED,
+        OcpiStatus.INOPERATIVE,
+        OcpiStatus.OUTOFORDER,
+        OcpiStatus.REMOVED,
+        OcpiStatus.PLANNED,
+    }
+)
 TERMINAL_UNAVAILABLE_STATUSES = frozenset({TerminalStatus.MAINTENANCE, TerminalStatus.DECOMMISSIONED})
 # A reading or end time further ahead of our clock than this is a broken clock, not a measurement.
 MAX_CLOCK_SKEW = timedelta(minutes=5)
@@ -72,6 +79,7 @@ class NoTariff(DomainError):
 
 # --- tariffs ------------------------------------------------------------------------------------------
 
+
 def _default_take(operator_id: str) -> None:
     """Clear the operator's current default, so that a tariff may take the flag in this transaction. Default
     changes of one operator queue on the operator row, so the partial unique index never fires. NO KEY UPDATE:
@@ -80,22 +88,44 @@ def _default_take(operator_id: str) -> None:
     Tariff.objects.filter(operator_id=operator_id, is_default=True).update(is_default=False, updated_at=timezone.now())
 
 
-def tariff_create(*, operator: Operator, name: str, currency: str, preauthorize_amount: int,
-                  price_per_kwh: Decimal = Decimal(0), price_per_minute: Decimal = Decimal(0),
-                  session_fee: Decimal = Decimal(0), vat_rate_percent: Decimal = Decimal(0),
-                  is_default: bool = False) -> Tariff:
+def tariff_create(
+    *,
+    operator: Operator,
+    name: str,
+    currency: str,
+    preauthorize_amount: int,
+    price_per_kwh: Decimal = Decimal(0),
+    price_per_minute: Decimal = Decimal(0),
+    session_fee: Decimal = Decimal(0),
+    vat_rate_percent: Decimal = Decimal(0),
+    is_default: bool = False,
+) -> Tariff:
     with transaction.atomic():
         if is_default:
             _default_take(operator.pk)
         return Tariff.objects.create(
-            operator=operator, name=name, currency=currency, preauthorize_amount=preauthorize_amount,
-            price_per_kwh=price_per_kwh, price_per_minute=price_per_minute, session_fee=session_fee,
-            vat_rate_percent=vat_rate_percent, is_default=is_default,
+            operator=operator,
+            name=name,
+            currency=currency,
+            preauthorize_amount=preauthorize_amount,
+            price_per_kwh=price_per_kwh,
+            price_per_minute=price_per_minute,
+            session_fee=session_fee,
+            vat_rate_percent=vat_rate_percent,
+            is_default=is_default,
         )
 
 
-TARIFF_FIELDS = ("name", "currency", "preauthorize_amount", "price_per_kwh", "price_per_minute", "session_fee",
-                 "vat_rate_percent", "is_default")
+TARIFF_FIELDS = (
+    "name",
+    "currency",
+    "preauthorize_amount",
+    "price_per_kwh",
+    "price_per_minute",
+    "session_fee",
+    "vat_rate_percent",
+    "is_default",
+)
 
 
 def tariff_update(*, tariff: Tariff, **changes) -> Tariff:
@@ -119,18 +149,22 @@ def tariff_applicable(mapping) -> Tariff:
     """The tariff that applies to the mapping's station; 409 when none does."""
     tariff = selectors.tariff_for_mapping(mapping)
     if tariff is None:
-        raise NoTariff(f"No tariff applies to station {mapping.station_id}: give its mapping a tariff or make "
-                       "one of the operator's tariffs the default.")
+        raise NoTariff(
+            f"No tariff applies to station {mapping.station_id}: give its mapping a tariff or make "
+            "one of the operator's tariffs the default."
+        )
     return tariff
 
 
 # --- charge sessions: helpers ---------------------------------------------------------------------------
 
+
 def _emit(session: ChargeSession, event_type: str) -> None:
     from .serializers import ChargeSessionSerializer
 
-    event_emit(operator=session.operator_id, type=f"charge.{event_type}",
-               data_object=ChargeSessionSerializer(session).data)
+    event_emit(
+        operator=session.operator_id, type=f"charge.{event_type}", data_object=ChargeSessionSerializer(session).data
+    )
 
 
 def _lock(session: ChargeSession) -> ChargeSession:
@@ -142,16 +176,23 @@ def _can(session: ChargeSession, action: str) -> bool:
     return session.status in allowed_from
 
 
-_ACTION_VERBS = {"begin": "started", "fail": "failed", "reach_cap": "stopped at its cost cap",
-                 "complete": "completed", "record_progress": "given progress readings"}
+_ACTION_VERBS = {
+    "begin": "started",
+    "fail": "failed",
+    "reach_cap": "stopped at its cost cap",
+    "complete": "completed",
+    "record_progress": "given progress readings",
+}
 
 
 def _check_transition(session: ChargeSession, action: str) -> None:
     """The one place that says whether `action` may happen to `session` now."""
     if not _can(session, action):
         allowed_from, _ = CHARGE_SESSION_TRANSITIONS[action]
-        raise InvalidState(f"Charge session {session.id} is {session.status}; only a session that is "
-                           f"{' or '.join(sorted(allowed_from))} can be {_ACTION_VERBS[action]}.")
+        raise InvalidState(
+            f"Charge session {session.id} is {session.status}; only a session that is "
+            f"{' or '.join(sorted(allowed_from))} can be {_ACTION_VERBS[action]}."
+        )
 
 
 def _move(session: ChargeSession, action: str) -> None:
@@ -160,10 +201,15 @@ def _move(session: ChargeSession, action: str) -> None:
 
 
 def _recompute(session: ChargeSession) -> None:
-    cost = cost_compute(currency=session.currency, energy_wh=session.energy_wh,
-                        duration_seconds=session.duration_seconds, price_per_kwh=session.price_per_kwh,
-                        price_per_minute=session.price_per_minute, session_fee=session.session_fee,
-                        vat_rate_percent=session.vat_rate_percent)
+    cost = cost_compute(
+        currency=session.currency,
+        energy_wh=session.energy_wh,
+        duration_seconds=session.duration_seconds,
+        price_per_kwh=session.price_per_kwh,
+        price_per_minute=session.price_per_minute,
+        session_fee=session.session_fee,
+        vat_rate_percent=session.vat_rate_percent,
+    )
     session.cost_energy, session.cost_time, session.cost_session_fee = cost.energy, cost.time, cost.session_fee
     session.cost_subtotal, session.cost_vat, session.cost_total = cost.subtotal, cost.vat, cost.total
 
@@ -197,8 +243,16 @@ def _enqueue_settlement(session: ChargeSession, *, countdown: float = 0) -> None
 
 # --- start --------------------------------------------------------------------------------------------
 
-def charge_session_start(*, operator: Operator, terminal_id: str, station_id: str, connector_id: str,
-                         payment_intent_id: str, metadata: dict | None = None) -> ChargeSession:
+
+def charge_session_start(
+    *,
+    operator: Operator,
+    terminal_id: str,
+    station_id: str,
+    connector_id: str,
+    payment_intent_id: str,
+    metadata: dict | None = None,
+) -> ChargeSession:
     """Create a `pending` session on a locked connector, terminal and payment intent; the start command goes to
     the CPMS after commit. Locks are taken in one order (mapping, connector, terminal, intent) - the mapping
     first, as `mapping_delete` does - so a start and a mapping change never deadlock."""
@@ -207,16 +261,32 @@ def charge_session_start(*, operator: Operator, terminal_id: str, station_id: st
     try:
         with transaction.atomic():
             # NO KEY UPDATE: blocks a mapping delete/update, not the key-share lock of the session's own FK.
-            mapping = (StationMapping.objects.live().select_for_update(no_key=True)
-                       .filter(operator_id=operator.pk, station_id=station_id, is_active=True).first())
-            connector = None if mapping is None else (
-                Connector.objects.select_for_update().filter(mapping=mapping, connector_id=connector_id).first())
-            terminal = (Terminal.objects.select_for_update(no_key=True)
-                        .filter(operator_id=operator.pk, pk=terminal_id).first())
-            intent = PaymentIntent.objects.select_for_update().filter(operator_id=operator.pk,
-                                                                      pk=payment_intent_id).first()
-            _check_references(connector, terminal, intent, station_id=station_id, connector_id=connector_id,
-                              terminal_id=terminal_id, payment_intent_id=payment_intent_id)
+            mapping = (
+                StationMapping.objects.live()
+                .select_for_update(no_key=True)
+                .filter(operator_id=operator.pk, station_id=station_id, is_active=True)
+                .first()
+            )
+            connector = (
+                None
+                if mapping is None
+                else (Connector.objects.select_for_update().filter(mapping=mapping, connector_id=connector_id).first())
+            )
+            terminal = (
+                Terminal.objects.select_for_update(no_key=True).filter(operator_id=operator.pk, pk=terminal_id).first()
+            )
+            intent = (
+                PaymentIntent.objects.select_for_update().filter(operator_id=operator.pk, pk=payment_intent_id).first()
+            )
+            _check_references(
+                connector,
+                terminal,
+                intent,
+                station_id=station_id,
+                connector_id=connector_id,
+                terminal_id=terminal_id,
+                payment_intent_id=payment_intent_id,
+            )
             connector.mapping = mapping
             tariff = tariff_applicable(mapping)
             _check_intent(intent, tariff=tariff, terminal=terminal)
@@ -224,11 +294,20 @@ def charge_session_start(*, operator: Operator, terminal_id: str, station_id: st
             if terminal.status in TERMINAL_UNAVAILABLE_STATUSES:
                 raise TerminalUnavailable(f"Terminal {terminal.pk} is {terminal.status}.")
             session = ChargeSession.objects.create(
-                operator=operator, terminal=terminal, mapping=mapping, station_id=mapping.station_id,
-                connector_id=connector.connector_id, payment_intent=intent, currency=intent.currency,
-                preauth_amount=intent.amount_authorized, tariff=tariff, price_per_kwh=tariff.price_per_kwh,
-                price_per_minute=tariff.price_per_minute, session_fee=tariff.session_fee,
-                vat_rate_percent=tariff.vat_rate_percent, metadata=metadata or {},
+                operator=operator,
+                terminal=terminal,
+                mapping=mapping,
+                station_id=mapping.station_id,
+                connector_id=connector.connector_id,
+                payment_intent=intent,
+                currency=intent.currency,
+                preauth_amount=intent.amount_authorized,
+                tariff=tariff,
+                price_per_kwh=tariff.price_per_kwh,
+                price_per_minute=tariff.price_per_minute,
+                session_fee=tariff.session_fee,
+                vat_rate_percent=tariff.vat_rate_percent,
+                metadata=metadata or {},
             )
             _recompute(session)  # a session fee is owed from the first moment
             session.save()
@@ -279,22 +358,32 @@ def _reported_charging_was_ours(connector: Connector) -> bool:
         return False
     return ChargeSession.objects.filter(
         Q(completed_at__gte=reported_at) | Q(status=S.FAILED, updated_at__gte=reported_at),
-        mapping_id=connector.mapping_id, connector_id=connector.connector_id, created_at__lte=reported_at,
+        mapping_id=connector.mapping_id,
+        connector_id=connector.connector_id,
+        created_at__lte=reported_at,
     ).exists()
 
 
 def _check_connector(connector: Connector) -> None:
-    running = ChargeSession.objects.filter(mapping_id=connector.mapping_id, connector_id=connector.connector_id,
-                                           status__in=RUNNING_STATUSES).values_list("pk", flat=True).first()
+    running = (
+        ChargeSession.objects.filter(
+            mapping_id=connector.mapping_id, connector_id=connector.connector_id, status__in=RUNNING_STATUSES
+        )
+        .values_list("pk", flat=True)
+        .first()
+    )
     if running:
-        raise ConnectorUnavailable(f"Connector {connector.connector_id} of {connector.mapping.station_id} is busy "
-                                   f"(charge session {running}).")
+        raise ConnectorUnavailable(
+            f"Connector {connector.connector_id} of {connector.mapping.station_id} is busy (charge session {running})."
+        )
     if connector.status in CONNECTOR_UNAVAILABLE_STATUSES and not _reported_charging_was_ours(connector):
-        raise ConnectorUnavailable(f"Connector {connector.connector_id} of {connector.mapping.station_id} is "
-                                   f"{connector.status}.")
+        raise ConnectorUnavailable(
+            f"Connector {connector.connector_id} of {connector.mapping.station_id} is {connector.status}."
+        )
 
 
 # --- the CPMS's answers -----------------------------------------------------------------------------------
+
 
 def charge_session_start_command_send(*, session: ChargeSession) -> ChargeSession:
     """Send the start command (no transaction held) and record the answer. Raises AdapterUnavailable when
@@ -304,7 +393,8 @@ def charge_session_start_command_send(*, session: ChargeSession) -> ChargeSessio
         return session  # answered already (a redelivered task)
     connector = Connector.objects.filter(mapping_id=session.mapping_id, connector_id=session.connector_id).first()
     result = adapter_for_mapping(session.mapping).start_session(
-        connector_id=session.connector_id, session_id=session.pk, evse_uid=connector.evse_uid if connector else "")
+        connector_id=session.connector_id, session_id=session.pk, evse_uid=connector.evse_uid if connector else ""
+    )
     return charge_session_start_answer_record(session=session, result=result)
 
 
@@ -335,8 +425,9 @@ def charge_session_stop_command_send(*, session: ChargeSession) -> CommandResult
     """Send the stop command (no transaction held). The session ends when the CPMS reports completion (or the
     stale-session job ends it); a refusal is logged. Raises AdapterUnavailable for the caller to retry."""
     session = ChargeSession.objects.select_related("mapping").get(pk=session.pk)
-    result = adapter_for_mapping(session.mapping).stop_session(cpms_session_id=session.cpms_session_id,
-                                                               session_id=session.pk)
+    result = adapter_for_mapping(session.mapping).stop_session(
+        cpms_session_id=session.cpms_session_id, session_id=session.pk
+    )
     if not result.accepted:
         logger.warning("CPMS answered %s to the stop of %s: %s", result.outcome.value, session.pk, result.message)
     return result
@@ -344,8 +435,10 @@ def charge_session_stop_command_send(*, session: ChargeSession) -> CommandResult
 
 # --- progress -----------------------------------------------------------------------------------------
 
-def charge_session_record_progress(*, session: ChargeSession, energy_wh: int, measured_at: datetime,
-                                   power_kw: Decimal | None = None) -> ChargeSession:
+
+def charge_session_record_progress(
+    *, session: ChargeSession, energy_wh: int, measured_at: datetime, power_kw: Decimal | None = None
+) -> ChargeSession:
     """A cumulative reading. Older than the last one: ignored (returned unchanged). Less energy with a newer
     time: 400 `energy_decreased`. The first reading of a pending session starts it; reaching the cost cap
     moves it to `stopping` and sends the stop command."""
@@ -359,7 +452,9 @@ def charge_session_record_progress(*, session: ChargeSession, energy_wh: int, me
         if energy_wh < session.energy_wh:
             raise EnergyDecreased(
                 f"energy_wh {energy_wh} is lower than the last reading ({session.energy_wh} Wh); readings are "
-                "cumulative.", errors={"energy_wh": [f"At least {session.energy_wh}."]})
+                "cumulative.",
+                errors={"energy_wh": [f"At least {session.energy_wh}."]},
+            )
         events = []
         if _can(session, "begin"):
             _begin(session, max(measured_at, session.created_at))  # billed time never precedes the tap
@@ -383,8 +478,14 @@ def charge_session_record_progress(*, session: ChargeSession, energy_wh: int, me
 
 # --- completion and failure -------------------------------------------------------------------------------
 
-def charge_session_complete(*, session: ChargeSession, energy_wh: int | None = None, ended_at: datetime | None = None,
-                            stop_reason: str | None = None) -> ChargeSession:
+
+def charge_session_complete(
+    *,
+    session: ChargeSession,
+    energy_wh: int | None = None,
+    ended_at: datetime | None = None,
+    stop_reason: str | None = None,
+) -> ChargeSession:
     """charging/stopping -> completed with the final cost (`charge.completed`); then, after commit, the total
     capped at `preauth_amount` is captured (a total of 0 voids the intent). A failed capture leaves the intent
     authorized and schedules a retry; the session stays completed."""
@@ -396,13 +497,17 @@ def charge_session_complete(*, session: ChargeSession, energy_wh: int | None = N
         _check_transition(session, "complete")
         if energy_wh is not None:
             if energy_wh < session.energy_wh:
-                raise EnergyDecreased(f"energy_wh {energy_wh} is lower than the last reading ({session.energy_wh} Wh).",
-                                      errors={"energy_wh": [f"At least {session.energy_wh}."]})
+                raise EnergyDecreased(
+                    f"energy_wh {energy_wh} is lower than the last reading ({session.energy_wh} Wh).",
+                    errors={"energy_wh": [f"At least {session.energy_wh}."]},
+                )
             session.energy_wh = energy_wh
         end = ended_at or now
         if end < session.started_at:
-            raise ValidationFailed("ended_at is before the session started.",
-                                   errors={"ended_at": [f"Not before {session.started_at.isoformat()}."]})
+            raise ValidationFailed(
+                "ended_at is before the session started.",
+                errors={"ended_at": [f"Not before {session.started_at.isoformat()}."]},
+            )
         # A reading later than the end (clock skew) never shortens the billed time.
         session.duration_seconds = max(session.duration_seconds, _duration_until(session, end))
         _recompute(session)
@@ -433,6 +538,7 @@ def charge_session_fail(*, session: ChargeSession, stop_reason: str, only_if_pen
 
 # --- payment settlement -------------------------------------------------------------------------------------
 
+
 def charge_session_payment_settle(*, session: ChargeSession, schedule_retry: bool = True) -> ChargeSession:
     """Make the payment intent match the ended session: a completed session captures min(total, preauth)
     (0 voids), a failed one voids (`session_failed`). Runs outside any transaction; safe to repeat. When the
@@ -452,8 +558,9 @@ def charge_session_payment_settle(*, session: ChargeSession, schedule_retry: boo
                 reason = VoidReason.SESSION_FAILED if session.status == S.FAILED else VoidReason.ABANDONED
                 intent = payment_services.payment_intent_void(intent=intent, reason=reason)
         except AuthorizationExpired:
-            logger.error("Charge session %s: the authorization of %s expired before it was captured", session.pk,
-                         intent.pk)
+            logger.error(
+                "Charge session %s: the authorization of %s expired before it was captured", session.pk, intent.pk
+            )
             return session
         except DomainError as exc:
             if not schedule_retry:
@@ -472,13 +579,16 @@ def charge_session_payment_settle(*, session: ChargeSession, schedule_retry: boo
 
 # --- periodic jobs ----------------------------------------------------------------------------------------
 
+
 def charge_sessions_fail_unstarted(*, limit: int = 500) -> int:
     """Pending past CHARGE_START_TIMEOUT: the CPMS never confirmed the start. Failed (`cpms_timeout`), hold
     released."""
     failed = 0
     for session in selectors.sessions_pending_past_start_timeout(limit=limit):
-        if charge_session_fail(session=session, stop_reason=StopReason.CPMS_TIMEOUT,
-                               only_if_pending=True).status == S.FAILED:
+        if (
+            charge_session_fail(session=session, stop_reason=StopReason.CPMS_TIMEOUT, only_if_pending=True).status
+            == S.FAILED
+        ):
             failed += 1
     return failed
 
@@ -504,18 +614,32 @@ DEMO_STATION_TARIFF = "HPC Fast Charging"
 
 def tariff_demo_seed(*, operator: Operator) -> tuple[Tariff, Tariff]:
     """The demo operator's default tariff and a fast-charging tariff for one station (idempotent, by name)."""
-    tariffs = {t.name: t for t in Tariff.objects.filter(operator=operator,
-                                                        name__in=[DEMO_DEFAULT_TARIFF, DEMO_STATION_TARIFF])}
+    tariffs = {
+        t.name: t for t in Tariff.objects.filter(operator=operator, name__in=[DEMO_DEFAULT_TARIFF, DEMO_STATION_TARIFF])
+    }
     if DEMO_DEFAULT_TARIFF not in tariffs:
         tariffs[DEMO_DEFAULT_TARIFF] = tariff_create(
-            operator=operator, name=DEMO_DEFAULT_TARIFF, currency="EUR", preauthorize_amount=5000,
-            price_per_kwh=Decimal("0.4958"), price_per_minute=Decimal("0.0420"), session_fee=Decimal("0"),
-            vat_rate_percent=Decimal("19.00"), is_default=True)
+            operator=operator,
+            name=DEMO_DEFAULT_TARIFF,
+            currency="EUR",
+            preauthorize_amount=5000,
+            price_per_kwh=Decimal("0.4958"),
+            price_per_minute=Decimal("0.0420"),
+            session_fee=Decimal("0"),
+            vat_rate_percent=Decimal("19.00"),
+            is_default=True,
+        )
     if DEMO_STATION_TARIFF not in tariffs:
         tariffs[DEMO_STATION_TARIFF] = tariff_create(
-            operator=operator, name=DEMO_STATION_TARIFF, currency="EUR", preauthorize_amount=7500,
-            price_per_kwh=Decimal("0.5798"), price_per_minute=Decimal("0"), session_fee=Decimal("0.4202"),
-            vat_rate_percent=Decimal("19.00"))
+            operator=operator,
+            name=DEMO_STATION_TARIFF,
+            currency="EUR",
+            preauthorize_amount=7500,
+            price_per_kwh=Decimal("0.5798"),
+            price_per_minute=Decimal("0"),
+            session_fee=Decimal("0.4202"),
+            vat_rate_percent=Decimal("19.00"),
+        )
     return tariffs[DEMO_DEFAULT_TARIFF], tariffs[DEMO_STATION_TARIFF]
 
 
@@ -540,17 +664,29 @@ def charge_session_demo_seed(*, operator: Operator, terminals: dict[str, Termina
         terminal = terminals[serial]
         mapping = StationMapping.objects.live().get(operator=operator, station_id=station_id)
         intent = payment_services.payment_intent_create(
-            operator=operator, amount=tariff_applicable(mapping).preauthorize_amount, currency="EUR",
-            terminal=terminal, description=f"Charging at {station_id}", metadata={"demo": "true"})
+            operator=operator,
+            amount=tariff_applicable(mapping).preauthorize_amount,
+            currency="EUR",
+            terminal=terminal,
+            description=f"Charging at {station_id}",
+            metadata={"demo": "true"},
+        )
         payment_services.payment_intent_authorize(intent=intent, token=token)
-        session = charge_session_start(operator=operator, terminal_id=terminal.pk, station_id=station_id,
-                                       connector_id=connector_id, payment_intent_id=intent.pk,
-                                       metadata={"demo": "true"})
+        session = charge_session_start(
+            operator=operator,
+            terminal_id=terminal.pk,
+            station_id=station_id,
+            connector_id=connector_id,
+            payment_intent_id=intent.pk,
+            metadata={"demo": "true"},
+        )
         session = charge_session_start_answer_record(
-            session=session, result=CommandResult(CommandOutcome.ACCEPTED, cpms_session_id=f"SIM-{session.pk}"))
+            session=session, result=CommandResult(CommandOutcome.ACCEPTED, cpms_session_id=f"SIM-{session.pk}")
+        )
         if energy_wh is None:
-            session = charge_session_record_progress(session=session, energy_wh=6_240, measured_at=timezone.now(),
-                                                     power_kw=Decimal("48.600"))
+            session = charge_session_record_progress(
+                session=session, energy_wh=6_240, measured_at=timezone.now(), power_kw=Decimal("48.600")
+            )
         else:
             session = charge_session_complete(session=session, energy_wh=energy_wh, stop_reason=StopReason.COMPLETED)
         sessions.append(session)

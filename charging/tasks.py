@@ -13,7 +13,7 @@ logger = logging.getLogger(__name__)
 
 
 def _retry_delay(task, base: float) -> float:
-    return min(base * 2 ** task.request.retries, settings.CHARGE_RETRY_MAX_DELAY)
+    return min(base * 2**task.request.retries, settings.CHARGE_RETRY_MAX_DELAY)
 
 
 @shared_task(bind=True, max_retries=None)

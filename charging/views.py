@@ -46,21 +46,28 @@ class ChargeSessionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Ope
     filterset_class = ChargeSessionFilterSet
     scope_resource = "charges"
 
-    @extend_schema(request=ChargeSessionStartSerializer, responses={201: ChargeSessionSerializer}, description=(
-        "Start an ad-hoc session: 201 `pending`; the start command goes to the CPMS asynchronously. 400 for an "
-        "unknown terminal, intent or connector (not on an active mapping); 409 `payment_intent_unusable`, "
-        "`connector_unavailable`, `terminal_unavailable`, or `invalid_state` when no tariff applies."))
+    @extend_schema(
+        request=ChargeSessionStartSerializer,
+        responses={201: ChargeSessionSerializer},
+        description=(
+            "Start an ad-hoc session: 201 `pending`; the start command goes to the CPMS asynchronously. 400 for an "
+            "unknown terminal, intent or connector (not on an active mapping); 409 `payment_intent_unusable`, "
+            "`connector_unavailable`, `terminal_unavailable`, or `invalid_state` when no tariff applies."
+        ),
+    )
     @action(detail=False, methods=["post"])
     def start(self, request):
         data = self.validated_input(ChargeSessionStartSerializer)
         session = services.charge_session_start(operator=self.operator, **data)
         return Response(ChargeSessionSerializer(session).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(parameters=[QuoteQuerySerializer], responses={
-        200: QuoteSerializer, 400: ProblemSerializer, 404: ProblemSerializer, 409: ProblemSerializer},
+    @extend_schema(
+        parameters=[QuoteQuerySerializer],
+        responses={200: QuoteSerializer, 400: ProblemSerializer, 404: ProblemSerializer, 409: ProblemSerializer},
         description="What the terminal shows before the tap (AFIR price transparency). 400 without both "
-                    "parameters; 404 for a connector not on an active mapping; 409 `invalid_state` when no tariff "
-                    "applies.")
+        "parameters; 404 for a connector not on an active mapping; 409 `invalid_state` when no tariff "
+        "applies.",
+    )
     @action(detail=False, methods=["get"], filterset_class=None, pagination_class=None)
     def quote(self, request):
         query = QuoteQuerySerializer(data=request.query_params)
@@ -68,25 +75,33 @@ class ChargeSessionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Ope
             raise ValidationError(query.errors)
         connector = connector_lookup(operator_id=self.operator.pk, **query.validated_data)
         if connector is None:
-            raise NotFound(f"No connector {query.validated_data['connector_id']!r} on an active mapping of station "
-                           f"{query.validated_data['station_id']!r}.")
+            raise NotFound(
+                f"No connector {query.validated_data['connector_id']!r} on an active mapping of station "
+                f"{query.validated_data['station_id']!r}."
+            )
         tariff = services.tariff_applicable(connector.mapping)
         busy = (connector.mapping_id, connector.connector_id) in running_sessions([connector.mapping_id])
         return Response(quote_data(connector=connector, tariff=tariff, busy=busy))
 
-    @extend_schema(request=ChargeSessionProgressSerializer, responses={200: ChargeSessionSerializer},
-                   description="A cumulative reading. Older than the last one: 200, unchanged. Less energy with "
-                               "a newer `measured_at`: 400 `energy_decreased`. Ended session: 409.")
+    @extend_schema(
+        request=ChargeSessionProgressSerializer,
+        responses={200: ChargeSessionSerializer},
+        description="A cumulative reading. Older than the last one: 200, unchanged. Less energy with "
+        "a newer `measured_at`: 400 `energy_decreased`. Ended session: 409.",
+    )
     @action(detail=True, methods=["put"])
     def progress(self, request, pk=None):
         session, data = self.get_object(), self.validated_input(ChargeSessionProgressSerializer)
         session = services.charge_session_record_progress(session=session, **data)
         return Response(ChargeSessionSerializer(session).data)
 
-    @extend_schema(request=ChargeSessionCompleteSerializer, responses={200: ChargeSessionSerializer},
-                   description="Completes the session and captures min(total, preauth_amount) (a total of 0 voids "
-                               "the intent). If the capture fails the session is still `completed`, the intent "
-                               "stays `authorized` and a retry is scheduled.")
+    @extend_schema(
+        request=ChargeSessionCompleteSerializer,
+        responses={200: ChargeSessionSerializer},
+        description="Completes the session and captures min(total, preauth_amount) (a total of 0 voids "
+        "the intent). If the capture fails the session is still `completed`, the intent "
+        "stays `authorized` and a retry is scheduled.",
+    )
     @action(detail=True, methods=["post"])
     def complete(self, request, pk=None):
         session, data = self.get_object(), self.validated_input(ChargeSessionCompleteSerializer)

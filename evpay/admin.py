@@ -25,8 +25,9 @@ class OperatorScopedAdmin(admin.ModelAdmin):
         operator_id = getattr(request.user, "operator_id", None)
         if operator_id is None:
             return queryset.none()
-        return queryset.filter(**{f"{self.operator_field}_id" if "__" not in self.operator_field
-                                  else self.operator_field: operator_id})
+        return queryset.filter(
+            **{f"{self.operator_field}_id" if "__" not in self.operator_field else self.operator_field: operator_id}
+        )
 
     def _is_operator_staff(self, request) -> bool:
         return request.user.is_active and request.user.is_staff and getattr(request.user, "operator_id", None)
@@ -38,9 +39,7 @@ class OperatorScopedAdmin(admin.ModelAdmin):
         return is_platform_admin(request) or bool(self._is_operator_staff(request))
 
     def has_change_permission(self, request, obj=None):
-        return is_platform_admin(request) or (
-            bool(self._is_operator_staff(request)) and request.user.role == "admin"
-        )
+        return is_platform_admin(request) or (bool(self._is_operator_staff(request)) and request.user.role == "admin")
 
     def has_add_permission(self, request):
         return self.has_change_permission(request)
@@ -60,8 +59,9 @@ def scoped_values_filter(field_path: str, title: str) -> type[admin.SimpleListFi
         parameter_name = field_path
 
         def lookups(self, request, model_admin):
-            values = (model_admin.get_queryset(request).order_by(field_path)
-                      .values_list(field_path, flat=True).distinct())
+            values = (
+                model_admin.get_queryset(request).order_by(field_path).values_list(field_path, flat=True).distinct()
+            )
             return [(value, value) for value in values]
 
         def queryset(self, request, queryset):

@@ -117,10 +117,10 @@ class LiveView(HealthView):
 
 class ReadyView(PublicHealthView):
     @extend_schema(
-        responses={200: inline_serializer("Readiness", {"status": serializers.CharField(),
-                                                        "checks": serializers.DictField()}),
-                   503: inline_serializer("NotReady", {"status": serializers.CharField(),
-                                                       "checks": serializers.DictField()})},
+        responses={
+            200: inline_serializer("Readiness", {"status": serializers.CharField(), "checks": serializers.DictField()}),
+            503: inline_serializer("NotReady", {"status": serializers.CharField(), "checks": serializers.DictField()}),
+        },
         tags=["health"],
     )
     def get(self, request):
@@ -188,20 +188,28 @@ class DetailedHealthView(EvpayAPIView):
     """Authenticated: every component with its own time limit (2 s), run concurrently."""
 
     @extend_schema(
-        responses={200: inline_serializer("DetailedHealth", {
-            "status": serializers.ChoiceField(choices=["ok", "degraded", "down"]),
-            "version": serializers.CharField(), "uptime_s": serializers.IntegerField(),
-            "components": serializers.DictField(),
-        })},
+        responses={
+            200: inline_serializer(
+                "DetailedHealth",
+                {
+                    "status": serializers.ChoiceField(choices=["ok", "degraded", "down"]),
+                    "version": serializers.CharField(),
+                    "uptime_s": serializers.IntegerField(),
+                    "components": serializers.DictField(),
+                },
+            )
+        },
         tags=["health"],
     )
     def get(self, request):
         from django.conf import settings
 
         components = run_checks(_detailed_checks())
-        return Response({
-            "status": overall_status(components),
-            "version": settings.EVPAY_VERSION,
-            "uptime_s": int(time.monotonic() - PROCESS_STARTED),
-            "components": components,
-        })
+        return Response(
+            {
+                "status": overall_status(components),
+                "version": settings.EVPAY_VERSION,
+                "uptime_s": int(time.monotonic() - PROCESS_STARTED),
+                "components": components,
+            }
+        )

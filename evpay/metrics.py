@@ -45,8 +45,9 @@ class BusinessCollector(Collector):
             except Exception:  # one failing source must not take the whole scrape down
                 healthy = 0
                 logger.exception("metrics source %s failed", path)
-        yield GaugeMetricFamily("evpay_business_metrics_up", "1 when every business metric source answered",
-                                value=healthy)
+        yield GaugeMetricFamily(
+            "evpay_business_metrics_up", "1 when every business metric source answered", value=healthy
+        )
 
 
 def registry_for_scrape() -> prometheus_client.CollectorRegistry:

@@ -28,9 +28,16 @@ class RequestIdMiddleware:
         response = self.get_response(request)
         response["X-Request-ID"] = request_id
         access_logger.info(
-            "%s %s %s", request.method, request.path, response.status_code,
-            extra={"method": request.method, "path": request.path, "status": response.status_code,
-                   "duration_ms": round((time.monotonic() - started) * 1000, 1)},
+            "%s %s %s",
+            request.method,
+            request.path,
+            response.status_code,
+            extra={
+                "method": request.method,
+                "path": request.path,
+                "status": response.status_code,
+                "duration_ms": round((time.monotonic() - started) * 1000, 1),
+            },
         )
         return response
 
@@ -66,7 +73,10 @@ class ApiProblemMiddleware:
 
     def __call__(self, request):
         response = self.get_response(request)
-        if (response.status_code in (404, 500) and request.path.startswith(self.API_PREFIXES)
-                and not response.get("Content-Type", "").startswith(("application/json", "application/problem+json"))):
+        if (
+            response.status_code in (404, 500)
+            and request.path.startswith(self.API_PREFIXES)
+            and not response.get("Content-Type", "").startswith(("application/json", "application/problem+json"))
+        ):
             return handler404(request) if response.status_code == 404 else handler500(request)
         return response

@@ -17,8 +17,12 @@ from . import services
 from .adapters.registry import adapter_requires_base_url, adapter_types
 from .models import AdapterCall, AdapterCallCounter, AdapterConfig, Connector, SimulatedConnectorState, StationMapping
 
-_CONNECTIVITY_FIELDS = ("connectivity_test_status", "connectivity_test_latency_ms", "connectivity_test_error",
-                        "connectivity_tested_at")
+_CONNECTIVITY_FIELDS = (
+    "connectivity_test_status",
+    "connectivity_test_latency_ms",
+    "connectivity_test_error",
+    "connectivity_tested_at",
+)
 
 
 CONNECTOR_SPEC_FIELDS = ("connector_id", "evse_uid", "standard", "power_type", "max_power_kw")
@@ -45,8 +49,17 @@ class StationMappingForm(forms.ModelForm):
 class StationMappingAdmin(OperatorScopedAdmin):
     form = StationMappingForm
     inlines = (ConnectorInline,)
-    list_display = ("id", "station_id", "operator", "adapter_type", "cpms_station_id", "is_active",
-                    "connectivity_test_status", "connectivity_tested_at", "created_at")
+    list_display = (
+        "id",
+        "station_id",
+        "operator",
+        "adapter_type",
+        "cpms_station_id",
+        "is_active",
+        "connectivity_test_status",
+        "connectivity_tested_at",
+        "created_at",
+    )
     list_filter = ("adapter_type", "is_active", "connectivity_test_status")
     search_fields = ("id", "station_id", "cpms_station_id")
     date_hierarchy = "created_at"
@@ -75,20 +88,32 @@ class StationMappingAdmin(OperatorScopedAdmin):
         data = form.cleaned_data
         for formset in formsets:
             formset.save(commit=False)  # saves nothing; fills in what the admin's change message reads
-        connectors = [{name: f.cleaned_data[name] for name in CONNECTOR_SPEC_FIELDS}
-                      for formset in formsets for f in formset.forms if f.cleaned_data.get("connector_id")]
+        connectors = [
+            {name: f.cleaned_data[name] for name in CONNECTOR_SPEC_FIELDS}
+            for formset in formsets
+            for f in formset.forms
+            if f.cleaned_data.get("connector_id")
+        ]
         try:
             if change:
-                changed = {name: data[name] for name in form.changed_data
-                           if name in ("station_id", "adapter_type", "cpms_station_id", "tariff", "is_active",
-                                       "metadata")}
+                changed = {
+                    name: data[name]
+                    for name in form.changed_data
+                    if name in ("station_id", "adapter_type", "cpms_station_id", "tariff", "is_active", "metadata")
+                }
                 services.mapping_update(mapping=form.instance, connectors=connectors, **changed)
             else:
                 operator = data.get("operator") if is_platform_admin(request) else request.user.operator
                 created = services.mapping_create(
-                    operator=operator, station_id=data["station_id"], adapter_type=data["adapter_type"],
-                    cpms_station_id=data["cpms_station_id"], tariff=data.get("tariff"),
-                    is_active=data["is_active"], connectors=connectors, metadata=data.get("metadata") or {})
+                    operator=operator,
+                    station_id=data["station_id"],
+                    adapter_type=data["adapter_type"],
+                    cpms_station_id=data["cpms_station_id"],
+                    tariff=data.get("tariff"),
+                    is_active=data["is_active"],
+                    connectors=connectors,
+                    metadata=data.get("metadata") or {},
+                )
                 form.instance.pk = created.pk
         except DomainError as exc:
             setattr(request, self._REFUSED, True)
@@ -109,8 +134,13 @@ class StationMappingAdmin(OperatorScopedAdmin):
 
     @admin.action(description="Test connectivity")
     def test_connectivity(self, request, queryset):
-        run_service_action(self, request, queryset,
-                           lambda m: services.mapping_connectivity_test_request(mapping=m), "Connectivity test queued")
+        run_service_action(
+            self,
+            request,
+            queryset,
+            lambda m: services.mapping_connectivity_test_request(mapping=m),
+            "Connectivity test queued",
+        )
 
     @admin.action(description="Delete (refused while a charge session runs)")
     def delete_mappings(self, request, queryset):
@@ -121,8 +151,16 @@ class StationMappingAdmin(OperatorScopedAdmin):
 class ConnectorAdmin(OperatorScopedAdmin):
     """Connector statuses as the CPMS reported them: read-only."""
 
-    list_display = ("mapping", "connector_id", "evse_uid", "status", "status_updated_at", "standard", "power_type",
-                    "max_power_kw")
+    list_display = (
+        "mapping",
+        "connector_id",
+        "evse_uid",
+        "status",
+        "status_updated_at",
+        "standard",
+        "power_type",
+        "max_power_kw",
+    )
     list_filter = ("status", "power_type", scoped_values_filter("mapping__adapter_type", "adapter type"))
     search_fields = ("mapping__station_id", "connector_id", "evse_uid")
     date_hierarchy = "created_at"
@@ -144,7 +182,9 @@ class ConnectorAdmin(OperatorScopedAdmin):
 class AdapterConfigForm(forms.ModelForm):
     base_url = forms.URLField(required=False, max_length=500, assume_scheme="https")
     credentials_token = forms.CharField(
-        required=False, label="Credentials token", widget=forms.PasswordInput(render_value=False),
+        required=False,
+        label="Credentials token",
+        widget=forms.PasswordInput(render_value=False),
         help_text="Write-only: never shown again. Leave empty to keep the stored credentials.",
     )
     clear_credentials = forms.BooleanField(required=False, help_text="Remove the stored credentials.")
@@ -163,15 +203,34 @@ class AdapterConfigForm(forms.ModelForm):
 @admin.register(AdapterConfig)
 class AdapterConfigAdmin(OperatorScopedAdmin):
     form = AdapterConfigForm
-    list_display = ("adapter_type", "operator", "enabled", "health_status", "circuit_state", "consecutive_failures",
-                    "last_success_at", "last_failure_at", "last_polled_at")
+    list_display = (
+        "adapter_type",
+        "operator",
+        "enabled",
+        "health_status",
+        "circuit_state",
+        "consecutive_failures",
+        "last_success_at",
+        "last_failure_at",
+        "last_polled_at",
+    )
     list_filter = ("adapter_type", "enabled", "circuit_state", "health_status")
     search_fields = ("adapter_type", "operator__name")
     date_hierarchy = "created_at"
     list_select_related = ("operator",)
-    readonly_fields = ("operator", "adapter_type", "credentials_set", "circuit_state", "consecutive_failures",
-                       "circuit_opened_at", "last_success_at", "last_failure_at", "last_polled_at", "health_status",
-                       "updated_at")
+    readonly_fields = (
+        "operator",
+        "adapter_type",
+        "credentials_set",
+        "circuit_state",
+        "consecutive_failures",
+        "circuit_opened_at",
+        "last_success_at",
+        "last_failure_at",
+        "last_polled_at",
+        "health_status",
+        "updated_at",
+    )
 
     @admin.display(boolean=True)
     def credentials_set(self, obj):
@@ -191,8 +250,13 @@ class AdapterConfigAdmin(OperatorScopedAdmin):
         elif data.get("credentials_token"):
             credentials = {"token": data["credentials_token"]}
         services.adapter_config_update(
-            operator=obj.operator, adapter_type=obj.adapter_type, enabled=data["enabled"], base_url=data["base_url"],
-            timeout_ms=data["timeout_ms"], max_retries=data["max_retries"], poll_interval_s=data["poll_interval_s"],
+            operator=obj.operator,
+            adapter_type=obj.adapter_type,
+            enabled=data["enabled"],
+            base_url=data["base_url"],
+            timeout_ms=data["timeout_ms"],
+            max_retries=data["max_retries"],
+            poll_interval_s=data["poll_interval_s"],
             credentials=credentials,
         )
 

@@ -17,8 +17,9 @@ def collect():
     yield connectors
 
     calls = CounterMetricFamily("evpay_cpms_adapter_calls", "CPMS adapter calls by outcome", labels=_CALL_LABELS)
-    latency = SummaryMetricFamily("evpay_cpms_adapter_call_duration_seconds",
-                                  "Duration of CPMS adapter calls", labels=_CALL_LABELS)
+    latency = SummaryMetricFamily(
+        "evpay_cpms_adapter_call_duration_seconds", "Duration of CPMS adapter calls", labels=_CALL_LABELS
+    )
     for row in adapter_call_totals():
         labels = [row["adapter_type"], row["operation"], row["outcome"]]
         calls.add_metric(labels, row["count"])
@@ -26,8 +27,9 @@ def collect():
     yield calls
     yield latency
 
-    circuits = GaugeMetricFamily("evpay_cpms_adapter_circuits", "Adapter configurations by circuit state",
-                                 labels=["adapter_type", "circuit"])
+    circuits = GaugeMetricFamily(
+        "evpay_cpms_adapter_circuits", "Adapter configurations by circuit state", labels=["adapter_type", "circuit"]
+    )
     for (adapter_type, circuit), count in adapter_circuit_counts().items():
         circuits.add_metric([adapter_type, circuit], count)
     yield circuits

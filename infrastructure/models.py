@@ -72,14 +72,16 @@ class StationMapping(models.Model):
     station_id = models.CharField(max_length=100)
     adapter_type = models.CharField(max_length=32)
     cpms_station_id = models.CharField(max_length=100)
-    tariff = models.ForeignKey("charging.Tariff", null=True, blank=True, on_delete=models.PROTECT,
-                               related_name="station_mappings")
+    tariff = models.ForeignKey(
+        "charging.Tariff", null=True, blank=True, on_delete=models.PROTECT, related_name="station_mappings"
+    )
     is_active = models.BooleanField(default=True)
     metadata = models.JSONField(default=dict, blank=True)
     # The last connectivity test (POST /mappings/{id}/test); all null until the first one.
     # "" until the first test.
-    connectivity_test_status = models.CharField(max_length=16, choices=ConnectivityTestStatus.choices,
-                                                blank=True, default="")
+    connectivity_test_status = models.CharField(
+        max_length=16, choices=ConnectivityTestStatus.choices, blank=True, default=""
+    )
     connectivity_test_latency_ms = models.IntegerField(null=True, blank=True)
     connectivity_test_error = models.CharField(max_length=500, blank=True, default="")
     connectivity_tested_at = models.DateTimeField(null=True, blank=True)
@@ -92,8 +94,11 @@ class StationMapping(models.Model):
     class Meta:
         ordering = ["-created_at"]
         constraints = [
-            models.UniqueConstraint(fields=["operator", "station_id"], condition=models.Q(deleted_at__isnull=True),
-                                    name="mapping_station_unique_per_operator"),
+            models.UniqueConstraint(
+                fields=["operator", "station_id"],
+                condition=models.Q(deleted_at__isnull=True),
+                name="mapping_station_unique_per_operator",
+            ),
         ]
         indexes = [models.Index(fields=["operator", "-created_at"], name="mapping_operator_created")]
 
@@ -160,12 +165,16 @@ class AdapterConfig(models.Model):
         ordering = ["adapter_type"]
         constraints = [
             models.UniqueConstraint(fields=["operator", "adapter_type"], name="adapter_config_unique_per_operator"),
-            models.CheckConstraint(condition=models.Q(timeout_ms__gte=100, timeout_ms__lte=60000),
-                                   name="adapter_config_timeout_range"),
-            models.CheckConstraint(condition=models.Q(max_retries__gte=0, max_retries__lte=10),
-                                   name="adapter_config_retries_range"),
-            models.CheckConstraint(condition=models.Q(poll_interval_s__gte=10, poll_interval_s__lte=3600),
-                                   name="adapter_config_poll_interval_range"),
+            models.CheckConstraint(
+                condition=models.Q(timeout_ms__gte=100, timeout_ms__lte=60000), name="adapter_config_timeout_range"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(max_retries__gte=0, max_retries__lte=10), name="adapter_config_retries_range"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(poll_interval_s__gte=10, poll_interval_s__lte=3600),
+                name="adapter_config_poll_interval_range",
+            ),
         ]
 
     def __str__(self):

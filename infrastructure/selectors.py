@@ -60,6 +60,7 @@ def mapping_has_running_session(*, mapping_id: str) -> bool:
 
 # --- simulator ------------------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class SimulatedConnector:
     cpms_station_id: str
@@ -73,8 +74,10 @@ class SimulatedConnector:
 def simulator_connector_states(*, operator_id: str, cpms_station_ids: list[str]) -> list[SimulatedConnector]:
     """What the simulator CPMS reports for the operator's simulator-mapped connectors of these stations."""
     connectors = list(
-        live_connectors().filter(operator_id=operator_id, mapping__adapter_type="simulator",
-                                 mapping__cpms_station_id__in=cpms_station_ids)
+        live_connectors()
+        .filter(
+            operator_id=operator_id, mapping__adapter_type="simulator", mapping__cpms_station_id__in=cpms_station_ids
+        )
         .values_list("mapping_id", "mapping__cpms_station_id", "connector_id", "evse_uid")
     )
     overrides = {
@@ -88,12 +91,16 @@ def simulator_connector_states(*, operator_id: str, cpms_station_ids: list[str])
             protocol, raw = OCPP16, "Charging"
         else:
             protocol, raw = overrides.get((station, connector_id), (OCPP16, "Available"))
-        states.append(SimulatedConnector(station, connector_id, evse_uid, protocol, raw,
-                                         to_ocpi_status(protocol=protocol, raw_status=raw)))
+        states.append(
+            SimulatedConnector(
+                station, connector_id, evse_uid, protocol, raw, to_ocpi_status(protocol=protocol, raw_status=raw)
+            )
+        )
     return states
 
 
 # --- connectors, health ---------------------------------------------------------------------------------
+
 
 def live_connectors():
     """Connectors of mappings that are not deleted (the base of every connector read)."""
@@ -106,15 +113,25 @@ def connector_summary(*, operator_id: str) -> dict:
 
     by_status = {status: 0 for status in OcpiStatus.values}
     by_adapter = {adapter_type: 0 for adapter_type in adapter_types()}
-    rows = (live_connectors().filter(operator_id=operator_id)
-            .values_list("status", "mapping__adapter_type").annotate(n=Count("id")).order_by())
+    rows = (
+        live_connectors()
+        .filter(operator_id=operator_id)
+        .values_list("status", "mapping__adapter_type")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
     for status, adapter_type, n in rows:
         by_status[status] = by_status.get(status, 0) + n
         by_adapter[adapter_type] = by_adapter.get(adapter_type, 0) + n
     total = sum(by_status.values())
     stations = StationMapping.objects.live().filter(operator_id=operator_id).count()
-    return {"total": total, "by_status": by_status, "by_adapter": by_adapter, "stations": stations,
-            "available_ratio": round(by_status[OcpiStatus.AVAILABLE] / total, 4) if total else 0.0}
+    return {
+        "total": total,
+        "by_status": by_status,
+        "by_adapter": by_adapter,
+        "stations": stations,
+        "available_ratio": round(by_status[OcpiStatus.AVAILABLE] / total, 4) if total else 0.0,
+    }
 
 
 _ERROR_OUTCOMES = (CallOutcome.FAILURE, CallOutcome.TIMEOUT)
@@ -124,19 +141,28 @@ HEALTH_WINDOW = timedelta(minutes=5)
 def _recent_call_figures(operator_id: str, adapter_type: str | None = None) -> dict[str, dict]:
     """{adapter_type: {requests, errors, p95}} over the last 5 minutes, in one query. Calls refused by an
     open circuit reached no CPMS and are not counted as requests."""
-    calls = AdapterCall.objects.filter(operator_id=operator_id, created_at__gte=timezone.now() - HEALTH_WINDOW) \
-        .exclude(outcome=CallOutcome.CIRCUIT_OPEN)
+    calls = AdapterCall.objects.filter(operator_id=operator_id, created_at__gte=timezone.now() - HEALTH_WINDOW).exclude(
+        outcome=CallOutcome.CIRCUIT_OPEN
+    )
     if adapter_type is not None:
         calls = calls.filter(adapter_type=adapter_type)
     figures: dict[str, dict] = {}
     if connection.vendor == "postgresql":
-        rows = calls.values("adapter_type").order_by().annotate(
-            requests=Count("id"), errors=Count("id", filter=Q(outcome__in=_ERROR_OUTCOMES)),
-            p95=Percentile95("latency_ms"),
+        rows = (
+            calls.values("adapter_type")
+            .order_by()
+            .annotate(
+                requests=Count("id"),
+                errors=Count("id", filter=Q(outcome__in=_ERROR_OUTCOMES)),
+                p95=Percentile95("latency_ms"),
+            )
         )
         for row in rows:
-            figures[row["adapter_type"]] = {"requests": row["requests"], "errors": row["errors"],
-                                            "p95": None if row["p95"] is None else int(round(row["p95"]))}
+            figures[row["adapter_type"]] = {
+                "requests": row["requests"],
+                "errors": row["errors"],
+                "p95": None if row["p95"] is None else int(round(row["p95"])),
+            }
         return figures
     # SQLite (make run) has no percentile aggregate: the window's latencies are few; rank them here.
     samples: dict[str, list] = {}
@@ -145,8 +171,11 @@ def _recent_call_figures(operator_id: str, adapter_type: str | None = None) -> d
     for kind, rows in samples.items():
         latencies = sorted(latency for _, latency in rows)
         rank = max(0, math.ceil(0.95 * len(latencies)) - 1)
-        figures[kind] = {"requests": len(rows), "errors": sum(1 for o, _ in rows if o in _ERROR_OUTCOMES),
-                         "p95": latencies[rank]}
+        figures[kind] = {
+            "requests": len(rows),
+            "errors": sum(1 for o, _ in rows if o in _ERROR_OUTCOMES),
+            "p95": latencies[rank],
+        }
     return figures
 
 
@@ -174,26 +203,35 @@ def adapter_health(*, operator_id: str, adapter_type: str | None = None) -> list
     types = [adapter_type] if adapter_type else adapter_types()
     configs = {c.adapter_type: c for c in AdapterConfig.objects.filter(operator_id=operator_id, adapter_type__in=types)}
     figures = _recent_call_figures(operator_id, adapter_type)
-    stations = dict(StationMapping.objects.live().filter(operator_id=operator_id, adapter_type__in=types)
-                    .values_list("adapter_type").annotate(n=Count("id")).order_by())
+    stations = dict(
+        StationMapping.objects.live()
+        .filter(operator_id=operator_id, adapter_type__in=types)
+        .values_list("adapter_type")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
     entries = []
     for kind in types:
         config = configs.get(kind)
         enabled = config.enabled if config else kind == settings.CPMS_DEFAULT_ADAPTER
         circuit = config.circuit_state if config else CircuitState.CLOSED
         fig = figures.get(kind, {"requests": 0, "errors": 0, "p95": None})
-        entries.append({
-            "adapter_type": kind,
-            "enabled": enabled,
-            "status": _health_status(enabled=enabled, circuit=circuit, requests=fig["requests"], errors=fig["errors"]),
-            "circuit": circuit,
-            "last_success_at": config.last_success_at if config else None,
-            "last_failure_at": config.last_failure_at if config else None,
-            "requests_5m": fig["requests"],
-            "error_rate_5m": round(fig["errors"] / fig["requests"], 4) if fig["requests"] else 0.0,
-            "p95_latency_ms_5m": fig["p95"],
-            "mapped_stations": stations.get(kind, 0),
-        })
+        entries.append(
+            {
+                "adapter_type": kind,
+                "enabled": enabled,
+                "status": _health_status(
+                    enabled=enabled, circuit=circuit, requests=fig["requests"], errors=fig["errors"]
+                ),
+                "circuit": circuit,
+                "last_success_at": config.last_success_at if config else None,
+                "last_failure_at": config.last_failure_at if config else None,
+                "requests_5m": fig["requests"],
+                "error_rate_5m": round(fig["errors"] / fig["requests"], 4) if fig["requests"] else 0.0,
+                "p95_latency_ms_5m": fig["p95"],
+                "mapped_stations": stations.get(kind, 0),
+            }
+        )
     return entries
 
 
@@ -203,19 +241,24 @@ def adapter_configs(*, operator_id: str) -> list[AdapterConfig]:
     from .services import adapter_config_defaults
 
     configs = {c.adapter_type: c for c in AdapterConfig.objects.filter(operator_id=operator_id)}
-    return [configs.get(kind) or AdapterConfig(operator_id=operator_id, adapter_type=kind,
-                                               **adapter_config_defaults(kind))
-            for kind in adapter_types()]
+    return [
+        configs.get(kind) or AdapterConfig(operator_id=operator_id, adapter_type=kind, **adapter_config_defaults(kind))
+        for kind in adapter_types()
+    ]
 
 
 def adapter_configs_due_for_poll(*, now=None) -> list[AdapterConfig]:
     """Enabled configs whose poll_interval_s has passed since their last poll (all operators)."""
     now = now or timezone.now()
-    return [c for c in AdapterConfig.objects.filter(enabled=True)
-            if c.last_polled_at is None or c.last_polled_at + timedelta(seconds=c.poll_interval_s) <= now]
+    return [
+        c
+        for c in AdapterConfig.objects.filter(enabled=True)
+        if c.last_polled_at is None or c.last_polled_at + timedelta(seconds=c.poll_interval_s) <= now
+    ]
 
 
 # --- Prometheus (metrics endpoint) --------------------------------------------------------------------------
+
 
 def connector_counts_by_status(*, operator_id: str | None = None) -> dict[str, int]:
     """Connectors of one operator, or of every operator, by OCPI status (every status present, zeros included)."""
@@ -228,8 +271,11 @@ def connector_counts_by_status(*, operator_id: str | None = None) -> dict[str, i
 def adapter_call_totals() -> list[dict]:
     """Lifetime adapter call counters: [{adapter_type, operation, outcome, count, latency_ms_sum}] (monotonic,
     whichever process made the calls)."""
-    return list(AdapterCallCounter.objects.order_by("adapter_type", "operation", "outcome")
-                .values("adapter_type", "operation", "outcome", "count", "latency_ms_sum"))
+    return list(
+        AdapterCallCounter.objects.order_by("adapter_type", "operation", "outcome").values(
+            "adapter_type", "operation", "outcome", "count", "latency_ms_sum"
+        )
+    )
 
 
 def adapter_circuit_counts() -> dict[tuple[str, str], int]:
@@ -237,8 +283,15 @@ def adapter_circuit_counts() -> dict[tuple[str, str], int]:
     from .adapters.registry import adapter_types
 
     counts = {(kind, state): 0 for kind in adapter_types() for state in CircuitState.values}
-    counts.update({(kind, state): n for kind, state, n in AdapterConfig.objects.filter(enabled=True)
-                  .values_list("adapter_type", "circuit_state").annotate(n=Count("id")).order_by()})
+    counts.update(
+        {
+            (kind, state): n
+            for kind, state, n in AdapterConfig.objects.filter(enabled=True)
+            .values_list("adapter_type", "circuit_state")
+            .annotate(n=Count("id"))
+            .order_by()
+        }
+    )
     return counts
 
 
@@ -250,8 +303,7 @@ def adapters_health_component() -> dict:
     by_type = {}
     for (kind, state), n in counts.items():
         by_type.setdefault(kind, {})[state] = n
-    return {"status": "degraded" if open_circuits else "ok", "open_circuits": open_circuits,
-            "circuits": by_type}
+    return {"status": "degraded" if open_circuits else "ok", "open_circuits": open_circuits, "circuits": by_type}
 
 
 def dashboard_panels(*, operator_id: str | None, since) -> list:

@@ -11,12 +11,46 @@ from .models import AdapterHealth, CircuitState, ConnectivityTestStatus, OcpiSta
 
 # OCPI 2.2.1 ConnectorType.
 CONNECTOR_STANDARDS = (
-    "CHADEMO", "CHAOJI", "DOMESTIC_A", "DOMESTIC_B", "DOMESTIC_C", "DOMESTIC_D", "DOMESTIC_E", "DOMESTIC_F",
-    "DOMESTIC_G", "DOMESTIC_H", "DOMESTIC_I", "DOMESTIC_J", "DOMESTIC_K", "DOMESTIC_L", "DOMESTIC_M",
-    "DOMESTIC_N", "DOMESTIC_O", "GBT_AC", "GBT_DC", "IEC_60309_2_single_16", "IEC_60309_2_three_16",
-    "IEC_60309_2_three_32", "IEC_60309_2_three_64", "IEC_62196_T1", "IEC_62196_T1_COMBO", "IEC_62196_T2",
-    "IEC_62196_T2_COMBO", "IEC_62196_T3A", "IEC_62196_T3C", "NEMA_5_20", "NEMA_6_30", "NEMA_6_50", "NEMA_10_30",
-    "NEMA_10_50", "NEMA_14_30", "NEMA_14_50", "PANTOGRAPH_BOTTOM_UP", "PANTOGRAPH_TOP_DOWN", "TESLA_R", "TESLA_S",
+    "CHADEMO",
+    "CHAOJI",
+    "DOMESTIC_A",
+    "DOMESTIC_B",
+    "DOMESTIC_C",
+    "DOMESTIC_D",
+    "DOMESTIC_E",
+    "DOMESTIC_F",
+    "DOMESTIC_G",
+    "DOMESTIC_H",
+    "DOMESTIC_I",
+    "DOMESTIC_J",
+    "DOMESTIC_K",
+    "DOMESTIC_L",
+    "DOMESTIC_M",
+    "DOMESTIC_N",
+    "DOMESTIC_O",
+    "GBT_AC",
+    "GBT_DC",
+    "IEC_60309_2_single_16",
+    "IEC_60309_2_three_16",
+    "IEC_60309_2_three_32",
+    "IEC_60309_2_three_64",
+    "IEC_62196_T1",
+    "IEC_62196_T1_COMBO",
+    "IEC_62196_T2",
+    "IEC_62196_T2_COMBO",
+    "IEC_62196_T3A",
+    "IEC_62196_T3C",
+    "NEMA_5_20",
+    "NEMA_6_30",
+    "NEMA_6_50",
+    "NEMA_10_30",
+    "NEMA_10_50",
+    "NEMA_14_30",
+    "NEMA_14_50",
+    "PANTOGRAPH_BOTTOM_UP",
+    "PANTOGRAPH_TOP_DOWN",
+    "TESLA_R",
+    "TESLA_S",
 )
 
 
@@ -93,8 +127,19 @@ class StationMappingSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = StationMapping
-        fields = ["id", "station_id", "adapter_type", "cpms_station_id", "tariff_id", "is_active", "connectors",
-                  "last_connectivity_test", "metadata", "created_at", "updated_at"]
+        fields = [
+            "id",
+            "station_id",
+            "adapter_type",
+            "cpms_station_id",
+            "tariff_id",
+            "is_active",
+            "connectors",
+            "last_connectivity_test",
+            "metadata",
+            "created_at",
+            "updated_at",
+        ]
         read_only_fields = fields
 
     @extend_schema_field(ConnectorSerializer(many=True))
@@ -107,9 +152,12 @@ class StationMappingSerializer(serializers.ModelSerializer):
         if not mapping.connectivity_test_status:
             return None
         tested_at = mapping.connectivity_tested_at
-        return {"status": mapping.connectivity_test_status, "latency_ms": mapping.connectivity_test_latency_ms,
-                "error": mapping.connectivity_test_error or None,
-                "tested_at": serializers.DateTimeField().to_representation(tested_at) if tested_at else None}
+        return {
+            "status": mapping.connectivity_test_status,
+            "latency_ms": mapping.connectivity_test_latency_ms,
+            "error": mapping.connectivity_test_error or None,
+            "tested_at": serializers.DateTimeField().to_representation(tested_at) if tested_at else None,
+        }
 
 
 class StationMappingWriteSerializer(serializers.Serializer):

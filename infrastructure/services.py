@@ -59,24 +59,28 @@ def adapter_config_ensure(*, operator_id: str, adapter_type: str) -> AdapterConf
         return config
     try:
         with transaction.atomic():
-            return AdapterConfig.objects.create(operator_id=operator_id, adapter_type=adapter_type,
-                                                **adapter_config_defaults(adapter_type))
+            return AdapterConfig.objects.create(
+                operator_id=operator_id, adapter_type=adapter_type, **adapter_config_defaults(adapter_type)
+            )
     except IntegrityError:  # created meanwhile by another request
         return AdapterConfig.objects.get(operator_id=operator_id, adapter_type=adapter_type)
 
 
-def simulator_connector_status_set(*, cpms_station_id: str, connector_id: str, raw_status: str,
-                                   protocol: str = "ocpp1.6") -> None:
+def simulator_connector_status_set(
+    *, cpms_station_id: str, connector_id: str, raw_status: str, protocol: str = "ocpp1.6"
+) -> None:
     """Tell the simulator CPMS what to report for a connector from now on (tests, demo)."""
     if protocol not in PROTOCOLS:
         raise ValueError(f"protocol must be one of {PROTOCOLS}")
     SimulatedConnectorState.objects.update_or_create(
-        cpms_station_id=cpms_station_id, connector_id=connector_id,
+        cpms_station_id=cpms_station_id,
+        connector_id=connector_id,
         defaults={"protocol": protocol, "raw_status": raw_status},
     )
 
 
 # --- mappings ------------------------------------------------------------------------------------------
+
 
 class MappingExists(DomainError):
     status_code, code, title = 409, "mapping_exists", "Mapping exists"
@@ -88,8 +92,10 @@ class MappingInUse(DomainError):
 
 def _check_adapter_type(adapter_type: str) -> None:
     if not is_adapter_type(adapter_type):
-        raise ValidationFailed(f"Unknown adapter_type {adapter_type!r}; one of: {', '.join(adapter_types())}.",
-                               errors={"adapter_type": [f"Unknown adapter type {adapter_type!r}."]})
+        raise ValidationFailed(
+            f"Unknown adapter_type {adapter_type!r}; one of: {', '.join(adapter_types())}.",
+            errors={"adapter_type": [f"Unknown adapter type {adapter_type!r}."]},
+        )
 
 
 def _check_tariff(operator_id: str, tariff: Tariff | None) -> None:
@@ -98,8 +104,12 @@ def _check_tariff(operator_id: str, tariff: Tariff | None) -> None:
 
 
 def _station_taken(operator_id: str, station_id: str, exclude_pk: str | None = None) -> bool:
-    return StationMapping.objects.live().filter(operator_id=operator_id, station_id=station_id) \
-        .exclude(pk=exclude_pk).exists()
+    return (
+        StationMapping.objects.live()
+        .filter(operator_id=operator_id, station_id=station_id)
+        .exclude(pk=exclude_pk)
+        .exists()
+    )
 
 
 def _connectors_replace(mapping: StationMapping, connectors: list[dict]) -> None:
@@ -112,8 +122,10 @@ def _connectors_replace(mapping: StationMapping, connectors: list[dict]) -> None
         running = active_sessions_by_connector(mapping_ids=[mapping.pk])
         busy = sorted(cid for cid in removed if (mapping.pk, cid) in running)
         if busy:
-            raise MappingInUse(f"A charge session runs on connector {', '.join(busy)} of {mapping.station_id}; "
-                               "it cannot be removed until the session ends.")
+            raise MappingInUse(
+                f"A charge session runs on connector {', '.join(busy)} of {mapping.station_id}; "
+                "it cannot be removed until the session ends."
+            )
         Connector.objects.filter(mapping=mapping, connector_id__in=removed).delete()
     for connector_id, spec in wanted.items():
         fields = {k: spec[k] for k in ("evse_uid", "standard", "power_type", "max_power_kw") if k in spec}
@@ -125,13 +137,22 @@ def _connectors_replace(mapping: StationMapping, connectors: list[dict]) -> None
             if changed:
                 connector.save(update_fields=[*changed, "updated_at"])
         else:
-            Connector.objects.create(mapping=mapping, operator_id=mapping.operator_id, connector_id=connector_id,
-                                     **fields)
+            Connector.objects.create(
+                mapping=mapping, operator_id=mapping.operator_id, connector_id=connector_id, **fields
+            )
 
 
-def mapping_create(*, operator: Operator, station_id: str, adapter_type: str, cpms_station_id: str,
-                   tariff: Tariff | None = None, is_active: bool = True, connectors: list[dict] | None = None,
-                   metadata: dict | None = None) -> StationMapping:
+def mapping_create(
+    *,
+    operator: Operator,
+    station_id: str,
+    adapter_type: str,
+    cpms_station_id: str,
+    tariff: Tariff | None = None,
+    is_active: bool = True,
+    connectors: list[dict] | None = None,
+    metadata: dict | None = None,
+) -> StationMapping:
     _check_adapter_type(adapter_type)
     _check_tariff(operator.pk, tariff)
     if _station_taken(operator.pk, station_id):
@@ -139,8 +160,13 @@ def mapping_create(*, operator: Operator, station_id: str, adapter_type: str, cp
     try:
         with transaction.atomic():
             mapping = StationMapping.objects.create(
-                operator=operator, station_id=station_id, adapter_type=adapter_type,
-                cpms_station_id=cpms_station_id, tariff=tariff, is_active=is_active, metadata=metadata or {},
+                operator=operator,
+                station_id=station_id,
+                adapter_type=adapter_type,
+                cpms_station_id=cpms_station_id,
+                tariff=tariff,
+                is_active=is_active,
+                metadata=metadata or {},
             )
             _connectors_replace(mapping, connectors or [])
     except IntegrityError:  # a parallel create of the same station won
@@ -149,10 +175,17 @@ def mapping_create(*, operator: Operator, station_id: str, adapter_type: str, cp
     return mapping
 
 
-def mapping_update(*, mapping: StationMapping, station_id: str | None = None, adapter_type: str | None = None,
-                   cpms_station_id: str | None = None, tariff: Tariff | None | object = UNSET,
-                   is_active: bool | None = None, connectors: list[dict] | None = None,
-                   metadata: dict | None = None) -> StationMapping:
+def mapping_update(
+    *,
+    mapping: StationMapping,
+    station_id: str | None = None,
+    adapter_type: str | None = None,
+    cpms_station_id: str | None = None,
+    tariff: Tariff | None | object = UNSET,
+    is_active: bool | None = None,
+    connectors: list[dict] | None = None,
+    metadata: dict | None = None,
+) -> StationMapping:
     """Change the given fields only (PATCH). `tariff=None` clears the tariff."""
     if adapter_type is not None:
         _check_adapter_type(adapter_type)
@@ -165,14 +198,22 @@ def mapping_update(*, mapping: StationMapping, station_id: str | None = None, ad
                 if _station_taken(mapping.operator_id, station_id, exclude_pk=mapping.pk):
                     raise MappingExists(f"Station {station_id!r} is mapped already.")
                 mapping.station_id = station_id
-            moves = (adapter_type not in (None, mapping.adapter_type)
-                     or cpms_station_id not in (None, mapping.cpms_station_id))
+            moves = adapter_type not in (None, mapping.adapter_type) or cpms_station_id not in (
+                None,
+                mapping.cpms_station_id,
+            )
             if moves and active_sessions_by_connector(mapping_ids=[mapping.pk]):
                 # The running session's stop command must reach the CPMS that started it.
-                raise MappingInUse(f"A charge session runs at {mapping.station_id}; its adapter_type and "
-                                   "cpms_station_id cannot change until it ends.")
-            for name, value in (("adapter_type", adapter_type), ("cpms_station_id", cpms_station_id),
-                                ("is_active", is_active), ("metadata", metadata)):
+                raise MappingInUse(
+                    f"A charge session runs at {mapping.station_id}; its adapter_type and "
+                    "cpms_station_id cannot change until it ends."
+                )
+            for name, value in (
+                ("adapter_type", adapter_type),
+                ("cpms_station_id", cpms_station_id),
+                ("is_active", is_active),
+                ("metadata", metadata),
+            ):
                 if value is not None:
                     setattr(mapping, name, value)
             if tariff is not UNSET:
@@ -197,8 +238,10 @@ def mapping_delete(*, mapping: StationMapping) -> None:
         running = active_sessions_by_connector(mapping_ids=[mapping.pk])
         if running:
             sessions = ", ".join(sorted(running.values()))
-            raise MappingInUse(f"Station {mapping.station_id} has a charge session running ({sessions}); "
-                               "delete the mapping after it ends.")
+            raise MappingInUse(
+                f"Station {mapping.station_id} has a charge session running ({sessions}); "
+                "delete the mapping after it ends."
+            )
         mapping.deleted_at = timezone.now()
         mapping.is_active = False
         mapping.save(update_fields=["deleted_at", "is_active", "updated_at"])
@@ -212,6 +255,7 @@ def _lock_mapping(mapping: StationMapping) -> StationMapping:
 
 
 # --- connectivity tests --------------------------------------------------------------------------------
+
 
 def _emit_mapping(mapping: StationMapping, event_type: str) -> None:
     from .serializers import StationMappingSerializer
@@ -240,8 +284,9 @@ def mapping_connectivity_test_run(*, mapping: StationMapping) -> StationMapping:
     result = adapter_for_mapping(mapping).ping()
     with transaction.atomic():
         mapping = _lock_mapping(mapping)
-        mapping.connectivity_test_status = (ConnectivityTestStatus.SUCCEEDED if result.ok
-                                            else ConnectivityTestStatus.FAILED)
+        mapping.connectivity_test_status = (
+            ConnectivityTestStatus.SUCCEEDED if result.ok else ConnectivityTestStatus.FAILED
+        )
         mapping.connectivity_test_latency_ms = result.latency_ms
         mapping.connectivity_test_error = (result.error or "")[:500]
         mapping.connectivity_tested_at = timezone.now()
@@ -252,10 +297,18 @@ def mapping_connectivity_test_run(*, mapping: StationMapping) -> StationMapping:
 
 # --- adapter configuration -----------------------------------------------------------------------------
 
-def adapter_config_update(*, operator: Operator, adapter_type: str, enabled: bool | None = None,
-                          base_url: str | None = None, timeout_ms: int | None = None,
-                          max_retries: int | None = None, poll_interval_s: int | None = None,
-                          credentials: dict | None | object = UNSET) -> AdapterConfig:
+
+def adapter_config_update(
+    *,
+    operator: Operator,
+    adapter_type: str,
+    enabled: bool | None = None,
+    base_url: str | None = None,
+    timeout_ms: int | None = None,
+    max_retries: int | None = None,
+    poll_interval_s: int | None = None,
+    credentials: dict | None | object = UNSET,
+) -> AdapterConfig:
     """PATCH /config/{adapter_type}. `credentials=None` removes them. A change of where or how the adapter
     connects (enabled, base_url, credentials) closes the circuit: the old failures say nothing about it."""
     if not is_adapter_type(adapter_type):
@@ -268,27 +321,37 @@ def adapter_config_update(*, operator: Operator, adapter_type: str, enabled: boo
             if value is not None and getattr(config, name) != value:
                 setattr(config, name, value)
                 connection_changed = True
-        for name, value in (("timeout_ms", timeout_ms), ("max_retries", max_retries),
-                            ("poll_interval_s", poll_interval_s)):
+        for name, value in (
+            ("timeout_ms", timeout_ms),
+            ("max_retries", max_retries),
+            ("poll_interval_s", poll_interval_s),
+        ):
             if value is not None:
                 setattr(config, name, value)
         if credentials is not UNSET:
             config.credentials_encrypted = credentials_encrypt(credentials)
             connection_changed = True
         if config.enabled and adapter_requires_base_url(adapter_type) and not config.base_url:
-            raise ValidationFailed(f"The {adapter_type} adapter needs a base_url before it can be enabled.",
-                                   errors={"base_url": ["Required while the adapter is enabled."]})
+            raise ValidationFailed(
+                f"The {adapter_type} adapter needs a base_url before it can be enabled.",
+                errors={"base_url": ["Required while the adapter is enabled."]},
+            )
         if connection_changed:
             config.circuit_state = CircuitState.CLOSED
             config.consecutive_failures = 0
             config.circuit_opened_at = None
         config.save()
-    logger.info("Adapter config %s of %s updated (credentials %s)", adapter_type, operator.pk,
-                "changed" if credentials is not UNSET else "unchanged")
+    logger.info(
+        "Adapter config %s of %s updated (credentials %s)",
+        adapter_type,
+        operator.pk,
+        "changed" if credentials is not UNSET else "unchanged",
+    )
     return config
 
 
 # --- connector statuses --------------------------------------------------------------------------------
+
 
 def connector_statuses_apply(*, operator_id: str, adapter_type: str, reports: list[ConnectorStatusReport]) -> int:
     """Record reported statuses; each real change updates the connector and emits
@@ -297,11 +360,16 @@ def connector_statuses_apply(*, operator_id: str, adapter_type: str, reports: li
 
     reported = {(r.cpms_station_id, r.connector_id): r.status for r in reports}
     stations = {station for station, _ in reported}
-    candidates = live_connectors().filter(operator_id=operator_id, mapping__adapter_type=adapter_type,
-                                          mapping__cpms_station_id__in=stations) \
+    candidates = (
+        live_connectors()
+        .filter(operator_id=operator_id, mapping__adapter_type=adapter_type, mapping__cpms_station_id__in=stations)
         .values_list("pk", "mapping__cpms_station_id", "connector_id", "status")
-    changed = [pk for pk, station, connector_id, status in candidates
-               if reported.get((station, connector_id), status) != status]
+    )
+    changed = [
+        pk
+        for pk, station, connector_id, status in candidates
+        if reported.get((station, connector_id), status) != status
+    ]
     if not changed:
         return 0
     count = 0
@@ -309,8 +377,12 @@ def connector_statuses_apply(*, operator_id: str, adapter_type: str, reports: li
     with transaction.atomic():
         # Lock the connectors only (`of=self`): locking their mappings too, after the connectors, would be the
         # reverse of the order a session start and a mapping change take (mapping, then connector): deadlock.
-        locked = list(Connector.objects.select_for_update(of=("self",)).filter(pk__in=changed)
-                      .select_related("mapping").order_by("pk"))
+        locked = list(
+            Connector.objects.select_for_update(of=("self",))
+            .filter(pk__in=changed)
+            .select_related("mapping")
+            .order_by("pk")
+        )
         sessions = active_sessions_by_connector(mapping_ids=[c.mapping_id for c in locked])
         for connector in locked:
             new_status = reported[(connector.mapping.cpms_station_id, connector.connector_id)]
@@ -320,24 +392,37 @@ def connector_statuses_apply(*, operator_id: str, adapter_type: str, reports: li
             connector.status, connector.status_updated_at = new_status, now
             connector.save(update_fields=["status", "status_updated_at", "updated_at"])
             connector.previous_status = previous
-            event_emit(operator=operator_id, type="infrastructure.connector_status_changed",
-                       data_object=ConnectorStatusChangedSerializer(
-                           connector, context={"active_sessions": sessions}).data)
+            event_emit(
+                operator=operator_id,
+                type="infrastructure.connector_status_changed",
+                data_object=ConnectorStatusChangedSerializer(connector, context={"active_sessions": sessions}).data,
+            )
             count += 1
     return count
 
 
 def adapter_poll_claim(*, config: AdapterConfig) -> bool:
     """Take this config's next poll (one winner across beat ticks and processes)."""
-    return AdapterConfig.objects.filter(pk=config.pk, last_polled_at=config.last_polled_at) \
-        .update(last_polled_at=timezone.now()) == 1
+    return (
+        AdapterConfig.objects.filter(pk=config.pk, last_polled_at=config.last_polled_at).update(
+            last_polled_at=timezone.now()
+        )
+        == 1
+    )
 
 
 def adapter_poll(*, config: AdapterConfig) -> int:
     """Ask the adapter for the statuses of every active station it runs for the operator; record changes."""
-    stations = list(StationMapping.objects.live().filter(
-        operator_id=config.operator_id, adapter_type=config.adapter_type, is_active=True,
-    ).values_list("cpms_station_id", flat=True).distinct())
+    stations = list(
+        StationMapping.objects.live()
+        .filter(
+            operator_id=config.operator_id,
+            adapter_type=config.adapter_type,
+            is_active=True,
+        )
+        .values_list("cpms_station_id", flat=True)
+        .distinct()
+    )
     if not stations:
         return 0
     try:
@@ -345,11 +430,11 @@ def adapter_poll(*, config: AdapterConfig) -> int:
     except AdapterUnavailable as exc:
         logger.warning("Polling %s for %s failed: %s", config.adapter_type, config.operator_id, exc)
         return 0
-    return connector_statuses_apply(operator_id=config.operator_id, adapter_type=config.adapter_type,
-                                    reports=reports)
+    return connector_statuses_apply(operator_id=config.operator_id, adapter_type=config.adapter_type, reports=reports)
 
 
 # --- adapter health ------------------------------------------------------------------------------------
+
 
 def adapter_health_probe(*, config: AdapterConfig) -> str:
     """Ping the adapter (when enabled; through the circuit, so an open circuit gets its half-open trial
@@ -365,8 +450,11 @@ def adapter_health_probe(*, config: AdapterConfig) -> str:
         config.health_status = entry["status"]
         config.save(update_fields=["health_status"])  # not a config change: updated_at stays
         if previous:  # the first probe only records the starting point
-            event_emit(operator=config.operator_id, type="infrastructure.adapter_status_changed",
-                       data_object={**AdapterHealthSerializer(entry).data, "previous_status": previous})
+            event_emit(
+                operator=config.operator_id,
+                type="infrastructure.adapter_status_changed",
+                data_object={**AdapterHealthSerializer(entry).data, "previous_status": previous},
+            )
     return entry["status"]
 
 
@@ -390,8 +478,20 @@ def mapping_demo_seed(*, operator: Operator) -> None:
     for station_id, cpms_station_id, connectors in DEMO_STATIONS:
         if StationMapping.objects.live().filter(operator=operator, station_id=station_id).exists():
             continue
-        mapping_create(operator=operator, station_id=station_id, adapter_type="simulator",
-                       cpms_station_id=cpms_station_id, metadata={"demo": "true"}, connectors=[
-                           {"connector_id": cid, "evse_uid": f"{station_id}*E{cid}", "power_type": power,
-                            "standard": standard, "max_power_kw": Decimal(kw)}
-                           for cid, power, standard, kw in connectors])
+        mapping_create(
+            operator=operator,
+            station_id=station_id,
+            adapter_type="simulator",
+            cpms_station_id=cpms_station_id,
+            metadata={"demo": "true"},
+            connectors=[
+                {
+                    "connector_id": cid,
+                    "evse_uid": f"{station_id}*E{cid}",
+                    "power_type": power,
+                    "standard": standard,
+                    "max_power_kw": Decimal(kw),
+                }
+                for cid, power, standard, kw in connectors
+            ],
+        )

@@ -27,11 +27,14 @@ _ADAPTER_TYPE = "adapter_type"
 
 def fixed_list(serializer_class):
     """The list envelope of every list, for lists with one entry per adapter type (never a next page)."""
-    return inline_serializer(f"{serializer_class.__name__.removesuffix('Serializer')}List", {
-        "results": serializer_class(many=True),
-        "next": serializers.CharField(allow_null=True),
-        "previous": serializers.CharField(allow_null=True),
-    })
+    return inline_serializer(
+        f"{serializer_class.__name__.removesuffix('Serializer')}List",
+        {
+            "results": serializer_class(many=True),
+            "next": serializers.CharField(allow_null=True),
+            "previous": serializers.CharField(allow_null=True),
+        },
+    )
 
 
 class StationMappingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, OperatorScopedViewSet):
@@ -54,9 +57,14 @@ class StationMappingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Op
     def create(self, request):
         data = self.validated_input(StationMappingWriteSerializer)
         mapping = services.mapping_create(
-            operator=self.operator, station_id=data["station_id"], adapter_type=data["adapter_type"],
-            cpms_station_id=data["cpms_station_id"], tariff=data.get("tariff_id"), is_active=data["is_active"],
-            connectors=data.get("connectors", []), metadata=data.get("metadata"),
+            operator=self.operator,
+            station_id=data["station_id"],
+            adapter_type=data["adapter_type"],
+            cpms_station_id=data["cpms_station_id"],
+            tariff=data.get("tariff_id"),
+            is_active=data["is_active"],
+            connectors=data.get("connectors", []),
+            metadata=data.get("metadata"),
         )
         return Response(self._render(mapping), status=status.HTTP_201_CREATED)
 
@@ -72,10 +80,13 @@ class StationMappingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Op
         services.mapping_delete(mapping=self.get_object())
         return Response(status=status.HTTP_204_NO_CONTENT)
 
-    @extend_schema(request=None, responses={202: ConnectivityTestRequestSerializer},
-                   description="Queues a connectivity test and answers with it (`status: pending`). The worker "
-                               "records `succeeded` or `failed` with latency in the mapping's "
-                               "`last_connectivity_test` and emits `infrastructure.connectivity_tested`.")
+    @extend_schema(
+        request=None,
+        responses={202: ConnectivityTestRequestSerializer},
+        description="Queues a connectivity test and answers with it (`status: pending`). The worker "
+        "records `succeeded` or `failed` with latency in the mapping's "
+        "`last_connectivity_test` and emits `infrastructure.connectivity_tested`.",
+    )
     @action(detail=True, methods=["post"])
     def test(self, request, pk=None):
         mapping = services.mapping_connectivity_test_request(mapping=self.get_object())
@@ -99,8 +110,9 @@ class ConnectorViewSet(mixins.ListModelMixin, OperatorScopedViewSet):
     def list(self, request):
         page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
         sessions = selectors.active_sessions_by_connector(mapping_ids=[c.mapping_id for c in page])
-        return self.get_paginated_response(ConnectorRowSerializer(page, many=True,
-                                                                  context={"active_sessions": sessions}).data)
+        return self.get_paginated_response(
+            ConnectorRowSerializer(page, many=True, context={"active_sessions": sessions}).data
+        )
 
     @extend_schema(responses={200: ConnectorSummarySerializer}, filters=False)
     @action(detail=False, methods=["get"], pagination_class=None, filterset_class=None)
@@ -141,9 +153,19 @@ class AdapterConfigViewSet(OperatorScopedViewSet):
         configs = selectors.adapter_configs(operator_id=self.operator.pk)
         return Response({"results": AdapterConfigSerializer(configs, many=True).data, "next": None, "previous": None})
 
-    @extend_schema(request=AdapterConfigUpdateSerializer, responses={200: AdapterConfigSerializer},
-                   parameters=[OpenApiParameter(_ADAPTER_TYPE, str, OpenApiParameter.PATH, enum=adapter_types(),
-                                                description="An unknown adapter type is a 404.")])
+    @extend_schema(
+        request=AdapterConfigUpdateSerializer,
+        responses={200: AdapterConfigSerializer},
+        parameters=[
+            OpenApiParameter(
+                _ADAPTER_TYPE,
+                str,
+                OpenApiParameter.PATH,
+                enum=adapter_types(),
+                description="An unknown adapter type is a 404.",
+            )
+        ],
+    )
     def partial_update(self, request, adapter_type=None):
         if not is_adapter_type(adapter_type):  # the path first: an unknown type is 404 whatever the body
             raise NotFound(f"No adapter type {adapter_type!r}; one of: {', '.join(adapter_types())}.")

@@ -8,8 +8,17 @@ from .models import PaymentIntent, VoidReason
 
 @admin.register(PaymentIntent)
 class PaymentIntentAdmin(LedgerAdmin):
-    list_display = ("id", "operator", "status", "amount", "amount_captured", "currency", "terminal",
-                    "created_at", "capture_before")
+    list_display = (
+        "id",
+        "operator",
+        "status",
+        "amount",
+        "amount_captured",
+        "currency",
+        "terminal",
+        "created_at",
+        "capture_before",
+    )
     list_filter = ("status", "currency", "processor", "void_reason")
     search_fields = ("id", "processor_reference", "authorization_code", "description")
     date_hierarchy = "created_at"
@@ -23,6 +32,9 @@ class PaymentIntentAdmin(LedgerAdmin):
     @admin.action(description="Void (reason: requested by customer)")
     def void_selected(self, request, queryset):
         run_service_action(
-            self, request, queryset,
-            lambda i: services.payment_intent_void(intent=i, reason=VoidReason.REQUESTED_BY_CUSTOMER), "Voided",
+            self,
+            request,
+            queryset,
+            lambda i: services.payment_intent_void(intent=i, reason=VoidReason.REQUESTED_BY_CUSTOMER),
+            "Voided",
         )

@@ -12,10 +12,15 @@ def collect():
         by_status.add_metric([status], counts.get(status, 0))
     yield by_status
 
-    captured = CounterMetricFamily("evpay_captured_amount_minor_units",
-                                   "Captured amount in minor units, by currency", labels=["currency"])
-    rows = (PaymentIntent.objects.filter(status=PaymentIntentStatus.CAPTURED).values_list("currency")
-            .annotate(total=Sum("amount_captured")).order_by())
+    captured = CounterMetricFamily(
+        "evpay_captured_amount_minor_units", "Captured amount in minor units, by currency", labels=["currency"]
+    )
+    rows = (
+        PaymentIntent.objects.filter(status=PaymentIntentStatus.CAPTURED)
+        .values_list("currency")
+        .annotate(total=Sum("amount_captured"))
+        .order_by()
+    )
     for currency, total in rows:
         captured.add_metric([currency], total or 0)
     yield captured

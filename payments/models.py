@@ -37,8 +37,9 @@ class PaymentIntent(models.Model):
     operator = models.ForeignKey("core.Operator", on_delete=models.PROTECT, related_name="payment_intents")
     amount = models.BigIntegerField()
     currency = models.CharField(max_length=3)
-    status = models.CharField(max_length=32, choices=PaymentIntentStatus.choices,
-                              default=PaymentIntentStatus.REQUIRES_AUTHORIZATION)
+    status = models.CharField(
+        max_length=32, choices=PaymentIntentStatus.choices, default=PaymentIntentStatus.REQUIRES_AUTHORIZATION
+    )
     amount_authorized = models.BigIntegerField(default=0)
     amount_capturable = models.BigIntegerField(default=0)
     amount_captured = models.BigIntegerField(default=0)
@@ -53,8 +54,9 @@ class PaymentIntent(models.Model):
     processor_reference = models.CharField(max_length=100, null=True, blank=True)
     authorization_code = models.CharField(max_length=32, null=True, blank=True)
     last_payment_error = models.JSONField(null=True, blank=True)
-    terminal = models.ForeignKey("terminals.Terminal", null=True, blank=True, on_delete=models.PROTECT,
-                                 related_name="payment_intents")
+    terminal = models.ForeignKey(
+        "terminals.Terminal", null=True, blank=True, on_delete=models.PROTECT, related_name="payment_intents"
+    )
     description = models.CharField(max_length=1000, blank=True, default="")
     metadata = models.JSONField(default=dict, blank=True)
     # Set while a processor call for this intent is under way (no row lock is held across it):

@@ -96,6 +96,7 @@ class SimulatorProcessor(PaymentProcessor):
         if operation in settings.PAYMENT_SIMULATOR_FAIL:
             raise ProcessorUnavailable(f"The simulated processor is unavailable ({operation}).")
 
+
 PROCESSORS: dict[str, type[PaymentProcessor]] = {"simulator": SimulatorProcessor}
 
 

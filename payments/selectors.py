@@ -5,8 +5,9 @@ from .models import PaymentIntent, PaymentIntentStatus
 
 def payment_intents_due_for_expiry(*, limit: int = 500) -> list[PaymentIntent]:
     return list(
-        PaymentIntent.objects.filter(status=PaymentIntentStatus.AUTHORIZED, capture_before__lte=timezone.now())
-        .order_by("capture_before")[:limit]
+        PaymentIntent.objects.filter(
+            status=PaymentIntentStatus.AUTHORIZED, capture_before__lte=timezone.now()
+        ).order_by("capture_before")[:limit]
     )
 
 
@@ -20,12 +21,17 @@ def dashboard_panels(*, operator_id: str | None, since) -> list:
     intents = PaymentIntent.objects.all()
     if operator_id:
         intents = intents.filter(operator_id=operator_id)
-    captured = (intents.filter(status=PaymentIntentStatus.CAPTURED, captured_at__gte=since)
-                .values_list("currency").annotate(total=Sum("amount_captured"), n=Count("id")).order_by("currency"))
-    by_status = (intents.filter(created_at__gte=since).values_list("status").annotate(n=Count("id"))
-                 .order_by("status"))
+    captured = (
+        intents.filter(status=PaymentIntentStatus.CAPTURED, captured_at__gte=since)
+        .values_list("currency")
+        .annotate(total=Sum("amount_captured"), n=Count("id"))
+        .order_by("currency")
+    )
+    by_status = intents.filter(created_at__gte=since).values_list("status").annotate(n=Count("id")).order_by("status")
     return [
-        Panel("Captured today", [(currency, f"{to_major_units(total, currency)} ({n})")
-                                 for currency, total, n in captured]),
+        Panel(
+            "Captured today",
+            [(currency, f"{to_major_units(total, currency)} ({n})") for currency, total, n in captured],
+        ),
         Panel("Payment intents created today", list(by_status)),
     ]

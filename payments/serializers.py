@@ -31,10 +31,30 @@ class PaymentIntentSerializer(serializers.ModelSerializer):
     class Meta:
         model = PaymentIntent
         fields = [
-            "id", "object", "amount", "currency", "status", "amount_authorized", "amount_capturable",
-            "amount_captured", "capture_before", "authorized_at", "captured_at", "voided_at", "void_reason",
-            "payment_method", "processor", "processor_reference", "authorization_code", "last_payment_error",
-            "terminal_id", "charge_session_id", "description", "metadata", "created_at", "updated_at",
+            "id",
+            "object",
+            "amount",
+            "currency",
+            "status",
+            "amount_authorized",
+            "amount_capturable",
+            "amount_captured",
+            "capture_before",
+            "authorized_at",
+            "captured_at",
+            "voided_at",
+            "void_reason",
+            "payment_method",
+            "processor",
+            "processor_reference",
+            "authorization_code",
+            "last_payment_error",
+            "terminal_id",
+            "charge_session_id",
+            "description",
+            "metadata",
+            "created_at",
+            "updated_at",
         ]
         read_only_fields = fields
 

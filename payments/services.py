@@ -36,8 +36,11 @@ class AmountExceedsCapturable(DomainError):
 def _emit(intent: PaymentIntent, event_type: str) -> None:
     from .serializers import PaymentIntentSerializer
 
-    event_emit(operator=intent.operator_id, type=f"payment_intent.{event_type}",
-               data_object=PaymentIntentSerializer(intent).data)
+    event_emit(
+        operator=intent.operator_id,
+        type=f"payment_intent.{event_type}",
+        data_object=PaymentIntentSerializer(intent).data,
+    )
 
 
 def _lock(intent: PaymentIntent) -> PaymentIntent:
@@ -133,14 +136,26 @@ def _unavailable(exc: ProcessorUnavailable) -> UpstreamUnavailable:
     return UpstreamUnavailable(f"The payment processor did not answer: {exc}. Nothing changed; safe to retry.")
 
 
-def payment_intent_create(*, operator: Operator, amount: int, currency: str, terminal: Terminal | None = None,
-                          description: str = "", metadata: dict | None = None) -> PaymentIntent:
+def payment_intent_create(
+    *,
+    operator: Operator,
+    amount: int,
+    currency: str,
+    terminal: Terminal | None = None,
+    description: str = "",
+    metadata: dict | None = None,
+) -> PaymentIntent:
     if terminal is not None and terminal.operator_id != operator.pk:
         raise ValidationFailed(f"No terminal {terminal.pk!r}.", errors={"terminal_id": ["Unknown terminal."]})
     with transaction.atomic():
         intent = PaymentIntent.objects.create(
-            operator=operator, amount=amount, currency=currency, terminal=terminal,
-            description=description or "", metadata=metadata or {}, processor=settings.PAYMENT_PROCESSOR,
+            operator=operator,
+            amount=amount,
+            currency=currency,
+            terminal=terminal,
+            description=description or "",
+            metadata=metadata or {},
+            processor=settings.PAYMENT_PROCESSOR,
         )
         _emit(intent, "created")
     return intent
@@ -149,33 +164,47 @@ def payment_intent_create(*, operator: Operator, amount: int, currency: str, ter
 def payment_intent_authorize(*, intent: PaymentIntent, token: str) -> PaymentIntent:
     def authorize(processor, claimed: PaymentIntent):
         try:
-            return processor.authorize(amount=claimed.amount, currency=claimed.currency, token=token,
-                                       idempotency_key=f"{claimed.id}:authorize")
+            return processor.authorize(
+                amount=claimed.amount, currency=claimed.currency, token=token, idempotency_key=f"{claimed.id}:authorize"
+            )
         except ProcessorDeclined as declined:
             # Recorded while the claim is still held; `_claim_and_call` releases it.
             with transaction.atomic():
                 locked = _lock(claimed)
-                locked.last_payment_error = {"code": "card_declined", "decline_code": declined.decline_code,
-                                             "message": declined.message}
+                locked.last_payment_error = {
+                    "code": "card_declined",
+                    "decline_code": declined.decline_code,
+                    "message": declined.message,
+                }
                 locked.save()
                 _emit(locked, "authorization_failed")
-            raise PaymentDeclined(f"Payment intent {claimed.id}: {declined.message}",
-                                  extra={"decline_code": declined.decline_code}) from declined
+            raise PaymentDeclined(
+                f"Payment intent {claimed.id}: {declined.message}", extra={"decline_code": declined.decline_code}
+            ) from declined
         except InvalidPaymentMethod as invalid:
-            raise ValidationFailed(str(invalid), code="invalid_payment_method",
-                                   errors={"payment_method": {"token": [str(invalid)]}}) from invalid
+            raise ValidationFailed(
+                str(invalid), code="invalid_payment_method", errors={"payment_method": {"token": [str(invalid)]}}
+            ) from invalid
 
     intent, result = _claim_and_call(intent, "authorize", authorize)
     now = timezone.now()
     with transaction.atomic():
         intent = _lock(intent)
         return _apply(
-            intent, "authorize",
-            amount_authorized=intent.amount, amount_capturable=intent.amount, authorized_at=now,
+            intent,
+            "authorize",
+            amount_authorized=intent.amount,
+            amount_capturable=intent.amount,
+            authorized_at=now,
             capture_before=now + timedelta(seconds=settings.PAYMENT_AUTHORIZATION_TTL),
-            payment_method={"type": "card_present", "brand": result.brand, "last4": result.last4,
-                            "fingerprint": result.fingerprint},
-            processor_reference=result.reference, authorization_code=result.authorization_code,
+            payment_method={
+                "type": "card_present",
+                "brand": result.brand,
+                "last4": result.last4,
+                "fingerprint": result.fingerprint,
+            },
+            processor_reference=result.reference,
+            authorization_code=result.authorization_code,
             last_payment_error=None,
         )
 
@@ -186,12 +215,15 @@ def payment_intent_capture(*, intent: PaymentIntent, amount_to_capture: int | No
 
     def check(locked: PaymentIntent) -> None:
         if locked.capture_before is not None and timezone.now() >= locked.capture_before:
-            raise AuthorizationExpired(f"The authorization of payment intent {locked.id} expired at "
-                                       f"{locked.capture_before.isoformat()}.")
+            raise AuthorizationExpired(
+                f"The authorization of payment intent {locked.id} expired at {locked.capture_before.isoformat()}."
+            )
         amount = amount_of(locked)
         if amount <= 0:
-            raise ValidationFailed("amount_to_capture must be greater than 0.",
-                                   errors={"amount_to_capture": ["Ensure this value is greater than 0."]})
+            raise ValidationFailed(
+                "amount_to_capture must be greater than 0.",
+                errors={"amount_to_capture": ["Ensure this value is greater than 0."]},
+            )
         if amount > locked.amount_capturable:
             raise AmountExceedsCapturable(
                 f"amount_to_capture {amount} exceeds amount_capturable {locked.amount_capturable}.",
@@ -199,14 +231,14 @@ def payment_intent_capture(*, intent: PaymentIntent, amount_to_capture: int | No
             )
 
     def capture(processor, claimed: PaymentIntent) -> None:
-        processor.capture(reference=claimed.processor_reference, currency=claimed.currency,
-                          amount=amount_of(claimed))
+        processor.capture(reference=claimed.processor_reference, currency=claimed.currency, amount=amount_of(claimed))
 
     claimed, _ = _claim_and_call(intent, "capture", capture, check)
     with transaction.atomic():
         intent = _lock(claimed)
-        return _apply(intent, "capture", amount_captured=amount_of(claimed), amount_capturable=0,
-                      captured_at=timezone.now())
+        return _apply(
+            intent, "capture", amount_captured=amount_of(claimed), amount_capturable=0, captured_at=timezone.now()
+        )
 
 
 def payment_intent_void(*, intent: PaymentIntent, reason: str | None = None) -> PaymentIntent:
@@ -234,5 +266,4 @@ def payment_intent_expire(*, intent: PaymentIntent) -> PaymentIntent:
     intent, _ = _claim_and_call(intent, "expire", _release_hold, check)
     with transaction.atomic():
         intent = _lock(intent)
-        return _apply(intent, "expire", amount_capturable=0, expired_at=timezone.now(),
-                      void_reason=VoidReason.EXPIRED)
+        return _apply(intent, "expire", amount_capturable=0, expired_at=timezone.now(), void_reason=VoidReason.EXPIRED)

@@ -28,30 +28,37 @@ class PaymentIntentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Ope
     def create(self, request):
         data = self.validated_input(PaymentIntentCreateSerializer)
         intent = services.payment_intent_create(
-            operator=self.operator, amount=data["amount"], currency=data["currency"],
-            terminal=data.get("terminal_id"), description=data["description"], metadata=data.get("metadata"),
+            operator=self.operator,
+            amount=data["amount"],
+            currency=data["currency"],
+            terminal=data.get("terminal_id"),
+            description=data["description"],
+            metadata=data.get("metadata"),
         )
         return Response(PaymentIntentSerializer(intent).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(request=PaymentIntentAuthorizeSerializer, responses={
-        200: PaymentIntentSerializer, 402: ProblemSerializer, 503: ProblemSerializer})
+    @extend_schema(
+        request=PaymentIntentAuthorizeSerializer,
+        responses={200: PaymentIntentSerializer, 402: ProblemSerializer, 503: ProblemSerializer},
+    )
     @action(detail=True, methods=["post"])
     def authorize(self, request, pk=None):
         intent, data = self.get_object(), self.validated_input(PaymentIntentAuthorizeSerializer)
         intent = services.payment_intent_authorize(intent=intent, token=data["payment_method"]["token"])
         return Response(PaymentIntentSerializer(intent).data)
 
-    @extend_schema(request=PaymentIntentCaptureSerializer, responses={200: PaymentIntentSerializer,
-                                                                      503: ProblemSerializer})
+    @extend_schema(
+        request=PaymentIntentCaptureSerializer, responses={200: PaymentIntentSerializer, 503: ProblemSerializer}
+    )
     @action(detail=True, methods=["post"])
     def capture(self, request, pk=None):
         intent, data = self.get_object(), self.validated_input(PaymentIntentCaptureSerializer)
-        intent = services.payment_intent_capture(intent=intent,
-                                                 amount_to_capture=data.get("amount_to_capture"))
+        intent = services.payment_intent_capture(intent=intent, amount_to_capture=data.get("amount_to_capture"))
         return Response(PaymentIntentSerializer(intent).data)
 
-    @extend_schema(request=PaymentIntentVoidSerializer, responses={200: PaymentIntentSerializer,
-                                                                   503: ProblemSerializer})
+    @extend_schema(
+        request=PaymentIntentVoidSerializer, responses={200: PaymentIntentSerializer, 503: ProblemSerializer}
+    )
     @action(detail=True, methods=["post"])
     def void(self, request, pk=None):
         intent, data = self.get_object(), self.validated_input(PaymentIntentVoidSerializer)

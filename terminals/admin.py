@@ -40,8 +40,17 @@ class TerminalAdmin(LedgerAdmin):
     """View-only pages, never added (registration emits `terminal.registered`: through the API) nor deleted;
     status changes only through the actions (services, with their events)."""
 
-    list_display = ("serial_number", "id", "operator", "status", "vendor", "model", "station_id", "last_seen_at",
-                    "health_errors_24h")
+    list_display = (
+        "serial_number",
+        "id",
+        "operator",
+        "status",
+        "vendor",
+        "model",
+        "station_id",
+        "last_seen_at",
+        "health_errors_24h",
+    )
     list_filter = ("status", "vendor", "model")
     search_fields = ("serial_number", "id", "station_id")
     date_hierarchy = "created_at"
@@ -51,15 +60,27 @@ class TerminalAdmin(LedgerAdmin):
 
     @admin.action(description="Set maintenance", permissions=["change"])
     def set_maintenance(self, request, queryset):
-        run_service_action(self, request, queryset, lambda t: services.terminal_status_set(
-            terminal=t, status=TerminalStatus.MAINTENANCE, reason=f"Set in the admin by {request.user}"),
-            "Set to maintenance")
+        run_service_action(
+            self,
+            request,
+            queryset,
+            lambda t: services.terminal_status_set(
+                terminal=t, status=TerminalStatus.MAINTENANCE, reason=f"Set in the admin by {request.user}"
+            ),
+            "Set to maintenance",
+        )
 
     @admin.action(description="Back online", permissions=["change"])
     def back_online(self, request, queryset):
-        run_service_action(self, request, queryset, lambda t: services.terminal_status_set(
-            terminal=t, status=TerminalStatus.ONLINE, reason=f"Set in the admin by {request.user}"),
-            "Back online")
+        run_service_action(
+            self,
+            request,
+            queryset,
+            lambda t: services.terminal_status_set(
+                terminal=t, status=TerminalStatus.ONLINE, reason=f"Set in the admin by {request.user}"
+            ),
+            "Back online",
+        )
 
 
 @admin.register(TerminalHealthEvent)

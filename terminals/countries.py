@@ -1,6 +1,7 @@
 """ISO 3166-1 alpha-2: the 249 officially assigned country codes."""
 
-ISO_3166_ALPHA2 = frozenset("""
+ISO_3166_ALPHA2 = frozenset(
+    """
 AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ
 BA BB BD BE BF BG BH BI BJ BL BM BN BO BQ BR BS BT BV BW BY BZ
 CA CC CD CF CG CH CI CK CL CM CN CO CR CU CV CW CX CY CZ
@@ -26,4 +27,5 @@ VA VC VE VG VI VN VU
 WF WS
 YE YT
 ZA ZM ZW
-""".split())
+""".split()
+)

@@ -10,10 +10,12 @@ class TerminalFilterSet(BaseFilterSet):
     vendor = django_filters.CharFilter()
     model = django_filters.CharFilter()
     station_id = django_filters.CharFilter()
-    q = django_filters.CharFilter(field_name="serial_number", lookup_expr="icontains",
-                                  help_text="Serial number contains (case-insensitive).")
+    q = django_filters.CharFilter(
+        field_name="serial_number", lookup_expr="icontains", help_text="Serial number contains (case-insensitive)."
+    )
     last_seen_before = IsoDateTimeFilter(
-        field_name="last_seen_at", lookup_expr="lt",
+        field_name="last_seen_at",
+        lookup_expr="lt",
         help_text="Last seen before this time; terminals never seen are not included.",
     )
 

@@ -53,8 +53,7 @@ class Terminal(models.Model):
 
     id = PrefixedIdField(prefix="trm")
     # Indexed by trm_operator_created and the serial-number constraint, which lead with operator.
-    operator = models.ForeignKey("core.Operator", on_delete=models.PROTECT, related_name="terminals",
-                                 db_index=False)
+    operator = models.ForeignKey("core.Operator", on_delete=models.PROTECT, related_name="terminals", db_index=False)
     serial_number = models.CharField(max_length=100)
     vendor = models.CharField(max_length=100, blank=True, default="")
     model = models.CharField(max_length=100, blank=True, default="")
@@ -100,8 +99,9 @@ class TerminalHealthEvent(models.Model):
 
     id = PrefixedIdField(prefix="the")
     # Both foreign keys lead an index below; their own indexes would only slow ingestion.
-    operator = models.ForeignKey("core.Operator", on_delete=models.CASCADE, related_name="terminal_health_events",
-                                 db_index=False)
+    operator = models.ForeignKey(
+        "core.Operator", on_delete=models.CASCADE, related_name="terminal_health_events", db_index=False
+    )
     terminal = models.ForeignKey(Terminal, on_delete=models.CASCADE, related_name="health_events", db_index=False)
     type = models.CharField(max_length=20, choices=HealthEventType.choices)
     occurred_at = models.DateTimeField()

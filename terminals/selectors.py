@@ -23,8 +23,12 @@ def terminal_stats(*, operator: Operator) -> dict:
     now = timezone.now()
     cutoff = now - timedelta(seconds=settings.TERMINAL_OFFLINE_AFTER)
     silent = Q(last_seen_at__isnull=True) | Q(last_seen_at__lt=cutoff)
-    groups = (Terminal.objects.filter(operator=operator).order_by().values_list("status", "vendor", "model")
-              .annotate(n=Count("*"), stale=Count("status", filter=Q(status=TerminalStatus.ONLINE) & silent)))
+    groups = (
+        Terminal.objects.filter(operator=operator)
+        .order_by()
+        .values_list("status", "vendor", "model")
+        .annotate(n=Count("*"), stale=Count("status", filter=Q(status=TerminalStatus.ONLINE) & silent))
+    )
     by_status = dict.fromkeys(TerminalStatus.values, 0)
     by_vendor: dict[str, int] = {}
     by_model: dict[str, int] = {}
@@ -62,8 +66,9 @@ def terminals_health_component() -> dict:
     row = Terminal.objects.aggregate(
         total=Count("pk"),
         online=Count("pk", filter=Q(status=TerminalStatus.ONLINE)),
-        unswept=Count("pk", filter=Q(status=TerminalStatus.ONLINE) & (Q(last_seen_at__lt=overdue)
-                                                                      | Q(last_seen_at__isnull=True))),
+        unswept=Count(
+            "pk", filter=Q(status=TerminalStatus.ONLINE) & (Q(last_seen_at__lt=overdue) | Q(last_seen_at__isnull=True))
+        ),
     )
     return {"status": "degraded" if row["unswept"] else "ok", **row}
 

@@ -33,21 +33,22 @@ class CountryField(serializers.CharField):
 class LocationSerializer(serializers.Serializer):
     address = serializers.CharField(max_length=200, required=False, allow_null=True, allow_blank=True, default=None)
     city = serializers.CharField(max_length=100, required=False, allow_null=True, allow_blank=True, default=None)
-    postal_code = serializers.CharField(max_length=20, required=False, allow_null=True, allow_blank=True,
-                                        default=None)
+    postal_code = serializers.CharField(max_length=20, required=False, allow_null=True, allow_blank=True, default=None)
     country = CountryField(required=False, allow_null=True, default=None)
     latitude = serializers.FloatField(min_value=-90, max_value=90, required=False, allow_null=True, default=None)
     longitude = serializers.FloatField(min_value=-180, max_value=180, required=False, allow_null=True, default=None)
 
 
 class HealthSummarySerializer(serializers.Serializer):
-    last_event_type = serializers.ChoiceField(choices=HealthEventType.choices, allow_null=True,
-                                              source="health_last_event_type")
+    last_event_type = serializers.ChoiceField(
+        choices=HealthEventType.choices, allow_null=True, source="health_last_event_type"
+    )
     last_error_code = serializers.CharField(allow_null=True, source="health_last_error_code")
     signal_strength_dbm = serializers.IntegerField(allow_null=True, source="health_signal_strength_dbm")
     temperature_c = serializers.FloatField(allow_null=True, source="health_temperature_c")
-    errors_24h = serializers.IntegerField(source="health_errors_24h",
-                                          help_text="Error events that occurred in the last 24 hours.")
+    errors_24h = serializers.IntegerField(
+        source="health_errors_24h", help_text="Error events that occurred in the last 24 hours."
+    )
 
 
 class TerminalSerializer(serializers.ModelSerializer):
@@ -60,8 +61,21 @@ class TerminalSerializer(serializers.ModelSerializer):
     class Meta:
         model = Terminal
         fields = [
-            "id", "object", "serial_number", "vendor", "model", "firmware_version", "station_id", "location",
-            "capabilities", "status", "status_reason", "last_seen_at", "health", "metadata", "created_at",
+            "id",
+            "object",
+            "serial_number",
+            "vendor",
+            "model",
+            "firmware_version",
+            "station_id",
+            "location",
+            "capabilities",
+            "status",
+            "status_reason",
+            "last_seen_at",
+            "health",
+            "metadata",
+            "created_at",
             "updated_at",
         ]
         read_only_fields = fields
@@ -77,8 +91,12 @@ class TerminalCreateSerializer(serializers.Serializer):
     firmware_version = serializers.CharField(max_length=50, required=False, allow_blank=True, default="")
     station_id = serializers.CharField(max_length=100, required=False, allow_null=True, default=None)
     location = LocationSerializer(required=False, allow_null=True, default=None)
-    capabilities = serializers.ListField(child=serializers.ChoiceField(choices=Capability.choices), required=False,
-                                         default=list, max_length=len(Capability.choices))
+    capabilities = serializers.ListField(
+        child=serializers.ChoiceField(choices=Capability.choices),
+        required=False,
+        default=list,
+        max_length=len(Capability.choices),
+    )
     metadata = MetadataField()
 
     def validate_capabilities(self, value):
@@ -107,11 +125,11 @@ class TerminalHealthEventSerializer(serializers.ModelSerializer):
 
 class TerminalHealthEventCreateSerializer(serializers.Serializer):
     type = serializers.ChoiceField(choices=HealthEventType.choices)
-    occurred_at = serializers.DateTimeField(help_text="When the terminal observed it (RFC 3339). At most 5 minutes "
-                                                      "ahead of the server's clock.")
+    occurred_at = serializers.DateTimeField(
+        help_text="When the terminal observed it (RFC 3339). At most 5 minutes ahead of the server's clock."
+    )
     code = serializers.CharField(max_length=100, required=False, allow_null=True, allow_blank=True, default=None)
-    message = serializers.CharField(max_length=1000, required=False, allow_null=True, allow_blank=True,
-                                    default=None)
+    message = serializers.CharField(max_length=1000, required=False, allow_null=True, allow_blank=True, default=None)
     metrics = HealthMetricsSerializer(required=False, allow_null=True, default=None)
 
 
@@ -125,14 +143,20 @@ class TerminalStatusSetSerializer(serializers.Serializer):
 
 class TerminalStatsSerializer(serializers.Serializer):
     total = serializers.IntegerField()
-    by_status = serializers.DictField(child=serializers.IntegerField(),
-                                      help_text=f"Every status: {', '.join(TerminalStatus.values)}.")
-    by_vendor = serializers.DictField(child=serializers.IntegerField(),
-                                      help_text="Terminals without a vendor count under `unknown`.")
-    by_model = serializers.DictField(child=serializers.IntegerField(),
-                                     help_text="Terminals without a model count under `unknown`.")
+    by_status = serializers.DictField(
+        child=serializers.IntegerField(), help_text=f"Every status: {', '.join(TerminalStatus.values)}."
+    )
+    by_vendor = serializers.DictField(
+        child=serializers.IntegerField(), help_text="Terminals without a vendor count under `unknown`."
+    )
+    by_model = serializers.DictField(
+        child=serializers.IntegerField(), help_text="Terminals without a model count under `unknown`."
+    )
     online_ratio = serializers.FloatField(help_text="online / total (0 for an empty fleet).")
-    stale = serializers.IntegerField(help_text="Online terminals not seen for TERMINAL_OFFLINE_AFTER seconds "
-                                               "(the offline sweep will turn them offline).")
-    health_events_24h = serializers.DictField(child=serializers.IntegerField(),
-                                              help_text="Health events that occurred in the last 24 hours, by type.")
+    stale = serializers.IntegerField(
+        help_text="Online terminals not seen for TERMINAL_OFFLINE_AFTER seconds "
+        "(the offline sweep will turn them offline)."
+    )
+    health_events_24h = serializers.DictField(
+        child=serializers.IntegerField(), help_text="Health events that occurred in the last 24 hours, by type."
+    )

@@ -66,34 +66,58 @@ def _change_status(terminal: Terminal, target: str, reason: str) -> Terminal:
     terminal.status = target
     terminal.status_reason = reason
     terminal.save()
-    event_emit(operator=terminal.operator_id, type="terminal.status_changed",
-               data_object=_terminal_data(terminal), extra_data={"previous_status": previous})
+    event_emit(
+        operator=terminal.operator_id,
+        type="terminal.status_changed",
+        data_object=_terminal_data(terminal),
+        extra_data={"previous_status": previous},
+    )
     return terminal
 
 
-def terminal_register(*, operator: Operator, serial_number: str, vendor: str = "", model: str = "",
-                      firmware_version: str = "", station_id: str | None = None, location: dict | None = None,
-                      capabilities: list[str] | None = None, metadata: dict | None = None) -> Terminal:
+def terminal_register(
+    *,
+    operator: Operator,
+    serial_number: str,
+    vendor: str = "",
+    model: str = "",
+    firmware_version: str = "",
+    station_id: str | None = None,
+    location: dict | None = None,
+    capabilities: list[str] | None = None,
+    metadata: dict | None = None,
+) -> Terminal:
     """A new terminal starts `offline` until its first health event."""
     try:
         with transaction.atomic():
             terminal = Terminal.objects.create(
-                operator=operator, serial_number=serial_number, vendor=vendor, model=model,
-                firmware_version=firmware_version, station_id=station_id, location=location,
-                capabilities=capabilities or [], metadata=metadata or {}, status=TerminalStatus.OFFLINE,
+                operator=operator,
+                serial_number=serial_number,
+                vendor=vendor,
+                model=model,
+                firmware_version=firmware_version,
+                station_id=station_id,
+                location=location,
+                capabilities=capabilities or [],
+                metadata=metadata or {},
+                status=TerminalStatus.OFFLINE,
             )
             event_emit(operator=operator, type="terminal.registered", data_object=_terminal_data(terminal))
     except IntegrityError as duplicate:  # uniq_terminal_serial_per_operator, also when a parallel request won
-        raise TerminalExists(f"Operator {operator.pk} has a terminal with serial number {serial_number!r} already.",
-                             errors={"serial_number": ["A terminal with this serial number exists."]}) from duplicate
+        raise TerminalExists(
+            f"Operator {operator.pk} has a terminal with serial number {serial_number!r} already.",
+            errors={"serial_number": ["A terminal with this serial number exists."]},
+        ) from duplicate
     return terminal
 
 
 def terminal_status_set(*, terminal: Terminal, status: str, reason: str = "") -> Terminal:
     """An operator's status change: online, offline, maintenance or decommissioned (final)."""
     if status not in OPERATOR_SETTABLE_STATUSES:
-        raise ValidationFailed(f"{status!r} cannot be set by an operator.",
-                               errors={"status": [f"One of {', '.join(OPERATOR_SETTABLE_STATUSES)}."]})
+        raise ValidationFailed(
+            f"{status!r} cannot be set by an operator.",
+            errors={"status": [f"One of {', '.join(OPERATOR_SETTABLE_STATUSES)}."]},
+        )
     with transaction.atomic():
         return _change_status(_lock(terminal), status, reason or "")
 
@@ -116,22 +140,36 @@ def _errors_24h(terminal_id: str, now: datetime) -> int:
     ).count()
 
 
-def terminal_health_event_record(*, terminal: Terminal, type: str, occurred_at: datetime, code: str | None = None,
-                                 message: str | None = None, metrics: dict | None = None) -> TerminalHealthEvent:
+def terminal_health_event_record(
+    *,
+    terminal: Terminal,
+    type: str,
+    occurred_at: datetime,
+    code: str | None = None,
+    message: str | None = None,
+    metrics: dict | None = None,
+) -> TerminalHealthEvent:
     """Store a health event and fold it into the terminal: last_seen_at, health summary, status.
 
     Events arrive out of order (terminals buffer and retry): only the newest one so far (by occurred_at) moves
     the status and the summary; an older one is stored and counted."""
     now = timezone.now()
     if occurred_at > now + MAX_CLOCK_SKEW:
-        raise ValidationFailed("occurred_at is in the future.",
-                               errors={"occurred_at": ["More than 5 minutes ahead of the server's clock."]})
+        raise ValidationFailed(
+            "occurred_at is in the future.",
+            errors={"occurred_at": ["More than 5 minutes ahead of the server's clock."]},
+        )
     metrics = {k: v for k, v in (metrics or {}).items() if v is not None} or None
     with transaction.atomic():
         terminal = _lock(terminal)
         event = TerminalHealthEvent.objects.create(
-            operator_id=terminal.operator_id, terminal=terminal, type=type, occurred_at=occurred_at,
-            code=code or None, message=message or None, metrics=metrics,
+            operator_id=terminal.operator_id,
+            terminal=terminal,
+            type=type,
+            occurred_at=occurred_at,
+            code=code or None,
+            message=message or None,
+            metrics=metrics,
         )
         if type == HealthEventType.ERROR:
             terminal.health_errors_24h = _errors_24h(terminal.pk, now)
@@ -168,8 +206,11 @@ def terminals_mark_offline(*, now: datetime | None = None) -> int:
     marked = 0
     while True:
         with transaction.atomic():
-            batch = list(Terminal.objects.select_for_update(skip_locked=True, no_key=True).filter(silent)
-                         .order_by()[:SWEEP_BATCH])
+            batch = list(
+                Terminal.objects.select_for_update(skip_locked=True, no_key=True)
+                .filter(silent)
+                .order_by()[:SWEEP_BATCH]
+            )
             for terminal in batch:
                 _change_status(terminal, TerminalStatus.OFFLINE, f"Not seen for {after} seconds.")
         marked += len(batch)
@@ -182,13 +223,20 @@ def terminals_errors_24h_refresh(*, now: datetime | None = None) -> int:
     One UPDATE over the terminals whose count has changed: the others are neither rewritten nor locked (a
     heartbeat of a terminal does not wait for this job to pass every terminal with errors)."""
     now = now or timezone.now()
-    recent = (TerminalHealthEvent.objects
-              .filter(terminal_id=OuterRef("pk"), type=HealthEventType.ERROR,
-                      occurred_at__gte=now - timedelta(hours=24))
-              .order_by().values("terminal_id").annotate(n=Count("id")).values("n"))
+    recent = (
+        TerminalHealthEvent.objects.filter(
+            terminal_id=OuterRef("pk"), type=HealthEventType.ERROR, occurred_at__gte=now - timedelta(hours=24)
+        )
+        .order_by()
+        .values("terminal_id")
+        .annotate(n=Count("id"))
+        .values("n")
+    )
     counted = Coalesce(Subquery(recent), 0)
-    return Terminal.objects.filter(health_errors_24h__gt=0).exclude(health_errors_24h=counted).update(
-        health_errors_24h=counted
+    return (
+        Terminal.objects.filter(health_errors_24h__gt=0)
+        .exclude(health_errors_24h=counted)
+        .update(health_errors_24h=counted)
     )
 
 
@@ -197,8 +245,9 @@ def terminal_health_events_prune(*, now: datetime | None = None) -> int:
     cutoff = (now or timezone.now()) - timedelta(days=settings.TERMINAL_HEALTH_RETENTION_DAYS)
     deleted = 0
     while True:
-        ids = list(TerminalHealthEvent.objects.filter(occurred_at__lt=cutoff)
-                   .values_list("pk", flat=True)[:PRUNE_BATCH])
+        ids = list(
+            TerminalHealthEvent.objects.filter(occurred_at__lt=cutoff).values_list("pk", flat=True)[:PRUNE_BATCH]
+        )
         if not ids:
             return deleted
         deleted += TerminalHealthEvent.objects.filter(pk__in=ids).delete()[0]
@@ -208,15 +257,55 @@ def terminal_health_events_prune(*, now: datetime | None = None) -> int:
 
 # (serial, vendor, model, firmware, station, address, postal code, city, latitude, longitude)
 DEMO_TERMINALS = (
-    ("DEMO-TRM-0001", "Ingenico", "Self 4000", "4.2.1", "DE*EVP*S0001", "Invalidenstraße 117", "10115", "Berlin",
-     52.5303, 13.3844),
-    ("DEMO-TRM-0002", "Worldline", "Valina", "3.11.0", "DE*EVP*S0002", "Leopoldstraße 64", "80802", "München",
-     48.1596, 11.5853),
-    ("DEMO-TRM-0003", "CCV", "Smart-Vending", "1.9.4", "DE*EVP*S0003", "Am Sandtorkai 50", "20457", "Hamburg",
-     53.5433, 9.9911),
+    (
+        "DEMO-TRM-0001",
+        "Ingenico",
+        "Self 4000",
+        "4.2.1",
+        "DE*EVP*S0001",
+        "Invalidenstraße 117",
+        "10115",
+        "Berlin",
+        52.5303,
+        13.3844,
+    ),
+    (
+        "DEMO-TRM-0002",
+        "Worldline",
+        "Valina",
+        "3.11.0",
+        "DE*EVP*S0002",
+        "Leopoldstraße 64",
+        "80802",
+        "München",
+        48.1596,
+        11.5853,
+    ),
+    (
+        "DEMO-TRM-0003",
+        "CCV",
+        "Smart-Vending",
+        "1.9.4",
+        "DE*EVP*S0003",
+        "Am Sandtorkai 50",
+        "20457",
+        "Hamburg",
+        53.5433,
+        9.9911,
+    ),
     ("DEMO-TRM-0004", "Payter", "Apollo", "2.7.0", None, "Deutzer Freiheit 98", "50679", "Köln", 50.9375, 6.9747),
-    ("DEMO-TRM-0005", "Nayax", "VPOS Touch", "5.0.3", None, "Hanauer Landstraße 126", "60314", "Frankfurt am Main",
-     50.1142, 8.7094),
+    (
+        "DEMO-TRM-0005",
+        "Nayax",
+        "VPOS Touch",
+        "5.0.3",
+        None,
+        "Hanauer Landstraße 126",
+        "60314",
+        "Frankfurt am Main",
+        50.1142,
+        8.7094,
+    ),
 )
 DEMO_MAINTENANCE_SERIAL = "DEMO-TRM-0005"
 
@@ -224,30 +313,55 @@ DEMO_MAINTENANCE_SERIAL = "DEMO-TRM-0005"
 def terminal_demo_seed(*, operator: Operator) -> dict[str, Terminal]:
     """Demo terminals in Germany (idempotent, by serial number): online after a heartbeat, one with a warning,
     one in maintenance. Returns them by station id (those on a station) and serial number."""
-    existing = {t.serial_number: t for t in Terminal.objects.filter(
-        operator=operator, serial_number__in=[row[0] for row in DEMO_TERMINALS])}
+    existing = {
+        t.serial_number: t
+        for t in Terminal.objects.filter(operator=operator, serial_number__in=[row[0] for row in DEMO_TERMINALS])
+    }
     now = timezone.now()
     for serial, vendor, model, firmware, station, address, postal_code, city, lat, lon in DEMO_TERMINALS:
         if serial in existing:
             continue
         terminal = terminal_register(
-            operator=operator, serial_number=serial, vendor=vendor, model=model, firmware_version=firmware,
-            station_id=station, capabilities=["CONTACTLESS_CARD_SUPPORT", "CREDIT_CARD_PAYABLE",
-                                              "DEBIT_CARD_PAYABLE", "PED_TERMINAL"],
-            location={"address": address, "city": city, "postal_code": postal_code, "country": "DE",
-                      "latitude": lat, "longitude": lon},
+            operator=operator,
+            serial_number=serial,
+            vendor=vendor,
+            model=model,
+            firmware_version=firmware,
+            station_id=station,
+            capabilities=["CONTACTLESS_CARD_SUPPORT", "CREDIT_CARD_PAYABLE", "DEBIT_CARD_PAYABLE", "PED_TERMINAL"],
+            location={
+                "address": address,
+                "city": city,
+                "postal_code": postal_code,
+                "country": "DE",
+                "latitude": lat,
+                "longitude": lon,
+            },
             metadata={"demo": "true"},
         )
-        terminal_health_event_record(terminal=terminal, type=HealthEventType.REBOOT,
-                                     occurred_at=now - timedelta(hours=2), message="Firmware update applied")
-        terminal_health_event_record(terminal=terminal, type=HealthEventType.HEARTBEAT,
-                                     occurred_at=now - timedelta(minutes=1),
-                                     metrics={"signal_strength_dbm": -67, "temperature_c": 31.5})
+        terminal_health_event_record(
+            terminal=terminal,
+            type=HealthEventType.REBOOT,
+            occurred_at=now - timedelta(hours=2),
+            message="Firmware update applied",
+        )
+        terminal_health_event_record(
+            terminal=terminal,
+            type=HealthEventType.HEARTBEAT,
+            occurred_at=now - timedelta(minutes=1),
+            metrics={"signal_strength_dbm": -67, "temperature_c": 31.5},
+        )
         if serial == "DEMO-TRM-0003":
-            terminal_health_event_record(terminal=terminal, type=HealthEventType.WARNING, occurred_at=now,
-                                         code="PAPER_LOW", message="Receipt paper low")
+            terminal_health_event_record(
+                terminal=terminal,
+                type=HealthEventType.WARNING,
+                occurred_at=now,
+                code="PAPER_LOW",
+                message="Receipt paper low",
+            )
         if serial == DEMO_MAINTENANCE_SERIAL:
-            terminal = terminal_status_set(terminal=terminal, status=TerminalStatus.MAINTENANCE,
-                                           reason="Card reader replacement scheduled")
+            terminal = terminal_status_set(
+                terminal=terminal, status=TerminalStatus.MAINTENANCE, reason="Card reader replacement scheduled"
+            )
         existing[serial] = terminal
     return existing

@@ -25,29 +25,38 @@ class TerminalViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Operator
     filterset_class = TerminalFilterSet
     scope_resource = "terminals"
 
-    @extend_schema(request=TerminalCreateSerializer, responses={201: TerminalSerializer},
-                   description="Register a terminal. It is `offline` until its first health event. "
-                               "A serial number the operator has registered already -> 409 `terminal_exists`.")
+    @extend_schema(
+        request=TerminalCreateSerializer,
+        responses={201: TerminalSerializer},
+        description="Register a terminal. It is `offline` until its first health event. "
+        "A serial number the operator has registered already -> 409 `terminal_exists`.",
+    )
     def create(self, request):
         data = self.validated_input(TerminalCreateSerializer)
         terminal = services.terminal_register(operator=self.operator, **data)
         return Response(TerminalSerializer(terminal).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(request=TerminalHealthEventCreateSerializer, responses={201: TerminalHealthEventSerializer},
-                   description="Record a health event. Sets `last_seen_at` to `occurred_at`. An offline terminal "
-                               "becomes online (except on `warning`, which changes no status); `error` and `tamper` "
-                               "make it faulted; `recovered` brings a faulted one online. Maintenance and "
-                               "decommissioned terminals keep their status. An event older than the newest one "
-                               "seen is stored but moves neither status nor health summary.")
+    @extend_schema(
+        request=TerminalHealthEventCreateSerializer,
+        responses={201: TerminalHealthEventSerializer},
+        description="Record a health event. Sets `last_seen_at` to `occurred_at`. An offline terminal "
+        "becomes online (except on `warning`, which changes no status); `error` and `tamper` "
+        "make it faulted; `recovered` brings a faulted one online. Maintenance and "
+        "decommissioned terminals keep their status. An event older than the newest one "
+        "seen is stored but moves neither status nor health summary.",
+    )
     @action(detail=True, methods=["post"], url_path="health-events")
     def health_events(self, request, pk=None):
         terminal, data = self.get_object(), self.validated_input(TerminalHealthEventCreateSerializer)
         event = services.terminal_health_event_record(terminal=terminal, **data)
         return Response(TerminalHealthEventSerializer(event).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(request=TerminalStatusSetSerializer, responses={200: TerminalSerializer},
-                   description="Set an operator status. Setting the current status, or any status of a "
-                               "decommissioned terminal, is 409 `invalid_state`.")
+    @extend_schema(
+        request=TerminalStatusSetSerializer,
+        responses={200: TerminalSerializer},
+        description="Set an operator status. Setting the current status, or any status of a "
+        "decommissioned terminal, is 409 `invalid_state`.",
+    )
     @action(detail=True, methods=["put"], url_path="status")
     def set_status(self, request, pk=None):
         terminal, data = self.get_object(), self.validated_input(TerminalStatusSetSerializer)

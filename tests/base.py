@@ -28,8 +28,11 @@ class EndpointAccessTests:
         raise NotImplementedError
 
     def _call(self, client, method, path, body):
-        return getattr(client, method.lower())(path, body, format="json") if body is not None else \
-            getattr(client, method.lower())(path)
+        return (
+            getattr(client, method.lower())(path, body, format="json")
+            if body is not None
+            else getattr(client, method.lower())(path)
+        )
 
     def _paths(self, operator):
         obj = self.make_object(operator)

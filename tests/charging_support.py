@@ -14,20 +14,49 @@ START_URL = "/v1/adhoc-charges/start"
 URL = "/v1/adhoc-charges"
 
 
-def make_tariff(operator, *, currency="EUR", price_per_kwh="0.59", price_per_minute="0", session_fee="0",
-                vat_rate_percent="0", preauthorize_amount=5000, is_default=True, name="Standard"):
-    return tariff_create(operator=operator, name=name, currency=currency, price_per_kwh=Decimal(price_per_kwh),
-                         price_per_minute=Decimal(price_per_minute), session_fee=Decimal(session_fee),
-                         vat_rate_percent=Decimal(vat_rate_percent), preauthorize_amount=preauthorize_amount,
-                         is_default=is_default)
+def make_tariff(
+    operator,
+    *,
+    currency="EUR",
+    price_per_kwh="0.59",
+    price_per_minute="0",
+    session_fee="0",
+    vat_rate_percent="0",
+    preauthorize_amount=5000,
+    is_default=True,
+    name="Standard",
+):
+    return tariff_create(
+        operator=operator,
+        name=name,
+        currency=currency,
+        price_per_kwh=Decimal(price_per_kwh),
+        price_per_minute=Decimal(price_per_minute),
+        session_fee=Decimal(session_fee),
+        vat_rate_percent=Decimal(vat_rate_percent),
+        preauthorize_amount=preauthorize_amount,
+        is_default=is_default,
+    )
 
 
 def make_station(operator, *, station_id="DE*EVP*S1", cpms_station_id="CP-1", tariff=None, connectors=("1",)):
-    return mapping_create(operator=operator, station_id=station_id, adapter_type="simulator",
-                          cpms_station_id=cpms_station_id, tariff=tariff, connectors=[
-                              {"connector_id": c, "evse_uid": f"{cpms_station_id}-E{c}",
-                               "standard": "IEC_62196_T2_COMBO", "power_type": "DC",
-                               "max_power_kw": Decimal("150")} for c in connectors])
+    return mapping_create(
+        operator=operator,
+        station_id=station_id,
+        adapter_type="simulator",
+        cpms_station_id=cpms_station_id,
+        tariff=tariff,
+        connectors=[
+            {
+                "connector_id": c,
+                "evse_uid": f"{cpms_station_id}-E{c}",
+                "standard": "IEC_62196_T2_COMBO",
+                "power_type": "DC",
+                "max_power_kw": Decimal("150"),
+            }
+            for c in connectors
+        ],
+    )
 
 
 def make_terminal(operator, *, status="online", serial="SN-1"):
@@ -35,14 +64,20 @@ def make_terminal(operator, *, status="online", serial="SN-1"):
 
 
 def authorized_intent(operator, *, amount=5000, currency="EUR", terminal=None):
-    intent = payment_services.payment_intent_create(operator=operator, amount=amount, currency=currency,
-                                                    terminal=terminal)
+    intent = payment_services.payment_intent_create(
+        operator=operator, amount=amount, currency=currency, terminal=terminal
+    )
     return payment_services.payment_intent_authorize(intent=intent, token="tok_visa")
 
 
 def start_body(terminal, intent, *, station_id="DE*EVP*S1", connector_id="1", **extra):
-    return {"terminal_id": terminal.pk, "station_id": station_id, "connector_id": connector_id,
-            "payment_intent_id": intent.pk, **extra}
+    return {
+        "terminal_id": terminal.pk,
+        "station_id": station_id,
+        "connector_id": connector_id,
+        "payment_intent_id": intent.pk,
+        **extra,
+    }
 
 
 def start_session(operator, *, intent=None, terminal=None, station_id="DE*EVP*S1", connector_id="1"):
@@ -50,9 +85,13 @@ def start_session(operator, *, intent=None, terminal=None, station_id="DE*EVP*S1
     from charging.services import charge_session_start
 
     terminal = terminal or make_terminal(operator, serial=f"SN-{Terminal.objects.count() + 1}")
-    return charge_session_start(operator=operator, terminal_id=terminal.pk, station_id=station_id,
-                                connector_id=connector_id,
-                                payment_intent_id=(intent or authorized_intent(operator)).pk)
+    return charge_session_start(
+        operator=operator,
+        terminal_id=terminal.pk,
+        station_id=station_id,
+        connector_id=connector_id,
+        payment_intent_id=(intent or authorized_intent(operator)).pk,
+    )
 
 
 @contextmanager

@@ -44,8 +44,9 @@ def _terminal_health_events(operator, n):
 
     for _ in range(n):
         terminal = Terminal.objects.create(operator=operator, serial_number=f"SN-H-{Terminal.objects.count()}")
-        TerminalHealthEvent.objects.create(operator=operator, terminal=terminal, type="heartbeat",
-                                           occurred_at=timezone.now())
+        TerminalHealthEvent.objects.create(
+            operator=operator, terminal=terminal, type="heartbeat", occurred_at=timezone.now()
+        )
 
 
 def _charge_sessions(operator, n):
@@ -58,8 +59,13 @@ def _charge_sessions(operator, n):
     for _ in range(n):
         i = operator.charge_sessions.count()
         make_station(operator, station_id=f"S-{i}", cpms_station_id=f"CP-{i}")
-        charge_session_start(operator=operator, terminal_id=make_terminal(operator, serial=f"SN-C{i}").pk,
-                             station_id=f"S-{i}", connector_id="1", payment_intent_id=authorized_intent(operator).pk)
+        charge_session_start(
+            operator=operator,
+            terminal_id=make_terminal(operator, serial=f"SN-C{i}").pk,
+            station_id=f"S-{i}",
+            connector_id="1",
+            payment_intent_id=authorized_intent(operator).pk,
+        )
 
 
 def _tariffs(operator, n):
@@ -88,8 +94,14 @@ def _idempotency_keys(operator, n):
     from evpay.core.models import IdempotencyKey
 
     start = IdempotencyKey.objects.count()
-    IdempotencyKey.objects.bulk_create([IdempotencyKey(operator=operator, key=f"key-{start + i}", fingerprint="f",
-                                                       response_status=201, response_body={}) for i in range(n)])
+    IdempotencyKey.objects.bulk_create(
+        [
+            IdempotencyKey(
+                operator=operator, key=f"key-{start + i}", fingerprint="f", response_status=201, response_body={}
+            )
+            for i in range(n)
+        ]
+    )
 
 
 def _subscription(operator):
@@ -98,7 +110,8 @@ def _subscription(operator):
 
     subscription = WebhookSubscription.objects.filter(operator=operator).first()
     return subscription or WebhookSubscription.objects.create(
-        operator=operator, url="https://93.184.216.34/hook", event_types=["*"], secret=secret_generate())
+        operator=operator, url="https://93.184.216.34/hook", event_types=["*"], secret=secret_generate()
+    )
 
 
 def _events(operator, n):
@@ -120,9 +133,14 @@ def _subscriptions(operator, n):
     from webhooks.models import WebhookSubscription
     from webhooks.signing import secret_generate
 
-    WebhookSubscription.objects.bulk_create([
-        WebhookSubscription(operator=operator, url=f"https://93.184.216.34/hook/{i}", event_types=["*"],
-                            secret=secret_generate()) for i in range(n)])
+    WebhookSubscription.objects.bulk_create(
+        [
+            WebhookSubscription(
+                operator=operator, url=f"https://93.184.216.34/hook/{i}", event_types=["*"], secret=secret_generate()
+            )
+            for i in range(n)
+        ]
+    )
 
 
 def _mappings(operator, n):
@@ -130,31 +148,41 @@ def _mappings(operator, n):
 
     start = operator.station_mappings.count()
     for i in range(n):
-        make_mapping(operator, station_id=f"DE*ADM*S{start + i}", cpms_station_id=f"CP-ADM-{start + i}",
-                     connectors=(TYPE2,))
+        make_mapping(
+            operator, station_id=f"DE*ADM*S{start + i}", cpms_station_id=f"CP-ADM-{start + i}", connectors=(TYPE2,)
+        )
 
 
 def _adapter_configs(operator, n):
     from infrastructure.models import AdapterConfig
 
     start = AdapterConfig.objects.filter(operator=operator).count()
-    AdapterConfig.objects.bulk_create([AdapterConfig(operator=operator, adapter_type=f"type{start + i}")
-                                       for i in range(n)])
+    AdapterConfig.objects.bulk_create(
+        [AdapterConfig(operator=operator, adapter_type=f"type{start + i}") for i in range(n)]
+    )
 
 
 def _adapter_calls(operator, n):
     from infrastructure.models import AdapterCall
 
-    AdapterCall.objects.bulk_create([AdapterCall(operator=operator, adapter_type="simulator", operation="poll",
-                                                 outcome="success", latency_ms=12) for _ in range(n)])
+    AdapterCall.objects.bulk_create(
+        [
+            AdapterCall(operator=operator, adapter_type="simulator", operation="poll", outcome="success", latency_ms=12)
+            for _ in range(n)
+        ]
+    )
 
 
 def _adapter_call_counters(operator, n):
     from infrastructure.models import AdapterCallCounter
 
     start = AdapterCallCounter.objects.count()
-    AdapterCallCounter.objects.bulk_create([AdapterCallCounter(adapter_type="simulator", operation=f"op{start + i}",
-                                                               outcome="success", count=1) for i in range(n)])
+    AdapterCallCounter.objects.bulk_create(
+        [
+            AdapterCallCounter(adapter_type="simulator", operation=f"op{start + i}", outcome="success", count=1)
+            for i in range(n)
+        ]
+    )
 
 
 def _simulated_connectors(operator, n):
@@ -163,8 +191,9 @@ def _simulated_connectors(operator, n):
 
     start = SimulatedConnectorState.objects.count()
     for i in range(n):
-        simulator_connector_status_set(cpms_station_id=f"CP-SIM-{start + i}", connector_id="1",
-                                       raw_status="Available", protocol="ocpp1.6")
+        simulator_connector_status_set(
+            cpms_station_id=f"CP-SIM-{start + i}", connector_id="1", raw_status="Available", protocol="ocpp1.6"
+        )
 
 
 # (changelist URL, factory(operator, n)): every registered model admin (test_every_registered_admin_is_listed).
@@ -193,18 +222,28 @@ CHANGELISTS = [
 ]
 CHANGELIST_IDS = [url.removeprefix("/admin/").rstrip("/") for url, _ in CHANGELISTS]
 # Records of money and events: never deleted, not even by a superuser.
-LEDGERS = ["/admin/payments/paymentintent/", "/admin/charging/chargesession/", "/admin/webhooks/event/",
-           "/admin/webhooks/webhookdelivery/", "/admin/webhooks/webhookdeliveryattempt/",
-           "/admin/webhooks/webhookpayload/", "/admin/terminals/terminalhealthevent/",
-           "/admin/core/idempotencykey/", "/admin/infrastructure/adaptercall/"]
+LEDGERS = [
+    "/admin/payments/paymentintent/",
+    "/admin/charging/chargesession/",
+    "/admin/webhooks/event/",
+    "/admin/webhooks/webhookdelivery/",
+    "/admin/webhooks/webhookdeliveryattempt/",
+    "/admin/webhooks/webhookpayload/",
+    "/admin/terminals/terminalhealthevent/",
+    "/admin/core/idempotencykey/",
+    "/admin/infrastructure/adaptercall/",
+]
 
 
 def _model_admin(url):
     from django.contrib import admin
 
     app_label, model_name = url.removeprefix("/admin/").strip("/").split("/")
-    return next(model_admin for model, model_admin in admin.site._registry.items()
-                if (model._meta.app_label, model._meta.model_name) == (app_label, model_name))
+    return next(
+        model_admin
+        for model, model_admin in admin.site._registry.items()
+        if (model._meta.app_label, model._meta.model_name) == (app_label, model_name)
+    )
 
 
 def _staff_client(operator, role="admin", username="staff"):
@@ -232,8 +271,9 @@ def test_every_registered_admin_is_listed():
     from django.contrib import admin
     from django.urls import reverse
 
-    registered = {reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_changelist")
-                  for model in admin.site._registry}
+    registered = {
+        reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_changelist") for model in admin.site._registry
+    }
     listed = [url for url, _ in CHANGELISTS]
     assert registered == set(listed), f"not in CHANGELISTS: {registered - set(listed)}"
     assert len(listed) == len(set(listed))

@@ -33,8 +33,9 @@ class TestPagination:
         assert len(client.get(URL).json()["results"]) == 50
         assert len(client.get(URL, {"limit": 500}).json()["results"]) == 200
 
-    @pytest.mark.parametrize("params", [{"limit": "abc"}, {"limit": 0}, {"cursor": "garbage"},
-                                        {"created_after": "yesterday"}])
+    @pytest.mark.parametrize(
+        "params", [{"limit": "abc"}, {"limit": 0}, {"cursor": "garbage"}, {"created_after": "yesterday"}]
+    )
     def test_bad_list_parameters_are_400(self, client, params):
         assert_problem(client.get(URL, params), 400, "validation_error")
 
@@ -48,8 +49,9 @@ class TestPagination:
         created = datetime.fromisoformat(intent["created_at"].replace("Z", "+00:00"))
         # 20 h ahead of UTC: more than PostgreSQL takes as an offset (15:59), converted before the query.
         just_before = (created - timedelta(seconds=1)).astimezone(timezone(timedelta(hours=20)))
-        assert [i["id"] for i in client.get(URL, {"created_after": just_before.isoformat()}).json()["results"]] \
-            == [intent["id"]]
+        assert [i["id"] for i in client.get(URL, {"created_after": just_before.isoformat()}).json()["results"]] == [
+            intent["id"]
+        ]
         assert client.get(URL, {"created_before": just_before.isoformat()}).json()["results"] == []
 
 

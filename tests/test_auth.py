@@ -49,8 +49,7 @@ class TestApiKeys:
         assert make_client(operator, "payments:write").get(URL).status_code == 200
         body = {"amount": 1, "currency": "EUR"}
         assert make_client(operator, "payments:write").post(URL, body, format="json").status_code == 201
-        assert_problem(make_client(operator, "payments:read").post(URL, body, format="json"), 403,
-                       "insufficient_scope")
+        assert_problem(make_client(operator, "payments:read").post(URL, body, format="json"), 403, "insufficient_scope")
 
 
 @pytest.mark.django_db
@@ -95,16 +94,24 @@ class TestCommands:
         call_command("create_operator", "Acme Charging")
         op_id = capsys.readouterr().out.strip().splitlines()[-1]
         assert op_id.startswith("op_")
-        call_command("create_api_key", "--operator", op_id, "--scopes", "payments:write,charges:read",
-                     "--name", "ci")
+        call_command("create_api_key", "--operator", op_id, "--scopes", "payments:write,charges:read", "--name", "ci")
         raw = capsys.readouterr().out.strip().splitlines()[-1]
         assert raw.startswith("evp_")
         key = ApiKey.objects.get(prefix=raw.split("_")[1])
         assert sorted(key.scopes) == ["charges:read", "payments:write"] and key.name == "ci"
         call_command("create_api_key", "--operator", "Acme Charging", "--scopes", "*")
         assert capsys.readouterr().out.strip().startswith("evp_")
-        call_command("create_operator_user", "--operator", "Acme Charging", "--username", "bob",
-                     "--password", "pw-123456", "--role", "viewer")
+        call_command(
+            "create_operator_user",
+            "--operator",
+            "Acme Charging",
+            "--username",
+            "bob",
+            "--password",
+            "pw-123456",
+            "--role",
+            "viewer",
+        )
         client = APIClient()
         token = client.post("/v1/auth/token", {"username": "bob", "password": "pw-123456"}, format="json")
         assert token.status_code == 200

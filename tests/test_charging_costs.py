@@ -48,20 +48,34 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("currency,energy_wh,duration,kwh,minute,fee,vat,expected",
-                         [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+@pytest.mark.parametrize(
+    "currency,energy_wh,duration,kwh,minute,fee,vat,expected", [c[1:] for c in CASES], ids=[c[0] for c in CASES]
+)
 def test_cost_table(currency, energy_wh, duration, kwh, minute, fee, vat, expected):
-    cost = cost_compute(currency=currency, energy_wh=energy_wh, duration_seconds=duration,
-                        price_per_kwh=Decimal(kwh), price_per_minute=Decimal(minute), session_fee=Decimal(fee),
-                        vat_rate_percent=Decimal(vat))
+    cost = cost_compute(
+        currency=currency,
+        energy_wh=energy_wh,
+        duration_seconds=duration,
+        price_per_kwh=Decimal(kwh),
+        price_per_minute=Decimal(minute),
+        session_fee=Decimal(fee),
+        vat_rate_percent=Decimal(vat),
+    )
     assert cost == Cost(*expected)
     assert cost.total == cost.subtotal + cost.vat
     assert all(isinstance(v, int) for v in cost.as_dict().values())
 
 
-@pytest.mark.parametrize("price,vat,places,expected", [
-    ("0.59", "19", 4, "0.7021"), ("0.10", "21", 4, "0.1210"), ("1.50", "21", 2, "1.82"), ("0.5", "0", 4, "0.5000"),
-    ("0.00005", "0", 4, "0.0001"), ("100", "10", 0, "110"),
-])
+@pytest.mark.parametrize(
+    "price,vat,places,expected",
+    [
+        ("0.59", "19", 4, "0.7021"),
+        ("0.10", "21", 4, "0.1210"),
+        ("1.50", "21", 2, "1.82"),
+        ("0.5", "0", 4, "0.5000"),
+        ("0.00005", "0", 4, "0.0001"),
+        ("100", "10", 0, "110"),
+    ],
+)
 def test_display_price_including_vat(price, vat, places, expected):
     assert f"{price_incl_vat(Decimal(price), Decimal(vat), places=places):f}" == expected

@@ -29,6 +29,7 @@ def session_status(client, session_id, status):
     def check():
         body = client.get(f"{URL}/{session_id}").json()
         return body if body["status"] == status else None
+
     return wait_for(check, message=f"session {session_id} {status}")
 
 
@@ -51,9 +52,11 @@ def test_full_session_start_charge_complete_capture(client, operator, celery_wor
     assert charging["cpms_session_id"].startswith("SIM-") and charging["started_at"]
     assert event_types(session_id) == ["charge.started"]
 
-    response = client.put(f"{URL}/{session_id}/progress",
-                          {"energy_wh": 12345, "measured_at": timezone.now().isoformat(), "power_kw": 11},
-                          format="json")
+    response = client.put(
+        f"{URL}/{session_id}/progress",
+        {"energy_wh": 12345, "measured_at": timezone.now().isoformat(), "power_kw": 11},
+        format="json",
+    )
     assert response.status_code == 200, response.content
     response = client.post(f"{URL}/{session_id}/complete", {"energy_wh": 12345}, format="json")
     assert response.status_code == 200, response.content
@@ -67,10 +70,12 @@ def test_full_session_start_charge_complete_capture(client, operator, celery_wor
 
 
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.parametrize("cpms_station_id,stop_reason", [("SIM-REJECT-1", "cpms_rejected"),
-                                                         ("SIM-TIMEOUT-1", "cpms_timeout")])
-def test_cpms_refusing_the_start_fails_the_session_and_voids(client, operator, celery_worker, cpms_station_id,
-                                                             stop_reason):
+@pytest.mark.parametrize(
+    "cpms_station_id,stop_reason", [("SIM-REJECT-1", "cpms_rejected"), ("SIM-TIMEOUT-1", "cpms_timeout")]
+)
+def test_cpms_refusing_the_start_fails_the_session_and_voids(
+    client, operator, celery_worker, cpms_station_id, stop_reason
+):
     make_tariff(operator)
     make_station(operator, cpms_station_id=cpms_station_id)
     intent = api_intent(client)
@@ -91,11 +96,14 @@ def test_cost_cap_stops_at_the_cpms_and_captures_the_cap(client, operator, celer
     session_id = client.post(START_URL, start_body(make_terminal(operator), intent), format="json").json()["id"]
     session_status(client, session_id, "charging")
     # 16.6 kWh * 0.50 = 8.30 -> 830; VAT 21 % = 174.3 -> 174; total 1004 >= the 1000 cap.
-    body = client.put(f"{URL}/{session_id}/progress",
-                      {"energy_wh": 16600, "measured_at": timezone.now().isoformat()}, format="json").json()
+    body = client.put(
+        f"{URL}/{session_id}/progress", {"energy_wh": 16600, "measured_at": timezone.now().isoformat()}, format="json"
+    ).json()
     assert (body["status"], body["stop_reason"], body["cost"]["total"]) == ("stopping", "cost_cap_reached", 1004)
-    wait_for(lambda: AdapterCall.objects.filter(operation="stop_session", outcome="success").exists(),
-             message="the stop command at the CPMS")
+    wait_for(
+        lambda: AdapterCall.objects.filter(operation="stop_session", outcome="success").exists(),
+        message="the stop command at the CPMS",
+    )
     assert event_types(session_id) == ["charge.started", "charge.cost_cap_reached"]
     done = client.post(f"{URL}/{session_id}/complete", {}, format="json").json()
     assert (done["status"], done["stop_reason"], done["amount_captured"]) == ("completed", "cost_cap_reached", 1000)
@@ -109,8 +117,9 @@ def test_failed_capture_is_retried_by_the_worker(client, operator, celery_worker
     intent = api_intent(client)
     session_id = client.post(START_URL, start_body(make_terminal(operator), intent), format="json").json()["id"]
     session_status(client, session_id, "charging")
-    client.put(f"{URL}/{session_id}/progress", {"energy_wh": 12345, "measured_at": timezone.now().isoformat()},
-               format="json")
+    client.put(
+        f"{URL}/{session_id}/progress", {"energy_wh": 12345, "measured_at": timezone.now().isoformat()}, format="json"
+    )
     # The processor fails the capture in this process only; the worker's retry reaches a working processor.
     with override_settings(PAYMENT_SIMULATOR_FAIL=["capture"], CHARGE_PAYMENT_RETRY_DELAY=0):
         done = client.post(f"{URL}/{session_id}/complete", {}, format="json").json()
@@ -127,8 +136,10 @@ def test_unreachable_cpms_then_start_timeout_job_fails_and_voids(client, operato
     make_station(operator, cpms_station_id="SIM-FAIL-1")
     intent = api_intent(client)
     session_id = client.post(START_URL, start_body(make_terminal(operator), intent), format="json").json()["id"]
-    wait_for(lambda: AdapterCall.objects.filter(operation="start_session", outcome="failure").exists(),
-             message="a failed start command")
+    wait_for(
+        lambda: AdapterCall.objects.filter(operation="start_session", outcome="failure").exists(),
+        message="a failed start command",
+    )
     assert client.get(f"{URL}/{session_id}").json()["status"] == "pending"
     ChargeSession.objects.filter(pk=session_id).update(created_at=timezone.now() - timedelta(seconds=121))
     fail_unstarted_sessions.delay()
@@ -181,8 +192,9 @@ def test_start_racing_mapping_delete_never_errors(client, operator, parallel):
                     return "in_use"
             api = APIClient()
             api.credentials(HTTP_X_API_KEY=client.raw_key)
-            return api.post(START_URL, start_body(terminal, intent, station_id=f"RACE-{round_}"),
-                            format="json").status_code
+            return api.post(
+                START_URL, start_body(terminal, intent, station_id=f"RACE-{round_}"), format="json"
+            ).status_code
 
         delete, start = parallel(act, 2)
         # Either the start won (the delete is refused) or the delete won (the start finds no station).

@@ -62,8 +62,11 @@ def started(client, operator, setup):
 
 
 def progress(client, session_id, energy_wh, measured_at, **extra):
-    return client.put(f"{URL}/{session_id}/progress",
-                      {"energy_wh": energy_wh, "measured_at": measured_at.isoformat(), **extra}, format="json")
+    return client.put(
+        f"{URL}/{session_id}/progress",
+        {"energy_wh": energy_wh, "measured_at": measured_at.isoformat(), **extra},
+        format="json",
+    )
 
 
 def charging_session(client, started, energy_wh=0, at=None):
@@ -76,8 +79,11 @@ def charging_session(client, started, energy_wh=0, at=None):
 class TestChargeSessionAccess(EndpointAccessTests):
     scope_resource = "charges"
     endpoints = [
-        ("POST", START_URL, {"terminal_id": "trm_x", "station_id": "S", "connector_id": "1",
-                             "payment_intent_id": "pi_x"}),
+        (
+            "POST",
+            START_URL,
+            {"terminal_id": "trm_x", "station_id": "S", "connector_id": "1", "payment_intent_id": "pi_x"},
+        ),
         ("GET", URL, None),
         ("GET", URL + "/{id}", None),
         ("PUT", URL + "/{id}/progress", {"energy_wh": 1, "measured_at": "2026-01-01T00:00:00Z"}),
@@ -89,8 +95,13 @@ class TestChargeSessionAccess(EndpointAccessTests):
         terminal = make_terminal(operator, serial=f"SN-{ChargeSession.objects.count()}")
         make_station(operator, station_id=f"S-{ChargeSession.objects.count()}")
         mapping = operator.station_mappings.latest("created_at")
-        return services.charge_session_start(operator=operator, terminal_id=terminal.pk, station_id=mapping.station_id,
-                                             connector_id="1", payment_intent_id=authorized_intent(operator).pk)
+        return services.charge_session_start(
+            operator=operator,
+            terminal_id=terminal.pk,
+            station_id=mapping.station_id,
+            connector_id="1",
+            payment_intent_id=authorized_intent(operator).pk,
+        )
 
 
 @pytest.mark.django_db
@@ -104,11 +115,19 @@ class TestStart:
         body = response.json()
         assert body["id"].startswith("chs_") and body["object"] == "charge_session"
         assert body["status"] == "pending"
-        assert (body["terminal_id"], body["station_id"], body["connector_id"], body["mapping_id"]) == \
-            (terminal.pk, "DE*EVP*S1", "1", mapping.pk)
+        assert (body["terminal_id"], body["station_id"], body["connector_id"], body["mapping_id"]) == (
+            terminal.pk,
+            "DE*EVP*S1",
+            "1",
+            mapping.pk,
+        )
         assert (body["payment_intent_id"], body["currency"], body["preauth_amount"]) == (intent.pk, "EUR", 7000)
-        assert body["tariff"] == {"price_per_kwh": "0.59", "price_per_minute": "0.00", "session_fee": "1.00",
-                                  "vat_rate_percent": "19.00"}
+        assert body["tariff"] == {
+            "price_per_kwh": "0.59",
+            "price_per_minute": "0.00",
+            "session_fee": "1.00",
+            "vat_rate_percent": "19.00",
+        }
         # The session fee is owed from the start: 1.00 + 19 % VAT.
         assert body["cost"] == {"energy": 0, "time": 0, "session_fee": 100, "subtotal": 100, "vat": 19, "total": 119}
         assert body["energy_wh"] == 0 and body["amount_captured"] == 0 and body["stop_reason"] is None
@@ -126,12 +145,18 @@ class TestStart:
         body = assert_problem(client.post(START_URL, {}, format="json"), 400, "validation_error")
         assert set(body["errors"]) == {"terminal_id", "station_id", "connector_id", "payment_intent_id"}
         intent = authorized_intent(operator)
-        for override, field in (({"terminal_id": "trm_nope"}, "terminal_id"),
-                                ({"payment_intent_id": "pi_nope"}, "payment_intent_id"),
-                                ({"connector_id": "9"}, "connector_id"), ({"station_id": "nope"}, "connector_id"),
-                                ({"metadata": ["x"]}, "metadata")):
-            body = assert_problem(client.post(START_URL, {**start_body(setup[2], intent), **override}, format="json"),
-                                  400, "validation_error")
+        for override, field in (
+            ({"terminal_id": "trm_nope"}, "terminal_id"),
+            ({"payment_intent_id": "pi_nope"}, "payment_intent_id"),
+            ({"connector_id": "9"}, "connector_id"),
+            ({"station_id": "nope"}, "connector_id"),
+            ({"metadata": ["x"]}, "metadata"),
+        ):
+            body = assert_problem(
+                client.post(START_URL, {**start_body(setup[2], intent), **override}, format="json"),
+                400,
+                "validation_error",
+            )
             assert field in body["errors"]
         assert ChargeSession.objects.count() == 0
 
@@ -141,9 +166,11 @@ class TestStart:
         their_terminal = make_terminal(other_operator)
         their_intent = authorized_intent(other_operator)
         mine = authorized_intent(operator)
-        for body, field in ((start_body(their_terminal, mine), "terminal_id"),
-                            (start_body(setup[2], their_intent), "payment_intent_id"),
-                            (start_body(setup[2], mine, station_id="DE*OTH*S1"), "connector_id")):
+        for body, field in (
+            (start_body(their_terminal, mine), "terminal_id"),
+            (start_body(setup[2], their_intent), "payment_intent_id"),
+            (start_body(setup[2], mine, station_id="DE*OTH*S1"), "connector_id"),
+        ):
             assert field in assert_problem(client.post(START_URL, body, format="json"), 400)["errors"]
 
     def test_inactive_or_deleted_mapping_is_400(self, client, operator, setup):
@@ -153,34 +180,49 @@ class TestStart:
         body = start_body(setup[2], authorized_intent(operator))
         assert_problem(client.post(START_URL, body, format="json"), 400, "validation_error")
 
-    @pytest.mark.parametrize("make_unusable", [
-        pytest.param(lambda i: i, id="requires_authorization"),
-        pytest.param(lambda i: payment_services.payment_intent_void(
-            intent=payment_services.payment_intent_authorize(intent=i, token="tok_visa")), id="voided"),
-        pytest.param(lambda i: payment_services.payment_intent_capture(
-            intent=payment_services.payment_intent_authorize(intent=i, token="tok_visa")), id="captured"),
-    ])
+    @pytest.mark.parametrize(
+        "make_unusable",
+        [
+            pytest.param(lambda i: i, id="requires_authorization"),
+            pytest.param(
+                lambda i: payment_services.payment_intent_void(
+                    intent=payment_services.payment_intent_authorize(intent=i, token="tok_visa")
+                ),
+                id="voided",
+            ),
+            pytest.param(
+                lambda i: payment_services.payment_intent_capture(
+                    intent=payment_services.payment_intent_authorize(intent=i, token="tok_visa")
+                ),
+                id="captured",
+            ),
+        ],
+    )
     def test_intent_not_authorized(self, client, operator, setup, make_unusable):
         intent = make_unusable(payment_services.payment_intent_create(operator=operator, amount=5000, currency="EUR"))
         before = PaymentIntent.objects.get(pk=intent.pk).status
-        assert_problem(client.post(START_URL, start_body(setup[2], intent), format="json"), 409,
-                       "payment_intent_unusable")
+        assert_problem(
+            client.post(START_URL, start_body(setup[2], intent), format="json"), 409, "payment_intent_unusable"
+        )
         assert PaymentIntent.objects.get(pk=intent.pk).status == before
         assert ChargeSession.objects.count() == 0
 
     def test_intent_expired_authorization(self, client, operator, setup):
         intent = authorized_intent(operator)
         PaymentIntent.objects.filter(pk=intent.pk).update(capture_before=ago(seconds=1))
-        assert_problem(client.post(START_URL, start_body(setup[2], intent), format="json"), 409,
-                       "payment_intent_unusable")
+        assert_problem(
+            client.post(START_URL, start_body(setup[2], intent), format="json"), 409, "payment_intent_unusable"
+        )
         assert PaymentIntent.objects.get(pk=intent.pk).status == "authorized"
 
     def test_intent_with_a_processor_call_in_progress(self, client, operator, setup):
         intent = authorized_intent(operator)
-        PaymentIntent.objects.filter(pk=intent.pk).update(processing_action="void",
-                                                           processing_started_at=timezone.now())
-        body = assert_problem(client.post(START_URL, start_body(setup[2], intent), format="json"), 409,
-                              "payment_intent_unusable")
+        PaymentIntent.objects.filter(pk=intent.pk).update(
+            processing_action="void", processing_started_at=timezone.now()
+        )
+        body = assert_problem(
+            client.post(START_URL, start_body(setup[2], intent), format="json"), 409, "payment_intent_unusable"
+        )
         assert body["detail"] == f"Payment intent {intent.pk} has a void in progress."
         assert ChargeSession.objects.count() == 0
 
@@ -192,19 +234,22 @@ class TestStart:
 
     def test_intent_currency_differs_from_tariff(self, client, operator, setup):
         intent = authorized_intent(operator, currency="JPY")
-        assert_problem(client.post(START_URL, start_body(setup[2], intent), format="json"), 409,
-                       "payment_intent_unusable")
+        assert_problem(
+            client.post(START_URL, start_body(setup[2], intent), format="json"), 409, "payment_intent_unusable"
+        )
 
     def test_intent_of_another_terminal(self, client, operator, setup):
         other_terminal = make_terminal(operator, serial="SN-2")
         intent = authorized_intent(operator, terminal=other_terminal)
-        assert_problem(client.post(START_URL, start_body(setup[2], intent), format="json"), 409,
-                       "payment_intent_unusable")
+        assert_problem(
+            client.post(START_URL, start_body(setup[2], intent), format="json"), 409, "payment_intent_unusable"
+        )
 
     def test_connector_busy(self, client, operator, setup, started):
         second = authorized_intent(operator)
-        assert_problem(client.post(START_URL, start_body(setup[2], second), format="json"), 409,
-                       "connector_unavailable")
+        assert_problem(
+            client.post(START_URL, start_body(setup[2], second), format="json"), 409, "connector_unavailable"
+        )
         assert PaymentIntent.objects.get(pk=second.pk).status == "authorized"
         assert Event.objects.filter(type__startswith="charge.").count() == 0
 
@@ -215,11 +260,13 @@ class TestStart:
 
         # What the status poller records from the CPMS report (OCPP 1.6 value mapped to OCPI).
         simulator_connector_status_set(cpms_station_id="CP-1", connector_id="1", raw_status=raw_status)
-        Connector.objects.filter(mapping=setup[1]).update(status=to_ocpi_status(protocol="ocpp1.6",
-                                                                                raw_status=raw_status))
+        Connector.objects.filter(mapping=setup[1]).update(
+            status=to_ocpi_status(protocol="ocpp1.6", raw_status=raw_status)
+        )
         intent = authorized_intent(operator)
-        assert_problem(client.post(START_URL, start_body(setup[2], intent), format="json"), 409,
-                       "connector_unavailable")
+        assert_problem(
+            client.post(START_URL, start_body(setup[2], intent), format="json"), 409, "connector_unavailable"
+        )
         assert PaymentIntent.objects.get(pk=intent.pk).status == "authorized"
 
     @pytest.mark.parametrize("status", ["maintenance", "decommissioned"])
@@ -227,8 +274,7 @@ class TestStart:
         setup[2].status = status
         setup[2].save()
         intent = authorized_intent(operator)
-        assert_problem(client.post(START_URL, start_body(setup[2], intent), format="json"), 409,
-                       "terminal_unavailable")
+        assert_problem(client.post(START_URL, start_body(setup[2], intent), format="json"), 409, "terminal_unavailable")
         assert PaymentIntent.objects.get(pk=intent.pk).status == "authorized"
 
     @pytest.mark.parametrize("status", ["online", "offline", "faulted"])
@@ -241,8 +287,11 @@ class TestStart:
     def test_no_tariff_is_409(self, client, operator):
         make_station(operator)
         terminal = make_terminal(operator)
-        assert_problem(client.post(START_URL, start_body(terminal, authorized_intent(operator)), format="json"), 409,
-                       "invalid_state")
+        assert_problem(
+            client.post(START_URL, start_body(terminal, authorized_intent(operator)), format="json"),
+            409,
+            "invalid_state",
+        )
 
     def test_mapping_cannot_be_deleted_while_a_session_runs(self, started, setup):
         with pytest.raises(MappingInUse):
@@ -268,8 +317,9 @@ class TestCpmsAnswers:
         assert services.charge_session_start_command_send(session=session).status == "charging"
         assert events(session.pk) == ["charge.started"]
 
-    @pytest.mark.parametrize("cpms_station_id,stop_reason", [("SIM-REJECT-1", "cpms_rejected"),
-                                                             ("SIM-TIMEOUT-1", "cpms_timeout")])
+    @pytest.mark.parametrize(
+        "cpms_station_id,stop_reason", [("SIM-REJECT-1", "cpms_rejected"), ("SIM-TIMEOUT-1", "cpms_timeout")]
+    )
     def test_rejected_or_timed_out_fails_and_voids(self, client, operator, cpms_station_id, stop_reason):
         make_tariff(operator)
         make_station(operator, cpms_station_id=cpms_station_id)
@@ -299,14 +349,16 @@ class TestCpmsAnswers:
         services.charge_session_fail(session=session, stop_reason="cpms_timeout")
         with django_capture_on_commit_callbacks() as callbacks:
             session = services.charge_session_start_answer_record(
-                session=session, result=CommandResult(CommandOutcome.ACCEPTED, cpms_session_id="SIM-late"))
+                session=session, result=CommandResult(CommandOutcome.ACCEPTED, cpms_session_id="SIM-late")
+            )
         assert session.status == "failed" and len(callbacks) == 1
         assert events(session.pk) == ["charge.failed"]
 
     def test_late_rejection_of_a_charging_session_changes_nothing(self, client, started):
         session, _ = charging_session(client, started, 100)
         result = services.charge_session_start_answer_record(
-            session=ChargeSession.objects.get(pk=session["id"]), result=CommandResult(CommandOutcome.REJECTED))
+            session=ChargeSession.objects.get(pk=session["id"]), result=CommandResult(CommandOutcome.REJECTED)
+        )
         assert result.status == "charging"
 
 
@@ -320,8 +372,7 @@ class TestProgress:
         body = response.json()
         assert body["status"] == "charging" and body["energy_wh"] == 12345 and body["power_kw"] == 22.5
         # 12.345 kWh * 0.59 = 7.28355 + 1.00 = 8.28355 -> 828; VAT 19 % = 157.32 -> 157.
-        assert body["cost"] == {"energy": 728, "time": 0, "session_fee": 100, "subtotal": 828, "vat": 157,
-                                "total": 985}
+        assert body["cost"] == {"energy": 728, "time": 0, "session_fee": 100, "subtotal": 828, "vat": 157, "total": 985}
         assert events(session_id) == ["charge.started"]
 
     def test_time_is_billed_from_the_start(self, client, operator):
@@ -361,16 +412,19 @@ class TestProgress:
         client.post(f"{URL}/{session['id']}/complete", {}, format="json")
         assert_problem(progress(client, session["id"], 2000, ago(seconds=1)), 409, "invalid_state")
 
-    @pytest.mark.parametrize("body,field", [
-        ({"energy_wh": -1, "measured_at": "2026-01-01T00:00:00Z"}, "energy_wh"),
-        ({"energy_wh": 1.5, "measured_at": "2026-01-01T00:00:00Z"}, "energy_wh"),
-        ({"energy_wh": "x", "measured_at": "2026-01-01T00:00:00Z"}, "energy_wh"),
-        ({"energy_wh": 1, "measured_at": "yesterday"}, "measured_at"),
-        ({"energy_wh": 1}, "measured_at"),
-        ({"measured_at": "2026-01-01T00:00:00Z"}, "energy_wh"),
-        ({"energy_wh": 1, "measured_at": "2026-01-01T00:00:00Z", "power_kw": -3}, "power_kw"),
-        ({"energy_wh": 1, "measured_at": "2999-01-01T00:00:00Z"}, "measured_at"),
-    ])
+    @pytest.mark.parametrize(
+        "body,field",
+        [
+            ({"energy_wh": -1, "measured_at": "2026-01-01T00:00:00Z"}, "energy_wh"),
+            ({"energy_wh": 1.5, "measured_at": "2026-01-01T00:00:00Z"}, "energy_wh"),
+            ({"energy_wh": "x", "measured_at": "2026-01-01T00:00:00Z"}, "energy_wh"),
+            ({"energy_wh": 1, "measured_at": "yesterday"}, "measured_at"),
+            ({"energy_wh": 1}, "measured_at"),
+            ({"measured_at": "2026-01-01T00:00:00Z"}, "energy_wh"),
+            ({"energy_wh": 1, "measured_at": "2026-01-01T00:00:00Z", "power_kw": -3}, "power_kw"),
+            ({"energy_wh": 1, "measured_at": "2999-01-01T00:00:00Z"}, "measured_at"),
+        ],
+    )
     def test_bad_input_is_400(self, client, started, body, field):
         response = client.put(f"{URL}/{started[0]['id']}/progress", body, format="json")
         assert field in assert_problem(response, 400, "validation_error")["errors"]
@@ -419,8 +473,11 @@ class TestComplete:
         start = ago(hours=1)
         ChargeSession.objects.filter(pk=session.pk).update(created_at=start)
         progress(client, session.pk, 0, start)
-        body = client.post(f"{URL}/{session.pk}/complete", {
-            "energy_wh": 30000, "ended_at": (start + timedelta(minutes=45)).isoformat()}, format="json").json()
+        body = client.post(
+            f"{URL}/{session.pk}/complete",
+            {"energy_wh": 30000, "ended_at": (start + timedelta(minutes=45)).isoformat()},
+            format="json",
+        ).json()
         # 30 kWh * 0.40 = 12.00; 45 min * 0.02 = 0.90 -> 1290; VAT 21 % = 270.9 -> 271 -> 1561.
         assert body["duration_seconds"] == 2700 and body["cost"]["total"] == 1561
         assert body["amount_captured"] == 1561 and body["stop_reason"] == "completed"
@@ -444,17 +501,18 @@ class TestComplete:
     def test_bad_input(self, client, started):
         session, _ = charging_session(client, started, 5000, ago(seconds=30))
         url = f"{URL}/{session['id']}/complete"
-        for body, field, code in (({"energy_wh": 10}, "energy_wh", "energy_decreased"),
-                                  ({"stop_reason": "timeout"}, "stop_reason", "validation_error"),
-                                  ({"ended_at": "soon"}, "ended_at", "validation_error"),
-                                  ({"ended_at": "2999-01-01T00:00:00Z"}, "ended_at", "validation_error"),
-                                  ({"ended_at": ago(days=1).isoformat()}, "ended_at", "validation_error")):
+        for body, field, code in (
+            ({"energy_wh": 10}, "energy_wh", "energy_decreased"),
+            ({"stop_reason": "timeout"}, "stop_reason", "validation_error"),
+            ({"ended_at": "soon"}, "ended_at", "validation_error"),
+            ({"ended_at": "2999-01-01T00:00:00Z"}, "ended_at", "validation_error"),
+            ({"ended_at": ago(days=1).isoformat()}, "ended_at", "validation_error"),
+        ):
             assert field in assert_problem(client.post(url, body, format="json"), 400, code)["errors"]
         assert client.get(f"{URL}/{session['id']}").json()["status"] == "charging"
 
     @override_settings(PAYMENT_SIMULATOR_FAIL=["capture"])
-    def test_failed_capture_leaves_completed_and_authorized(self, client, started,
-                                                            django_capture_on_commit_callbacks):
+    def test_failed_capture_leaves_completed_and_authorized(self, client, started, django_capture_on_commit_callbacks):
         session, intent = charging_session(client, started, 12345, ago(seconds=5))
         with django_capture_on_commit_callbacks() as callbacks:
             response = client.post(f"{URL}/{session['id']}/complete", {}, format="json")
@@ -466,8 +524,9 @@ class TestComplete:
         assert intent.status == "authorized" and intent.processing_action is None
         # The retrying task captures once the processor is back.
         with override_settings(PAYMENT_SIMULATOR_FAIL=[]):
-            settled = services.charge_session_payment_settle(session=ChargeSession.objects.get(pk=body["id"]),
-                                                             schedule_retry=False)
+            settled = services.charge_session_payment_settle(
+                session=ChargeSession.objects.get(pk=body["id"]), schedule_retry=False
+            )
         assert settled.amount_captured == 985
         intent.refresh_from_db()
         assert (intent.status, intent.amount_captured) == ("captured", 985)
@@ -479,8 +538,9 @@ class TestComplete:
         # A run that captured and died before writing amount_captured: the next run writes it, capturing nothing.
         payment_services.payment_intent_capture(intent=intent, amount_to_capture=985)
         assert ChargeSession.objects.get(pk=session["id"]).amount_captured == 0
-        settled = services.charge_session_payment_settle(session=ChargeSession.objects.get(pk=session["id"]),
-                                                         schedule_retry=False)
+        settled = services.charge_session_payment_settle(
+            session=ChargeSession.objects.get(pk=session["id"]), schedule_retry=False
+        )
         assert settled.amount_captured == 985 and settled.payment_intent.status == "captured"
         assert Event.objects.filter(type="payment_intent.captured", data__object__id=intent.pk).count() == 1
 
@@ -489,8 +549,9 @@ class TestComplete:
         with override_settings(PAYMENT_SIMULATOR_FAIL=["capture"]):
             client.post(f"{URL}/{session['id']}/complete", {}, format="json")
         PaymentIntent.objects.filter(pk=intent.pk).update(capture_before=ago(seconds=1))
-        settled = services.charge_session_payment_settle(session=ChargeSession.objects.get(pk=session["id"]),
-                                                         schedule_retry=False)
+        settled = services.charge_session_payment_settle(
+            session=ChargeSession.objects.get(pk=session["id"]), schedule_retry=False
+        )
         assert settled.amount_captured == 0
         assert PaymentIntent.objects.get(pk=intent.pk).status == "authorized"  # the expiry job releases it
 
@@ -531,8 +592,7 @@ class TestPeriodicJobs:
         make_station(operator)
         session = start_session(operator)
         services.charge_session_start_answer_record(session=session, result=CommandResult(CommandOutcome.ACCEPTED))
-        ChargeSession.objects.filter(pk=session.pk).update(started_at=ago(minutes=29),
-                                                           last_progress_at=ago(minutes=31))
+        ChargeSession.objects.filter(pk=session.pk).update(started_at=ago(minutes=29), last_progress_at=ago(minutes=31))
         assert services.charge_sessions_complete_stale() == 0
         ChargeSession.objects.filter(pk=session.pk).update(started_at=ago(minutes=31))
         assert services.charge_sessions_complete_stale() == 1
@@ -578,8 +638,10 @@ class TestListAndRead:
         assert ids(terminal_id=setup[2].pk) == [first.pk]
         assert ids(station_id="DE*EVP*S2") == [second.pk]
         assert ids(payment_intent_id=first.payment_intent_id) == [first.pk]
-        assert ids(created_after=ago(minutes=1).isoformat(), created_before=timezone.now().isoformat()) == \
-            [second.pk, first.pk]
+        assert ids(created_after=ago(minutes=1).isoformat(), created_before=timezone.now().isoformat()) == [
+            second.pk,
+            first.pk,
+        ]
         assert ids(created_before=ago(minutes=1).isoformat()) == []
         assert other_client.get(URL).json()["results"] == []
         assert_problem(client.get(URL, {"status": "bogus"}), 400, "validation_error")
@@ -593,12 +655,17 @@ class TestListAndRead:
         panel = dashboard_panels(operator_id=operator.pk, since=start_of_today())[0]
         assert dict(panel.rows)["Active now"] == 1 and dict(panel.rows)["Started today"] == 1
 
-    def test_payment_intent_list_query_count_does_not_grow(self, client, operator, setup,
-                                                           django_assert_max_num_queries):
+    def test_payment_intent_list_query_count_does_not_grow(
+        self, client, operator, setup, django_assert_max_num_queries
+    ):
         for _ in range(5):
-            session = services.charge_session_start(operator=operator, terminal_id=setup[2].pk,
-                                                    station_id="DE*EVP*S1", connector_id="1",
-                                                    payment_intent_id=authorized_intent(operator).pk)
+            session = services.charge_session_start(
+                operator=operator,
+                terminal_id=setup[2].pk,
+                station_id="DE*EVP*S1",
+                connector_id="1",
+                payment_intent_id=authorized_intent(operator).pk,
+            )
             services.charge_session_fail(session=session, stop_reason="cpms_rejected")
         with django_assert_max_num_queries(6):
             body = client.get("/v1/payment-intents").json()
@@ -616,8 +683,9 @@ class TestAdmin:
         assert page.status_code == 200 and session["id"] in page.content.decode()
         detail = web.get(f"/admin/charging/chargesession/{quote(session['id'])}/change/").content.decode()
         assert "subtotal: 8.28 EUR" in detail and "VAT: 1.57 EUR" in detail
-        response = web.post("/admin/charging/chargesession/", {"action": "complete_now",
-                                                               "_selected_action": [session["id"]]})
+        response = web.post(
+            "/admin/charging/chargesession/", {"action": "complete_now", "_selected_action": [session["id"]]}
+        )
         assert response.status_code == 302
         done = ChargeSession.objects.get(pk=session["id"])
         assert (done.status, done.stop_reason, done.amount_captured) == ("completed", "stopped_by_operator", 985)
@@ -649,8 +717,7 @@ class TestIntentHeldBySession:
         services.charge_session_fail(session=ChargeSession.objects.get(pk=session["id"]), stop_reason="cpms_rejected")
         services.charge_session_payment_settle(session=ChargeSession.objects.get(pk=session["id"]))
         assert PaymentIntent.objects.get(pk=intent.pk).status == "voided"
-        assert_problem(client.post(f"/v1/payment-intents/{intent.pk}/capture", {}, format="json"), 409,
-                       "invalid_state")
+        assert_problem(client.post(f"/v1/payment-intents/{intent.pk}/capture", {}, format="json"), 409, "invalid_state")
 
 
 @pytest.mark.django_db
@@ -663,8 +730,9 @@ class TestConnectorFreedByOwnSession:
 
         from infrastructure.models import Connector
 
-        Connector.objects.filter(mapping=mapping, connector_id="1").update(status="CHARGING",
-                                                                           status_updated_at=timezone.now())
+        Connector.objects.filter(mapping=mapping, connector_id="1").update(
+            status="CHARGING", status_updated_at=timezone.now()
+        )
 
     def _finish(self, session):
         from charging.services import charge_session_complete
@@ -684,5 +752,8 @@ class TestConnectorFreedByOwnSession:
         _, mapping, terminal = make_tariff(operator), make_station(operator), make_terminal(operator)
         self._finish(start_session(operator, terminal=terminal))
         self._charging_reported_now(mapping)
-        assert_problem(client.post(START_URL, start_body(terminal, authorized_intent(operator)), format="json"),
-                       409, "connector_unavailable")
+        assert_problem(
+            client.post(START_URL, start_body(terminal, authorized_intent(operator)), format="json"),
+            409,
+            "connector_unavailable",
+        )

@@ -47,9 +47,12 @@ def test_seed_demo_creates_a_realistic_operator_once(capsys):
     statuses = sorted(Terminal.objects.filter(operator=operator).values_list("status", flat=True))
     assert statuses == ["maintenance", "online", "online", "online", "online"]
     assert sorted(ChargeSession.objects.filter(operator=operator).values_list("status", flat=True)) == [
-        "charging", "completed", "completed", "completed"]
-    for session in ChargeSession.objects.filter(operator=operator, status="completed").select_related(
-            "payment_intent"):
+        "charging",
+        "completed",
+        "completed",
+        "completed",
+    ]
+    for session in ChargeSession.objects.filter(operator=operator, status="completed").select_related("payment_intent"):
         assert session.payment_intent.status == "captured"
         assert 0 < session.amount_captured == session.payment_intent.amount_captured == session.cost_total
     running = ChargeSession.objects.get(operator=operator, status="charging")
@@ -72,8 +75,12 @@ def test_seed_demo_creates_a_realistic_operator_once(capsys):
     assert location["country"] == "DE" and location["city"] == "Berlin"
     sessions = client.get("/v1/adhoc-charges")
     assert sessions.status_code == 200
-    assert sorted(s["status"] for s in sessions.json()["results"]) == ["charging", "completed", "completed",
-                                                                      "completed"]
+    assert sorted(s["status"] for s in sessions.json()["results"]) == [
+        "charging",
+        "completed",
+        "completed",
+        "completed",
+    ]
     mappings = client.get("/v1/charging-infrastructure/mappings")
     assert mappings.status_code == 200 and len(mappings.json()["results"]) == 3
     webhooks = client.get("/api/v1/webhooks")

@@ -29,8 +29,7 @@ def test_rotated_secret_key_still_decrypts_through_fallbacks(settings):
 
 @pytest.mark.django_db
 def test_webhook_secret_is_not_stored_in_plain_text(client):
-    response = client.post("/api/v1/webhooks", {"url": "http://127.0.0.1:9/hook", "event_types": ["*"]},
-                           format="json")
+    response = client.post("/api/v1/webhooks", {"url": "http://127.0.0.1:9/hook", "event_types": ["*"]}, format="json")
     assert response.status_code == 201, response.content
     secret = response.json()["secret"]
     with connection.cursor() as cursor:

@@ -71,8 +71,16 @@ def test_detailed_reports_components(client, celery_worker):
     assert body["status"] == "ok", body
     assert body["version"] and body["uptime_s"] >= 0
     components = body["components"]
-    assert set(components) == {"database", "broker", "cache", "celery_workers", "migrations",
-                               "webhook_backlog", "cpms_adapters", "terminals"}
+    assert set(components) == {
+        "database",
+        "broker",
+        "cache",
+        "celery_workers",
+        "migrations",
+        "webhook_backlog",
+        "cpms_adapters",
+        "terminals",
+    }
     for name, component in components.items():
         assert component["status"] == "ok", (name, component)
     assert {"pending", "oldest_pending_age_s"} <= set(components["webhook_backlog"])
@@ -104,8 +112,9 @@ def test_detailed_terminals_degraded_when_the_offline_sweep_is_not_running(clien
 
     from terminals.models import Terminal
 
-    Terminal.objects.create(operator=operator, serial_number="T-1", status="online",
-                            last_seen_at=timezone.now() - timedelta(hours=1))
+    Terminal.objects.create(
+        operator=operator, serial_number="T-1", status="online", last_seen_at=timezone.now() - timedelta(hours=1)
+    )
     body = client.get("/health/detailed").json()
     assert body["components"]["terminals"]["status"] == "degraded"
     assert body["components"]["terminals"]["unswept"] == 1

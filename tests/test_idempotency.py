@@ -33,8 +33,9 @@ class TestIdempotency:
 
     def test_key_order_and_whitespace_do_not_matter(self, client):
         first = post(client)
-        again = client.post(URL, '{ "currency": "EUR",  "amount": 5000 }', content_type="application/json",
-                            HTTP_IDEMPOTENCY_KEY="key-1")
+        again = client.post(
+            URL, '{ "currency": "EUR",  "amount": 5000 }', content_type="application/json", HTTP_IDEMPOTENCY_KEY="key-1"
+        )
         assert again.headers["Idempotent-Replayed"] == "true"
         assert again.json()["id"] == first.json()["id"]
 
@@ -108,8 +109,10 @@ def test_parallel_repeats_of_a_released_key_never_500(client, parallel):
     def repeat(i):
         repeater = APIClient()
         repeater.credentials(HTTP_X_API_KEY=client.raw_key)
-        return [post(repeater, body=body, key="released", path=f"{URL}/{intent['id']}/authorize").status_code
-                for _ in range(10)]
+        return [
+            post(repeater, body=body, key="released", path=f"{URL}/{intent['id']}/authorize").status_code
+            for _ in range(10)
+        ]
 
     statuses = {status for result in parallel(repeat, 10) for status in result}
     assert statuses <= {503, 409}, statuses

@@ -48,8 +48,9 @@ class TestSimulator:
 
     def test_reports_charging_while_a_session_runs_and_set_statuses_otherwise(self, operator, running_sessions):
         mapping = make_mapping(operator, connectors=(CCS, TYPE2))
-        simulator_connector_status_set(cpms_station_id="CP-1", connector_id="2", raw_status="Faulted",
-                                       protocol="ocpp2.0.1")
+        simulator_connector_status_set(
+            cpms_station_id="CP-1", connector_id="2", raw_status="Faulted", protocol="ocpp2.0.1"
+        )
         running = running_sessions
         running[(mapping.pk, "1")] = "chs_running"
         reports = {r.connector_id: r for r in adapter_for_mapping(mapping).fetch_connector_statuses()}

@@ -41,15 +41,17 @@ class TestInfrastructureAdmin:
 
     def test_test_connectivity_action_queues_a_test(self, superuser_client, operator):
         mapping = make_mapping(operator)
-        response = superuser_client.post("/admin/infrastructure/stationmapping/",
-                                         {"action": "test_connectivity", "_selected_action": [mapping.pk]})
+        response = superuser_client.post(
+            "/admin/infrastructure/stationmapping/", {"action": "test_connectivity", "_selected_action": [mapping.pk]}
+        )
         assert response.status_code == 302
         assert StationMapping.objects.get(pk=mapping.pk).connectivity_test_status == "pending"
 
     def test_delete_action_soft_deletes(self, superuser_client, operator):
         mapping = make_mapping(operator)
-        superuser_client.post("/admin/infrastructure/stationmapping/",
-                              {"action": "delete_mappings", "_selected_action": [mapping.pk]})
+        superuser_client.post(
+            "/admin/infrastructure/stationmapping/", {"action": "delete_mappings", "_selected_action": [mapping.pk]}
+        )
         assert StationMapping.objects.get(pk=mapping.pk).deleted_at is not None
 
     def test_credentials_are_write_only(self, superuser_client, operator):
@@ -87,20 +89,40 @@ class TestInfrastructureAdmin:
 
 def _mapping_form(mapping=None, **fields) -> dict:
     connectors = list(mapping.connectors.order_by("connector_id")) if mapping else []
-    data = {"station_id": "DE*ADM*S1", "adapter_type": "simulator", "cpms_station_id": "CP-ADM-1", "tariff": "",
-            "is_active": "on", "metadata": "{}", "connectors-TOTAL_FORMS": str(len(connectors) + 1),
-            "connectors-INITIAL_FORMS": str(len(connectors)), "connectors-MIN_NUM_FORMS": "0",
-            "connectors-MAX_NUM_FORMS": "1000"}
+    data = {
+        "station_id": "DE*ADM*S1",
+        "adapter_type": "simulator",
+        "cpms_station_id": "CP-ADM-1",
+        "tariff": "",
+        "is_active": "on",
+        "metadata": "{}",
+        "connectors-TOTAL_FORMS": str(len(connectors) + 1),
+        "connectors-INITIAL_FORMS": str(len(connectors)),
+        "connectors-MIN_NUM_FORMS": "0",
+        "connectors-MAX_NUM_FORMS": "1000",
+    }
     for i, connector in enumerate(connectors):
-        data.update({f"connectors-{i}-id": connector.pk, f"connectors-{i}-mapping": mapping.pk,
-                     f"connectors-{i}-connector_id": connector.connector_id,
-                     f"connectors-{i}-evse_uid": connector.evse_uid, f"connectors-{i}-standard": connector.standard,
-                     f"connectors-{i}-power_type": connector.power_type,
-                     f"connectors-{i}-max_power_kw": str(connector.max_power_kw)})
+        data.update(
+            {
+                f"connectors-{i}-id": connector.pk,
+                f"connectors-{i}-mapping": mapping.pk,
+                f"connectors-{i}-connector_id": connector.connector_id,
+                f"connectors-{i}-evse_uid": connector.evse_uid,
+                f"connectors-{i}-standard": connector.standard,
+                f"connectors-{i}-power_type": connector.power_type,
+                f"connectors-{i}-max_power_kw": str(connector.max_power_kw),
+            }
+        )
     new = len(connectors)
-    data.update({f"connectors-{new}-connector_id": "9", f"connectors-{new}-evse_uid": "DE*ADM*E9",
-                 f"connectors-{new}-standard": "IEC_62196_T2", f"connectors-{new}-power_type": "AC_3_PHASE",
-                 f"connectors-{new}-max_power_kw": "22"})
+    data.update(
+        {
+            f"connectors-{new}-connector_id": "9",
+            f"connectors-{new}-evse_uid": "DE*ADM*E9",
+            f"connectors-{new}-standard": "IEC_62196_T2",
+            f"connectors-{new}-power_type": "AC_3_PHASE",
+            f"connectors-{new}-max_power_kw": "22",
+        }
+    )
     data.update(fields)
     return data
 

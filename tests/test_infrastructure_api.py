@@ -18,8 +18,13 @@ SECRET_TOKEN = "tok-super-secret-4711"
 
 
 def mapping_body(**overrides):
-    return {"station_id": "DE*ABC*S1", "adapter_type": "simulator", "cpms_station_id": "CP-1",
-            "connectors": [CCS, TYPE2], **overrides}
+    return {
+        "station_id": "DE*ABC*S1",
+        "adapter_type": "simulator",
+        "cpms_station_id": "CP-1",
+        "connectors": [CCS, TYPE2],
+        **overrides,
+    }
 
 
 class TestInfrastructureAccess(EndpointAccessTests):
@@ -46,13 +51,23 @@ class TestInfrastructureAccess(EndpointAccessTests):
 class TestMappings:
     def test_create_returns_the_mapping(self, client, operator):
         tariff = Tariff.objects.create(operator=operator, name="T", currency="EUR", preauthorize_amount=5000)
-        response = client.post(MAPPINGS, mapping_body(tariff_id=tariff.pk, metadata={"site": "Berlin"}),
-                               format="json")
+        response = client.post(MAPPINGS, mapping_body(tariff_id=tariff.pk, metadata={"site": "Berlin"}), format="json")
         assert response.status_code == 201, response.content
         body = response.json()
         assert body["id"].startswith("map_")
-        assert set(body) == {"id", "station_id", "adapter_type", "cpms_station_id", "tariff_id", "is_active",
-                             "connectors", "last_connectivity_test", "metadata", "created_at", "updated_at"}
+        assert set(body) == {
+            "id",
+            "station_id",
+            "adapter_type",
+            "cpms_station_id",
+            "tariff_id",
+            "is_active",
+            "connectors",
+            "last_connectivity_test",
+            "metadata",
+            "created_at",
+            "updated_at",
+        }
         assert (body["station_id"], body["adapter_type"], body["cpms_station_id"]) == ("DE*ABC*S1", "simulator", "CP-1")
         assert body["tariff_id"] == tariff.pk and body["is_active"] is True
         assert body["connectors"] == [CCS, TYPE2]
@@ -61,21 +76,35 @@ class TestMappings:
         assert Connector.objects.filter(mapping_id=body["id"], status="UNKNOWN").count() == 2
 
     def test_unknown_adapter_type_is_400(self, client):
-        body = assert_problem(client.post(MAPPINGS, mapping_body(adapter_type="ocpp-magic"), format="json"),
-                              400, "validation_error")
+        body = assert_problem(
+            client.post(MAPPINGS, mapping_body(adapter_type="ocpp-magic"), format="json"), 400, "validation_error"
+        )
         assert "adapter_type" in body["errors"]
         assert StationMapping.objects.count() == 0
 
-    @pytest.mark.parametrize("field,value", [
-        ("station_id", None), ("station_id", ""), ("cpms_station_id", None), ("station_id", "x" * 101),
-        ("connectors", [{**CCS, "power_type": "AC_2_PHASE"}]), ("connectors", [{**CCS, "standard": "SCHUKO"}]),
-        ("connectors", [{**CCS, "max_power_kw": 0}]), ("connectors", [{**CCS, "max_power_kw": "lots"}]),
-        ("connectors", [{k: v for k, v in CCS.items() if k != "standard"}]), ("connectors", [CCS, CCS]),
-        ("connectors", "1"), ("tariff_id", "trf_nope"), ("metadata", {"k": {"nested": 1}}), ("is_active", "maybe"),
-    ])
+    @pytest.mark.parametrize(
+        "field,value",
+        [
+            ("station_id", None),
+            ("station_id", ""),
+            ("cpms_station_id", None),
+            ("station_id", "x" * 101),
+            ("connectors", [{**CCS, "power_type": "AC_2_PHASE"}]),
+            ("connectors", [{**CCS, "standard": "SCHUKO"}]),
+            ("connectors", [{**CCS, "max_power_kw": 0}]),
+            ("connectors", [{**CCS, "max_power_kw": "lots"}]),
+            ("connectors", [{k: v for k, v in CCS.items() if k != "standard"}]),
+            ("connectors", [CCS, CCS]),
+            ("connectors", "1"),
+            ("tariff_id", "trf_nope"),
+            ("metadata", {"k": {"nested": 1}}),
+            ("is_active", "maybe"),
+        ],
+    )
     def test_bad_input_is_400_and_creates_nothing(self, client, field, value):
-        body = assert_problem(client.post(MAPPINGS, mapping_body(**{field: value}), format="json"),
-                              400, "validation_error")
+        body = assert_problem(
+            client.post(MAPPINGS, mapping_body(**{field: value}), format="json"), 400, "validation_error"
+        )
         assert field in body["errors"]
         assert StationMapping.objects.count() == Connector.objects.count() == 0
 
@@ -86,13 +115,17 @@ class TestMappings:
 
     def test_same_station_twice_is_409(self, client, other_client):
         assert client.post(MAPPINGS, mapping_body(), format="json").status_code == 201
-        assert_problem(client.post(MAPPINGS, mapping_body(cpms_station_id="CP-9"), format="json"), 409,
-                       "mapping_exists")
+        assert_problem(
+            client.post(MAPPINGS, mapping_body(cpms_station_id="CP-9"), format="json"), 409, "mapping_exists"
+        )
         assert other_client.post(MAPPINGS, mapping_body(), format="json").status_code == 201
 
     def test_read_only_fields_are_ignored(self, client, operator, other_operator):
-        response = client.post(MAPPINGS, mapping_body(id="map_mine", operator=other_operator.pk,
-                                                      last_connectivity_test={"status": "succeeded"}), format="json")
+        response = client.post(
+            MAPPINGS,
+            mapping_body(id="map_mine", operator=other_operator.pk, last_connectivity_test={"status": "succeeded"}),
+            format="json",
+        )
         body = response.json()
         assert body["id"] != "map_mine" and body["last_connectivity_test"] is None
         assert StationMapping.objects.get(pk=body["id"]).operator == operator
@@ -125,8 +158,9 @@ class TestMappingUpdate:
     def test_patch_changes_only_given_fields(self, client, operator):
         mapping = make_mapping(operator, connectors=(CCS, TYPE2), metadata={"a": "1"})
         Connector.objects.filter(mapping=mapping, connector_id="1").update(status="CHARGING")
-        response = client.patch(f"{MAPPINGS}/{mapping.pk}", {"cpms_station_id": "CP-2", "is_active": False},
-                                format="json")
+        response = client.patch(
+            f"{MAPPINGS}/{mapping.pk}", {"cpms_station_id": "CP-2", "is_active": False}, format="json"
+        )
         assert response.status_code == 200, response.content
         body = response.json()
         assert (body["cpms_station_id"], body["is_active"], body["station_id"]) == ("CP-2", False, "DE*ABC*S1")
@@ -146,8 +180,10 @@ class TestMappingUpdate:
         url = f"{MAPPINGS}/{mapping.pk}"
         assert "adapter_type" in assert_problem(client.patch(url, {"adapter_type": "x"}, format="json"), 400)["errors"]
         partial_connector = {"connector_id": "3", "max_power_kw": 11}
-        assert "connectors" in assert_problem(client.patch(url, {"connectors": [partial_connector]}, format="json"),
-                                              400)["errors"]
+        assert (
+            "connectors"
+            in assert_problem(client.patch(url, {"connectors": [partial_connector]}, format="json"), 400)["errors"]
+        )
         assert_problem(client.patch(url, {"station_id": "TAKEN"}, format="json"), 409, "mapping_exists")
         assert StationMapping.objects.get(pk=mapping.pk).station_id == "DE*ABC*S1"
 
@@ -162,8 +198,9 @@ class TestMappingUpdate:
     def test_removing_a_connector_with_a_running_session_is_409(self, client, operator, running_sessions):
         mapping = make_mapping(operator, connectors=(CCS, TYPE2))
         running_sessions[(mapping.pk, "2")] = "chs_running"
-        assert_problem(client.patch(f"{MAPPINGS}/{mapping.pk}", {"connectors": [CCS]}, format="json"), 409,
-                       "mapping_in_use")
+        assert_problem(
+            client.patch(f"{MAPPINGS}/{mapping.pk}", {"connectors": [CCS]}, format="json"), 409, "mapping_in_use"
+        )
         assert mapping.connectors.count() == 2
         url = f"{MAPPINGS}/{mapping.pk}"
         assert_problem(client.patch(url, {"cpms_station_id": "CP-9"}, format="json"), 409, "mapping_in_use")
@@ -199,10 +236,19 @@ class TestConnectivityTestRequest:
         mapping = make_mapping(operator)
         response = client.post(f"{MAPPINGS}/{mapping.pk}/test")
         assert response.status_code == 202
-        assert response.json() == {"mapping_id": mapping.pk, "status": "pending", "latency_ms": None,
-                                   "error": None, "tested_at": None}
+        assert response.json() == {
+            "mapping_id": mapping.pk,
+            "status": "pending",
+            "latency_ms": None,
+            "error": None,
+            "tested_at": None,
+        }
         assert client.get(f"{MAPPINGS}/{mapping.pk}").json()["last_connectivity_test"] == {
-            "status": "pending", "latency_ms": None, "error": None, "tested_at": None}
+            "status": "pending",
+            "latency_ms": None,
+            "error": None,
+            "tested_at": None,
+        }
 
 
 @pytest.mark.django_db
@@ -214,18 +260,28 @@ class TestConnectors:
         rows = client.get(f"{BASE}/connectors").json()["results"]
         assert len(rows) == 2
         row = next(r for r in rows if r["connector_id"] == "1")
-        assert row == {"mapping_id": mapping.pk, "station_id": "DE*ABC*S1", "connector_id": "1",
-                       "evse_uid": "DE*ABC*E1", "status": "UNKNOWN", "standard": "IEC_62196_T2_COMBO",
-                       "power_type": "DC", "max_power_kw": 150.0, "status_updated_at": None,
-                       "active_session_id": "chs_1"}
+        assert row == {
+            "mapping_id": mapping.pk,
+            "station_id": "DE*ABC*S1",
+            "connector_id": "1",
+            "evse_uid": "DE*ABC*E1",
+            "status": "UNKNOWN",
+            "standard": "IEC_62196_T2_COMBO",
+            "power_type": "DC",
+            "max_power_kw": 150.0,
+            "status_updated_at": None,
+            "active_session_id": "chs_1",
+        }
         assert next(r for r in rows if r["connector_id"] == "2")["active_session_id"] is None
 
     def test_filters(self, client, operator):
         first = make_mapping(operator, station_id="A", connectors=(CCS, TYPE2))
         make_mapping(operator, station_id="B", adapter_type="ocpi", cpms_station_id="LOC-1")
         Connector.objects.filter(mapping=first, connector_id="2").update(status="AVAILABLE")
-        rows = lambda **q: {(r["station_id"], r["connector_id"]) for r in  # noqa: E731
-                            client.get(f"{BASE}/connectors", q).json()["results"]}
+
+        def rows(**q):
+            return {(r["station_id"], r["connector_id"]) for r in client.get(f"{BASE}/connectors", q).json()["results"]}
+
         assert rows() == {("A", "1"), ("A", "2"), ("B", "1")}
         assert rows(station_id="A") == {("A", "1"), ("A", "2")}
         assert rows(status="AVAILABLE") == {("A", "2")}
@@ -242,8 +298,17 @@ class TestConnectors:
         Connector.objects.filter(mapping=first).update(status="AVAILABLE")
         body = client.get(f"{BASE}/connectors/summary").json()
         assert body["total"] == 3 and body["stations"] == 3
-        assert body["by_status"] == {"AVAILABLE": 2, "BLOCKED": 0, "CHARGING": 0, "INOPERATIVE": 0, "OUTOFORDER": 0,
-                                     "PLANNED": 0, "REMOVED": 0, "RESERVED": 0, "UNKNOWN": 1}
+        assert body["by_status"] == {
+            "AVAILABLE": 2,
+            "BLOCKED": 0,
+            "CHARGING": 0,
+            "INOPERATIVE": 0,
+            "OUTOFORDER": 0,
+            "PLANNED": 0,
+            "REMOVED": 0,
+            "RESERVED": 0,
+            "UNKNOWN": 1,
+        }
         assert body["by_adapter"] == {"ocpi": 1, "simulator": 2}
         assert body["available_ratio"] == pytest.approx(2 / 3, abs=1e-4)
 
@@ -259,15 +324,24 @@ class TestConnectors:
 
         make_mapping(operator, station_id="S0")
         client.get(f"{BASE}/connectors")  # the credential's first use records itself once
-        small = (queries(f"{BASE}/connectors/summary"), queries(f"{BASE}/adapters/health"),
-                 queries(f"{BASE}/connectors"))
+        small = (
+            queries(f"{BASE}/connectors/summary"),
+            queries(f"{BASE}/adapters/health"),
+            queries(f"{BASE}/connectors"),
+        )
         for i in range(1, 30):
-            make_mapping(operator, station_id=f"S{i}", adapter_type=["simulator", "ocpi"][i % 2],
-                         connectors=(CCS, TYPE2))
-        AdapterCall.objects.bulk_create(AdapterCall(operator=operator, adapter_type="ocpi", operation="ping",
-                                                    outcome="success", latency_ms=i) for i in range(50))
-        large = (queries(f"{BASE}/connectors/summary"), queries(f"{BASE}/adapters/health"),
-                 queries(f"{BASE}/connectors"))
+            make_mapping(
+                operator, station_id=f"S{i}", adapter_type=["simulator", "ocpi"][i % 2], connectors=(CCS, TYPE2)
+            )
+        AdapterCall.objects.bulk_create(
+            AdapterCall(operator=operator, adapter_type="ocpi", operation="ping", outcome="success", latency_ms=i)
+            for i in range(50)
+        )
+        large = (
+            queries(f"{BASE}/connectors/summary"),
+            queries(f"{BASE}/adapters/health"),
+            queries(f"{BASE}/connectors"),
+        )
         assert small == large
 
 
@@ -279,23 +353,43 @@ class TestAdapterHealth:
         entries = {e["adapter_type"]: e for e in body["results"]}
         assert set(entries) == {"simulator", "ocpi"} and body["next"] is None
         assert entries["simulator"] == {
-            "adapter_type": "simulator", "enabled": True, "status": "healthy", "circuit": "closed",
-            "last_success_at": None, "last_failure_at": None, "requests_5m": 0, "error_rate_5m": 0.0,
-            "p95_latency_ms_5m": None, "mapped_stations": 1,
+            "adapter_type": "simulator",
+            "enabled": True,
+            "status": "healthy",
+            "circuit": "closed",
+            "last_success_at": None,
+            "last_failure_at": None,
+            "requests_5m": 0,
+            "error_rate_5m": 0.0,
+            "p95_latency_ms_5m": None,
+            "mapped_stations": 1,
         }
         assert (entries["ocpi"]["enabled"], entries["ocpi"]["status"]) == (False, "disabled")
 
     def test_figures_over_five_minutes(self, client, operator):
         AdapterCall.objects.bulk_create(
-            [AdapterCall(operator=operator, adapter_type="simulator", operation="ping", outcome="success",
-                         latency_ms=ms) for ms in range(1, 101)]
-            + [AdapterCall(operator=operator, adapter_type="simulator", operation="ping", outcome="failure",
-                           latency_ms=5) for _ in range(25)]
-            + [AdapterCall(operator=operator, adapter_type="simulator", operation="ping", outcome="circuit_open",
-                           latency_ms=0) for _ in range(10)]
+            [
+                AdapterCall(
+                    operator=operator, adapter_type="simulator", operation="ping", outcome="success", latency_ms=ms
+                )
+                for ms in range(1, 101)
+            ]
+            + [
+                AdapterCall(
+                    operator=operator, adapter_type="simulator", operation="ping", outcome="failure", latency_ms=5
+                )
+                for _ in range(25)
+            ]
+            + [
+                AdapterCall(
+                    operator=operator, adapter_type="simulator", operation="ping", outcome="circuit_open", latency_ms=0
+                )
+                for _ in range(10)
+            ]
         )
-        entry = next(e for e in client.get(f"{BASE}/adapters/health").json()["results"]
-                     if e["adapter_type"] == "simulator")
+        entry = next(
+            e for e in client.get(f"{BASE}/adapters/health").json()["results"] if e["adapter_type"] == "simulator"
+        )
         assert entry["requests_5m"] == 125
         assert entry["error_rate_5m"] == 0.2
         assert 90 <= entry["p95_latency_ms_5m"] <= 96
@@ -304,8 +398,9 @@ class TestAdapterHealth:
     def test_open_circuit_shows_down(self, client, operator):
         make_mapping(operator)
         AdapterConfig.objects.filter(operator=operator).update(circuit_state="open")
-        entry = next(e for e in client.get(f"{BASE}/adapters/health").json()["results"]
-                     if e["adapter_type"] == "simulator")
+        entry = next(
+            e for e in client.get(f"{BASE}/adapters/health").json()["results"] if e["adapter_type"] == "simulator"
+        )
         assert (entry["status"], entry["circuit"]) == ("down", "open")
 
 
@@ -318,17 +413,33 @@ class TestAdapterConfig:
         body = client.get(CONFIG).json()
         entries = {e["adapter_type"]: e for e in body["results"]}
         assert set(entries) == {"simulator", "ocpi"}
-        assert set(entries["simulator"]) == {"adapter_type", "enabled", "base_url", "timeout_ms", "max_retries",
-                                             "poll_interval_s", "credentials_set", "updated_at"}
+        assert set(entries["simulator"]) == {
+            "adapter_type",
+            "enabled",
+            "base_url",
+            "timeout_ms",
+            "max_retries",
+            "poll_interval_s",
+            "credentials_set",
+            "updated_at",
+        }
         assert entries["simulator"]["enabled"] is True and entries["ocpi"]["enabled"] is False
         assert entries["ocpi"]["credentials_set"] is False
 
     def test_patch_updates_and_never_returns_credentials(self, client, operator, caplog):
         caplog.set_level(logging.DEBUG)
-        response = client.patch(f"{CONFIG}/ocpi", {
-            "enabled": True, "base_url": "https://cpo.example.com/ocpi/versions", "timeout_ms": 2500,
-            "max_retries": 0, "poll_interval_s": 30, "credentials": {"token": SECRET_TOKEN},
-        }, format="json")
+        response = client.patch(
+            f"{CONFIG}/ocpi",
+            {
+                "enabled": True,
+                "base_url": "https://cpo.example.com/ocpi/versions",
+                "timeout_ms": 2500,
+                "max_retries": 0,
+                "poll_interval_s": 30,
+                "credentials": {"token": SECRET_TOKEN},
+            },
+            format="json",
+        )
         assert response.status_code == 200, response.content
         body = response.json()
         assert body["enabled"] is True and body["credentials_set"] is True
@@ -345,25 +456,53 @@ class TestAdapterConfig:
     def test_credentials_appear_in_no_response(self, client, operator):
         make_mapping(operator)
         client.patch(f"{CONFIG}/simulator", {"credentials": {"token": SECRET_TOKEN}}, format="json")
-        for path in (CONFIG, f"{BASE}/adapters/health", MAPPINGS, f"{BASE}/connectors", f"{BASE}/connectors/summary",
-                     "/api/schema"):
+        for path in (
+            CONFIG,
+            f"{BASE}/adapters/health",
+            MAPPINGS,
+            f"{BASE}/connectors",
+            f"{BASE}/connectors/summary",
+            "/api/schema",
+        ):
             response = client.get(path)
             assert response.status_code == 200
             assert SECRET_TOKEN not in response.content.decode(), path
 
-    @pytest.mark.parametrize("field,value", [
-        ("timeout_ms", 99), ("timeout_ms", 60001), ("timeout_ms", "fast"), ("max_retries", -1),
-        ("max_retries", 11), ("poll_interval_s", 9), ("poll_interval_s", 3601), ("poll_interval_s", 1.5),
-        ("enabled", "sure"), ("base_url", "not a url"), ("credentials", {"password": "x"}), ("credentials", "x"),
-    ])
+    @pytest.mark.parametrize(
+        "field,value",
+        [
+            ("timeout_ms", 99),
+            ("timeout_ms", 60001),
+            ("timeout_ms", "fast"),
+            ("max_retries", -1),
+            ("max_retries", 11),
+            ("poll_interval_s", 9),
+            ("poll_interval_s", 3601),
+            ("poll_interval_s", 1.5),
+            ("enabled", "sure"),
+            ("base_url", "not a url"),
+            ("credentials", {"password": "x"}),
+            ("credentials", "x"),
+        ],
+    )
     def test_validation(self, client, operator, field, value):
-        body = assert_problem(client.patch(f"{CONFIG}/simulator", {field: value}, format="json"), 400,
-                              "validation_error")
+        body = assert_problem(
+            client.patch(f"{CONFIG}/simulator", {field: value}, format="json"), 400, "validation_error"
+        )
         assert field in body["errors"]
         assert not AdapterConfig.objects.filter(operator=operator).exclude(timeout_ms=5000).exists()
 
-    @pytest.mark.parametrize("field,value", [("timeout_ms", 100), ("timeout_ms", 60000), ("max_retries", 0),
-                                             ("max_retries", 10), ("poll_interval_s", 10), ("poll_interval_s", 3600)])
+    @pytest.mark.parametrize(
+        "field,value",
+        [
+            ("timeout_ms", 100),
+            ("timeout_ms", 60000),
+            ("max_retries", 0),
+            ("max_retries", 10),
+            ("poll_interval_s", 10),
+            ("poll_interval_s", 3600),
+        ],
+    )
     def test_bounds_are_inclusive(self, client, field, value):
         assert client.patch(f"{CONFIG}/simulator", {field: value}, format="json").json()[field] == value
 
@@ -392,7 +531,10 @@ class TestAdapterConfig:
         settings.CPMS_SIMULATOR_MODE = "fail"
         adapter_health_probe(config=config)
         types = set(Event.objects.values_list("type", flat=True))
-        assert types == {"infrastructure.connector_status_changed", "infrastructure.connectivity_tested",
-                         "infrastructure.adapter_status_changed"}
+        assert types == {
+            "infrastructure.connector_status_changed",
+            "infrastructure.connectivity_tested",
+            "infrastructure.adapter_status_changed",
+        }
         assert not any(SECRET_TOKEN in str(e.data) for e in Event.objects.all())
         assert not AdapterCall.objects.filter(error__contains=SECRET_TOKEN).exists()

@@ -38,10 +38,12 @@ def test_parallel_deletes_one_wins(client, operator, parallel):
 @pytest.mark.django_db(transaction=True)
 def test_parallel_applies_of_one_change_emit_one_event(operator, parallel):
     make_mapping(operator)
-    report = ConnectorStatusReport(cpms_station_id="CP-1", connector_id="1", status="CHARGING", protocol="ocpi",
-                                   raw_status="CHARGING")
-    changes = parallel(lambda i: connector_statuses_apply(operator_id=operator.pk, adapter_type="simulator",
-                                                          reports=[report]), N)
+    report = ConnectorStatusReport(
+        cpms_station_id="CP-1", connector_id="1", status="CHARGING", protocol="ocpi", raw_status="CHARGING"
+    )
+    changes = parallel(
+        lambda i: connector_statuses_apply(operator_id=operator.pk, adapter_type="simulator", reports=[report]), N
+    )
     assert sum(changes) == 1, changes
     assert Event.objects.filter(type="infrastructure.connector_status_changed").count() == 1
 
@@ -73,8 +75,9 @@ def test_status_apply_does_not_wait_for_a_locked_mapping(operator):
     from tests.charging_support import held_open_elsewhere
 
     mapping = make_mapping(operator)
-    report = ConnectorStatusReport(cpms_station_id="CP-1", connector_id="1", status="OUTOFORDER", protocol="ocpi",
-                                   raw_status="OUTOFORDER")
+    report = ConnectorStatusReport(
+        cpms_station_id="CP-1", connector_id="1", status="OUTOFORDER", protocol="ocpi", raw_status="OUTOFORDER"
+    )
 
     def lock_mapping():
         list(StationMapping.objects.select_for_update(no_key=True).filter(pk=mapping.pk))

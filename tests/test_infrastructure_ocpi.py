@@ -25,11 +25,24 @@ def envelope(data, status_code=1000, message="Success"):
 
 
 def location(location_id, evses):
-    return {"id": location_id, "country_code": "DE", "party_id": "CPO", "publish": True,
-            "evses": [{"uid": uid, "status": status, "last_updated": "2026-11-24T00:00:00Z",
-                       "connectors": [{"id": cid, "standard": "IEC_62196_T2_COMBO", "format": "CABLE",
-                                       "power_type": "DC"} for cid in connector_ids]}
-                      for uid, status, connector_ids in evses]}
+    return {
+        "id": location_id,
+        "country_code": "DE",
+        "party_id": "CPO",
+        "publish": True,
+        "evses": [
+            {
+                "uid": uid,
+                "status": status,
+                "last_updated": "2026-11-24T00:00:00Z",
+                "connectors": [
+                    {"id": cid, "standard": "IEC_62196_T2_COMBO", "format": "CABLE", "power_type": "DC"}
+                    for cid in connector_ids
+                ],
+            }
+            for uid, status, connector_ids in evses
+        ],
+    }
 
 
 class FakeCpo:
@@ -77,20 +90,45 @@ class FakeCpo:
                 url = urlparse(self.path)
                 path = url.path
                 if path == "/ocpi/versions":
-                    return self._send(200, envelope([{"version": "2.1.1", "url": cpo.url + "/ocpi/2.1.1"},
-                                                     {"version": "2.2.1", "url": cpo.url + "/ocpi/2.2.1"}]))
+                    return self._send(
+                        200,
+                        envelope(
+                            [
+                                {"version": "2.1.1", "url": cpo.url + "/ocpi/2.1.1"},
+                                {"version": "2.2.1", "url": cpo.url + "/ocpi/2.2.1"},
+                            ]
+                        ),
+                    )
                 if path == "/ocpi/2.2.1":
-                    return self._send(200, envelope({"version": "2.2.1", "endpoints": [
-                        {"identifier": "locations", "role": "SENDER", "url": cpo.url + "/ocpi/2.2.1/locations"},
-                        {"identifier": "commands", "role": "RECEIVER", "url": cpo.url + "/ocpi/2.2.1/commands"},
-                    ]}))
+                    return self._send(
+                        200,
+                        envelope(
+                            {
+                                "version": "2.2.1",
+                                "endpoints": [
+                                    {
+                                        "identifier": "locations",
+                                        "role": "SENDER",
+                                        "url": cpo.url + "/ocpi/2.2.1/locations",
+                                    },
+                                    {
+                                        "identifier": "commands",
+                                        "role": "RECEIVER",
+                                        "url": cpo.url + "/ocpi/2.2.1/commands",
+                                    },
+                                ],
+                            }
+                        ),
+                    )
                 if path == "/ocpi/2.2.1/locations":
                     offset = int(parse_qs(url.query).get("offset", ["0"])[0])
-                    page = cpo.locations[offset:offset + PAGE_SIZE]
+                    page = cpo.locations[offset : offset + PAGE_SIZE]
                     headers = {"X-Total-Count": str(len(cpo.locations)), "X-Limit": str(PAGE_SIZE)}
                     if offset + PAGE_SIZE < len(cpo.locations):
-                        headers["Link"] = (f'<{cpo.url}/ocpi/2.2.1/locations?offset={offset + PAGE_SIZE}'
-                                           f'&limit={PAGE_SIZE}>; rel="next"')
+                        headers["Link"] = (
+                            f"<{cpo.url}/ocpi/2.2.1/locations?offset={offset + PAGE_SIZE}"
+                            f'&limit={PAGE_SIZE}>; rel="next"'
+                        )
                     return self._send(200, envelope(page), headers)
                 if path.startswith("/ocpi/2.2.1/locations/"):
                     wanted = path.rsplit("/", 1)[1]
@@ -127,14 +165,25 @@ def cpo():
 
 
 def configure(operator, base_url, **overrides):
-    fields = {"enabled": True, "base_url": base_url + "/ocpi/versions", "credentials": {"token": TOKEN},
-              "timeout_ms": 2000, "max_retries": 0, **overrides}
+    fields = {
+        "enabled": True,
+        "base_url": base_url + "/ocpi/versions",
+        "credentials": {"token": TOKEN},
+        "timeout_ms": 2000,
+        "max_retries": 0,
+        **overrides,
+    }
     return adapter_config_update(operator=operator, adapter_type="ocpi", **fields)
 
 
 def ocpi_mapping(operator, station="LOC-1", connectors=(CCS,)):
-    return make_mapping(operator, station_id=f"DE*ABC*{station}", adapter_type="ocpi", cpms_station_id=station,
-                        connectors=[{**c, "evse_uid": f"{station}-E1"} for c in connectors])
+    return make_mapping(
+        operator,
+        station_id=f"DE*ABC*{station}",
+        adapter_type="ocpi",
+        cpms_station_id=station,
+        connectors=[{**c, "evse_uid": f"{station}-E1"} for c in connectors],
+    )
 
 
 @pytest.mark.django_db
@@ -146,8 +195,9 @@ class TestOcpiAdapter:
         ocpi_mapping(operator, "LOC-3", connectors=(CCS, TYPE2))
         config = configure(operator, cpo.url)
         assert adapter_poll(config=config) == 3
-        states = {(c.mapping.cpms_station_id, c.connector_id): c.status
-                  for c in Connector.objects.select_related("mapping")}
+        states = {
+            (c.mapping.cpms_station_id, c.connector_id): c.status for c in Connector.objects.select_related("mapping")
+        }
         assert states == {("LOC-1", "1"): "AVAILABLE", ("LOC-3", "1"): "CHARGING", ("LOC-3", "2"): "OUTOFORDER"}
         assert cpo.paths("GET").count("/ocpi/2.2.1/locations?limit=100") == 1
         assert "/ocpi/2.2.1/locations?offset=2&limit=2" in cpo.paths("GET")
@@ -192,11 +242,14 @@ class TestOcpiAdapter:
         assert "401" in mapping.connectivity_test_error and "wrong" not in mapping.connectivity_test_error
         assert AdapterCall.objects.get(operation="ping").outcome == "failure"
 
-    @pytest.mark.parametrize("answer", [
-        envelope(["2.2.1"]),  # versions that are not objects
-        envelope([{"version": "2.2.1"}]),  # a version without its url
-        {"status_code": "OK", "data": []},  # a status_code that is no number
-    ])
+    @pytest.mark.parametrize(
+        "answer",
+        [
+            envelope(["2.2.1"]),  # versions that are not objects
+            envelope([{"version": "2.2.1"}]),  # a version without its url
+            {"status_code": "OK", "data": []},  # a status_code that is no number
+        ],
+    )
     def test_malformed_answers_are_cpms_failures(self, operator, cpo, answer):
         configure(operator, cpo.url)
         mapping = ocpi_mapping(operator, "LOC-1")
@@ -208,7 +261,10 @@ class TestOcpiAdapter:
         assert raised.value.reason == "failure"
         assert adapter_poll(config=AdapterConfig.objects.get(operator=operator, adapter_type="ocpi")) == 0
         assert {(c.operation, c.outcome) for c in AdapterCall.objects.all()} == {
-            ("ping", "failure"), ("start_session", "failure"), ("fetch_connector_statuses", "failure")}
+            ("ping", "failure"),
+            ("start_session", "failure"),
+            ("fetch_connector_statuses", "failure"),
+        }
 
     def test_server_errors_are_retried_for_reads_not_for_commands(self, operator, cpo, settings):
         settings.CPMS_RETRY_BACKOFF = 0

@@ -8,15 +8,21 @@ from evpay.api.errors import ValidationFailed
 from infrastructure.models import Connector, StationMapping
 from infrastructure.services import MappingExists, MappingInUse, mapping_create, mapping_delete, mapping_update
 
-CONNECTOR = {"connector_id": "1", "evse_uid": "E1", "standard": "IEC_62196_T2_COMBO", "power_type": "DC",
-             "max_power_kw": Decimal("150")}
+CONNECTOR = {
+    "connector_id": "1",
+    "evse_uid": "E1",
+    "standard": "IEC_62196_T2_COMBO",
+    "power_type": "DC",
+    "max_power_kw": Decimal("150"),
+}
 
 
 @pytest.mark.django_db
 class TestMappingServices:
     def test_create_with_connectors(self, operator):
-        mapping = mapping_create(operator=operator, station_id="S1", adapter_type="simulator",
-                                 cpms_station_id="CP-1", connectors=[CONNECTOR])
+        mapping = mapping_create(
+            operator=operator, station_id="S1", adapter_type="simulator", cpms_station_id="CP-1", connectors=[CONNECTOR]
+        )
         assert mapping.pk.startswith("map_")
         connector = mapping.connectors.get()
         assert (connector.status, connector.operator_id) == ("UNKNOWN", operator.pk)
@@ -35,8 +41,9 @@ class TestMappingServices:
         mapping_create(operator=operator, station_id="S1", adapter_type="simulator", cpms_station_id="B")
 
     def test_delete_refused_while_a_session_runs(self, operator, running_sessions):
-        mapping = mapping_create(operator=operator, station_id="S1", adapter_type="simulator",
-                                 cpms_station_id="CP-1", connectors=[CONNECTOR])
+        mapping = mapping_create(
+            operator=operator, station_id="S1", adapter_type="simulator", cpms_station_id="CP-1", connectors=[CONNECTOR]
+        )
         running_sessions[(mapping.pk, "1")] = "chs_1"
         with pytest.raises(MappingInUse) as raised:
             mapping_delete(mapping=mapping)
@@ -49,11 +56,17 @@ class TestMappingServices:
         assert StationMapping.objects.get(pk=mapping.pk).deleted_at is not None
 
     def test_replacing_connectors_keeps_status_of_kept_ones(self, operator):
-        mapping = mapping_create(operator=operator, station_id="S1", adapter_type="simulator",
-                                 cpms_station_id="CP-1", connectors=[CONNECTOR])
+        mapping = mapping_create(
+            operator=operator, station_id="S1", adapter_type="simulator", cpms_station_id="CP-1", connectors=[CONNECTOR]
+        )
         Connector.objects.filter(mapping=mapping).update(status="CHARGING")
-        mapping_update(mapping=mapping, connectors=[{**CONNECTOR, "max_power_kw": Decimal("50")},
-                                                    {**CONNECTOR, "connector_id": "2", "evse_uid": "E2"}])
+        mapping_update(
+            mapping=mapping,
+            connectors=[
+                {**CONNECTOR, "max_power_kw": Decimal("50")},
+                {**CONNECTOR, "connector_id": "2", "evse_uid": "E2"},
+            ],
+        )
         connectors = {c.connector_id: c for c in mapping.connectors.all()}
         assert connectors["1"].status == "CHARGING" and connectors["1"].max_power_kw == Decimal("50")
         assert connectors["2"].status == "UNKNOWN"
@@ -76,8 +89,13 @@ def test_prometheus_selectors(operator):
     from infrastructure.adapters.registry import adapter_for_mapping
     from infrastructure.selectors import adapter_call_totals, connector_counts_by_status
 
-    mapping = mapping_create(operator=operator, station_id="S1", adapter_type="simulator", cpms_station_id="CP-1",
-                             connectors=[CONNECTOR, {**CONNECTOR, "connector_id": "2"}])
+    mapping = mapping_create(
+        operator=operator,
+        station_id="S1",
+        adapter_type="simulator",
+        cpms_station_id="CP-1",
+        connectors=[CONNECTOR, {**CONNECTOR, "connector_id": "2"}],
+    )
     Connector.objects.filter(mapping=mapping, connector_id="2").update(status="CHARGING")
     counts = connector_counts_by_status()
     assert (counts["UNKNOWN"], counts["CHARGING"], counts["AVAILABLE"]) == (1, 1, 0)
@@ -85,8 +103,15 @@ def test_prometheus_selectors(operator):
     adapter.ping()
     adapter.ping()
     totals = adapter_call_totals()
-    assert totals == [{"adapter_type": "simulator", "operation": "ping", "outcome": "success", "count": 2,
-                       "latency_ms_sum": totals[0]["latency_ms_sum"]}]
+    assert totals == [
+        {
+            "adapter_type": "simulator",
+            "operation": "ping",
+            "outcome": "success",
+            "count": 2,
+            "latency_ms_sum": totals[0]["latency_ms_sum"],
+        }
+    ]
 
 
 @pytest.mark.django_db(transaction=True)  # health checks run in threads with their own connections
@@ -94,15 +119,18 @@ def test_metrics_and_detailed_health(client, operator, anon_client):
     from infrastructure.adapters.registry import adapter_for_mapping
     from infrastructure.models import AdapterConfig
 
-    mapping = mapping_create(operator=operator, station_id="S1", adapter_type="simulator", cpms_station_id="CP-1",
-                             connectors=[CONNECTOR])
+    mapping = mapping_create(
+        operator=operator, station_id="S1", adapter_type="simulator", cpms_station_id="CP-1", connectors=[CONNECTOR]
+    )
     adapter_for_mapping(mapping).ping()
     text = anon_client.get("/metrics").content.decode()
     assert 'evpay_connectors{status="UNKNOWN"} 1.0' in text
     assert 'evpay_connectors{status="CHARGING"} 0.0' in text
     assert 'evpay_cpms_adapter_calls_total{adapter_type="simulator",operation="ping",outcome="success"} 1.0' in text
-    assert 'evpay_cpms_adapter_call_duration_seconds_count{adapter_type="simulator",operation="ping",' \
-           'outcome="success"} 1.0' in text
+    assert (
+        'evpay_cpms_adapter_call_duration_seconds_count{adapter_type="simulator",operation="ping",'
+        'outcome="success"} 1.0' in text
+    )
     assert 'evpay_cpms_adapter_circuits{adapter_type="simulator",circuit="closed"} 1.0' in text
     component = client.get("/health/detailed").json()["components"]["cpms_adapters"]
     assert (component["status"], component["open_circuits"]) == ("ok", 0)
@@ -116,10 +144,16 @@ def test_metrics_and_detailed_health(client, operator, anon_client):
 def test_connector_counts_of_one_operator(operator, other_operator):
     from infrastructure.selectors import connector_counts_by_status, dashboard_panels
 
-    mapping_create(operator=operator, station_id="S1", adapter_type="simulator", cpms_station_id="CP-1",
-                   connectors=[CONNECTOR])
-    mapping_create(operator=other_operator, station_id="S1", adapter_type="simulator", cpms_station_id="CP-1",
-                   connectors=[CONNECTOR, {**CONNECTOR, "connector_id": "2"}])
+    mapping_create(
+        operator=operator, station_id="S1", adapter_type="simulator", cpms_station_id="CP-1", connectors=[CONNECTOR]
+    )
+    mapping_create(
+        operator=other_operator,
+        station_id="S1",
+        adapter_type="simulator",
+        cpms_station_id="CP-1",
+        connectors=[CONNECTOR, {**CONNECTOR, "connector_id": "2"}],
+    )
     assert connector_counts_by_status()["UNKNOWN"] == 3
     assert connector_counts_by_status(operator_id=operator.pk)["UNKNOWN"] == 1
     (panel,) = dashboard_panels(operator_id=operator.pk, since=None)

@@ -47,16 +47,21 @@ class TestConnectivityTestThroughTheWorker:
 
     def test_failed_when_the_simulator_is_told_to_fail(self, client, operator, celery_worker):
         mapping = make_mapping(operator, cpms_station_id="SIM-FAIL-7")
-        AdapterConfig.objects.filter(pk=adapter_config_ensure(operator_id=operator.pk, adapter_type="simulator").pk) \
-            .update(max_retries=0)
+        AdapterConfig.objects.filter(
+            pk=adapter_config_ensure(operator_id=operator.pk, adapter_type="simulator").pk
+        ).update(max_retries=0)
         assert client.post(f"{MAPPINGS}/{mapping.pk}/test").status_code == 202
         wait_for(lambda: _result_of(mapping.pk), message="connectivity test result")
         result = client.get(f"{MAPPINGS}/{mapping.pk}").json()["last_connectivity_test"]
         assert result["status"] == "failed"
         assert "simulated CPMS failure" in result["error"]
         assert result["latency_ms"] >= 0
-        assert Event.objects.get(type="infrastructure.connectivity_tested").data["object"][
-            "last_connectivity_test"]["status"] == "failed"
+        assert (
+            Event.objects.get(type="infrastructure.connectivity_tested").data["object"]["last_connectivity_test"][
+                "status"
+            ]
+            == "failed"
+        )
 
     def test_repeated_failures_open_the_circuit_and_health_shows_it(self, client, operator, celery_worker):
         mapping = make_mapping(operator, cpms_station_id="SIM-TIMEOUT-1")
@@ -68,8 +73,9 @@ class TestConnectivityTestThroughTheWorker:
             wait_for(lambda: _result_of(mapping.pk), message=f"connectivity test {n}")
         config.refresh_from_db()
         assert (config.circuit_state, config.consecutive_failures) == ("open", 5)
-        entry = next(e for e in client.get(f"{BASE}/adapters/health").json()["results"]
-                     if e["adapter_type"] == "simulator")
+        entry = next(
+            e for e in client.get(f"{BASE}/adapters/health").json()["results"] if e["adapter_type"] == "simulator"
+        )
         assert (entry["circuit"], entry["status"]) == ("open", "down")
         assert entry["requests_5m"] == 5 and entry["error_rate_5m"] == 1.0
         assert entry["last_failure_at"] is not None and entry["last_success_at"] is None
@@ -86,16 +92,28 @@ def statuses(operator):
 
 @pytest.mark.django_db
 class TestStatusPolling:
-    @pytest.mark.parametrize("protocol,raw,expected", [
-        ("ocpp1.6", "Available", "AVAILABLE"), ("ocpp1.6", "Preparing", "CHARGING"),
-        ("ocpp1.6", "Charging", "CHARGING"), ("ocpp1.6", "SuspendedEV", "CHARGING"),
-        ("ocpp1.6", "SuspendedEVSE", "CHARGING"), ("ocpp1.6", "Finishing", "CHARGING"),
-        ("ocpp1.6", "Reserved", "RESERVED"), ("ocpp1.6", "Unavailable", "INOPERATIVE"),
-        ("ocpp1.6", "Faulted", "OUTOFORDER"), ("ocpp2.0.1", "Available", "AVAILABLE"),
-        ("ocpp2.0.1", "Occupied", "CHARGING"), ("ocpp2.0.1", "Reserved", "RESERVED"),
-        ("ocpp2.0.1", "Unavailable", "INOPERATIVE"), ("ocpp2.0.1", "Faulted", "OUTOFORDER"),
-        ("ocpp2.0.1", "Charging", "UNKNOWN"), ("ocpp1.6", "Exploded", "UNKNOWN"), ("ocpi", "BLOCKED", "BLOCKED"),
-    ])
+    @pytest.mark.parametrize(
+        "protocol,raw,expected",
+        [
+            ("ocpp1.6", "Available", "AVAILABLE"),
+            ("ocpp1.6", "Preparing", "CHARGING"),
+            ("ocpp1.6", "Charging", "CHARGING"),
+            ("ocpp1.6", "SuspendedEV", "CHARGING"),
+            ("ocpp1.6", "SuspendedEVSE", "CHARGING"),
+            ("ocpp1.6", "Finishing", "CHARGING"),
+            ("ocpp1.6", "Reserved", "RESERVED"),
+            ("ocpp1.6", "Unavailable", "INOPERATIVE"),
+            ("ocpp1.6", "Faulted", "OUTOFORDER"),
+            ("ocpp2.0.1", "Available", "AVAILABLE"),
+            ("ocpp2.0.1", "Occupied", "CHARGING"),
+            ("ocpp2.0.1", "Reserved", "RESERVED"),
+            ("ocpp2.0.1", "Unavailable", "INOPERATIVE"),
+            ("ocpp2.0.1", "Faulted", "OUTOFORDER"),
+            ("ocpp2.0.1", "Charging", "UNKNOWN"),
+            ("ocpp1.6", "Exploded", "UNKNOWN"),
+            ("ocpi", "BLOCKED", "BLOCKED"),
+        ],
+    )
     def test_ocpp_values_map_onto_ocpi(self, operator, protocol, raw, expected):
         make_mapping(operator)
         simulator_connector_status_set(cpms_station_id="CP-1", connector_id="1", raw_status=raw, protocol=protocol)
@@ -107,8 +125,9 @@ class TestStatusPolling:
         config = adapter_config_ensure(operator_id=operator.pk, adapter_type="simulator")
         assert adapter_poll(config=config) == 2  # UNKNOWN -> AVAILABLE for both
         assert adapter_poll(config=config) == 0
-        simulator_connector_status_set(cpms_station_id="CP-1", connector_id="2", raw_status="Occupied",
-                                       protocol="ocpp2.0.1")
+        simulator_connector_status_set(
+            cpms_station_id="CP-1", connector_id="2", raw_status="Occupied", protocol="ocpp2.0.1"
+        )
         assert adapter_poll(config=config) == 1
         # SuspendedEV is another OCPP value, but the same OCPI status: no event.
         simulator_connector_status_set(cpms_station_id="CP-1", connector_id="2", raw_status="SuspendedEV")
@@ -116,8 +135,12 @@ class TestStatusPolling:
         events = list(Event.objects.filter(type="infrastructure.connector_status_changed").order_by("created_at"))
         assert len(events) == 3
         last = events[-1].data["object"]
-        assert (last["mapping_id"], last["connector_id"], last["status"], last["previous_status"]) == \
-            (mapping.pk, "2", "CHARGING", "AVAILABLE")
+        assert (last["mapping_id"], last["connector_id"], last["status"], last["previous_status"]) == (
+            mapping.pk,
+            "2",
+            "CHARGING",
+            "AVAILABLE",
+        )
         assert last["station_id"] == "DE*ABC*S1" and last["status_updated_at"]
         connector = Connector.objects.get(mapping=mapping, connector_id="2")
         assert connector.status_updated_at is not None
@@ -125,12 +148,13 @@ class TestStatusPolling:
     def test_unreported_and_foreign_connectors_are_left_alone(self, operator, other_operator):
         make_mapping(operator)
         theirs = make_mapping(other_operator)
-        report = ConnectorStatusReport(cpms_station_id="CP-1", connector_id="1", status="CHARGING",
-                                       protocol="ocpi", raw_status="CHARGING")
-        stray = ConnectorStatusReport(cpms_station_id="CP-1", connector_id="99", status="CHARGING",
-                                      protocol="ocpi", raw_status="CHARGING")
-        assert connector_statuses_apply(operator_id=operator.pk, adapter_type="simulator",
-                                        reports=[report, stray]) == 1
+        report = ConnectorStatusReport(
+            cpms_station_id="CP-1", connector_id="1", status="CHARGING", protocol="ocpi", raw_status="CHARGING"
+        )
+        stray = ConnectorStatusReport(
+            cpms_station_id="CP-1", connector_id="99", status="CHARGING", protocol="ocpi", raw_status="CHARGING"
+        )
+        assert connector_statuses_apply(operator_id=operator.pk, adapter_type="simulator", reports=[report, stray]) == 1
         assert Connector.objects.get(mapping=theirs).status == "UNKNOWN"
 
     def test_inactive_and_deleted_mappings_are_not_polled(self, operator, client):
@@ -159,8 +183,10 @@ class TestPollingBeatThroughTheWorker:
         # Never polled: both due.
         assert poll_connector_statuses() == 2
         wait_for(lambda: statuses(operator) == {"1": "AVAILABLE", "2": "OUTOFORDER"}, message="polled statuses")
-        wait_for(lambda: Connector.objects.get(operator=other_operator).status == "AVAILABLE",
-                 message="other operator polled")
+        wait_for(
+            lambda: Connector.objects.get(operator=other_operator).status == "AVAILABLE",
+            message="other operator polled",
+        )
         # Within poll_interval_s nothing is due.
         assert poll_connector_statuses() == 0
         AdapterConfig.objects.filter(pk=mine.pk).update(last_polled_at=timezone.now() - timedelta(seconds=61))
@@ -181,8 +207,10 @@ class TestHealthProbe:
         assert adapter_health_probe(config=config) == "down"
         assert adapter_health_probe(config=config) == "down"
         events = list(Event.objects.filter(type="infrastructure.adapter_status_changed").order_by("created_at"))
-        assert [(e.data["object"]["previous_status"], e.data["object"]["status"]) for e in events] == \
-            [("healthy", "degraded"), ("degraded", "down")]
+        assert [(e.data["object"]["previous_status"], e.data["object"]["status"]) for e in events] == [
+            ("healthy", "degraded"),
+            ("degraded", "down"),
+        ]
         assert events[-1].data["object"]["circuit"] == "open"
         # Recovery: after the reset timeout the probe's ping is the half-open trial.
         settings.CPMS_SIMULATOR_MODE = ""
@@ -200,9 +228,16 @@ class TestHealthProbe:
 def test_old_call_records_are_pruned(operator):
     from infrastructure.models import AdapterCall
 
-    AdapterCall.objects.create(operator=operator, adapter_type="simulator", operation="ping", outcome="success",
-                               latency_ms=1, created_at=timezone.now() - timedelta(days=2))
-    AdapterCall.objects.create(operator=operator, adapter_type="simulator", operation="ping", outcome="success",
-                               latency_ms=1)
+    AdapterCall.objects.create(
+        operator=operator,
+        adapter_type="simulator",
+        operation="ping",
+        outcome="success",
+        latency_ms=1,
+        created_at=timezone.now() - timedelta(days=2),
+    )
+    AdapterCall.objects.create(
+        operator=operator, adapter_type="simulator", operation="ping", outcome="success", latency_ms=1
+    )
     assert adapter_calls_prune() == 1
     assert AdapterCall.objects.count() == 1

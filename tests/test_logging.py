@@ -14,8 +14,9 @@ def json_log():
     """Route evpay's loggers through the configured JSON formatter and context filter into a buffer."""
     stream = io.StringIO()
     config = json.loads(json.dumps(settings.LOGGING, default=str))
-    config["handlers"] = {"buffer": {"class": "logging.StreamHandler", "stream": stream, "formatter": "json",
-                                     "filters": ["context"]}}
+    config["handlers"] = {
+        "buffer": {"class": "logging.StreamHandler", "stream": stream, "formatter": "json", "filters": ["context"]}
+    }
     config["root"] = {"handlers": ["buffer"], "level": "INFO"}
     config["loggers"] = {}
     logging.config.dictConfig(config)
@@ -27,8 +28,9 @@ def json_log():
 
 @pytest.mark.django_db
 def test_request_and_event_lines_carry_request_operator_and_object_ids(client, operator, json_log):
-    response = client.post("/v1/payment-intents", {"amount": 100, "currency": "EUR"}, format="json",
-                           HTTP_X_REQUEST_ID="req-abc-1")
+    response = client.post(
+        "/v1/payment-intents", {"amount": 100, "currency": "EUR"}, format="json", HTTP_X_REQUEST_ID="req-abc-1"
+    )
     intent_id = response.json()["id"]
     lines = json_log()
     access = next(line for line in lines if line["logger"] == "evpay.access")

@@ -29,13 +29,17 @@ def test_make_run_from_a_fresh_clone(tmp_path):
     clone = tmp_path / "evpay"
     subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
     port = _free_port()
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("DATABASE_URL", "CELERY_BROKER_URL", "DJANGO_SETTINGS_MODULE", "VIRTUAL_ENV")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("DATABASE_URL", "CELERY_BROKER_URL", "DJANGO_SETTINGS_MODULE", "VIRTUAL_ENV")
+    }
     env["PORT"] = str(port)
     log_path = tmp_path / "make-run.log"
     with open(log_path, "w") as log:
-        proc = subprocess.Popen(["make", "run"], cwd=clone, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            ["make", "run"], cwd=clone, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 420
@@ -55,14 +59,19 @@ def test_make_run_from_a_fresh_clone(tmp_path):
             pytest.fail("make run did not become ready:\n" + log_path.read_text()[-3000:])
 
         headers = {"X-API-Key": key}
-        intent = requests.post(f"{base}/v1/payment-intents", json={"amount": 2500, "currency": "EUR"},
-                               headers=headers, timeout=10).json()
-        authorized = requests.post(f"{base}/v1/payment-intents/{intent['id']}/authorize",
-                                   json={"payment_method": {"type": "card_present", "token": "tok_visa"}},
-                                   headers=headers, timeout=10)
+        intent = requests.post(
+            f"{base}/v1/payment-intents", json={"amount": 2500, "currency": "EUR"}, headers=headers, timeout=10
+        ).json()
+        authorized = requests.post(
+            f"{base}/v1/payment-intents/{intent['id']}/authorize",
+            json={"payment_method": {"type": "card_present", "token": "tok_visa"}},
+            headers=headers,
+            timeout=10,
+        )
         assert authorized.status_code == 200, authorized.text
-        captured = requests.post(f"{base}/v1/payment-intents/{intent['id']}/capture", json={},
-                                 headers=headers, timeout=10)
+        captured = requests.post(
+            f"{base}/v1/payment-intents/{intent['id']}/capture", json={}, headers=headers, timeout=10
+        )
         assert captured.status_code == 200, captured.text
         assert captured.json()["amount_captured"] == 2500
         assert (clone / "db.sqlite3").exists()
@@ -104,23 +113,60 @@ def _charge_a_car(base: str, headers: dict) -> None:
         assert response.status_code in expect, (path, response.status_code, response.text)
         return response.json()
 
-    call("POST", "/v1/charging-infrastructure/mappings", {
-        "station_id": "SMOKE*S1", "adapter_type": "simulator", "cpms_station_id": "SIM-SMOKE-1",
-        "connectors": [{"connector_id": "1", "evse_uid": "SMOKE*E1", "standard": "IEC_62196_T2_COMBO",
-                        "power_type": "DC", "max_power_kw": 50}],
-    })
-    tariff = call("POST", "/v1/tariffs", {"name": "Smoke", "currency": "EUR", "price_per_kwh": "0.50",
-                                          "price_per_minute": "0", "session_fee": "0", "vat_rate_percent": "0",
-                                          "preauthorize_amount": 3000})
-    call("PATCH", "/v1/charging-infrastructure/mappings/" + call(
-        "GET", "/v1/charging-infrastructure/mappings?station_id=SMOKE*S1")["results"][0]["id"],
-        {"tariff_id": tariff["id"]})
+    call(
+        "POST",
+        "/v1/charging-infrastructure/mappings",
+        {
+            "station_id": "SMOKE*S1",
+            "adapter_type": "simulator",
+            "cpms_station_id": "SIM-SMOKE-1",
+            "connectors": [
+                {
+                    "connector_id": "1",
+                    "evse_uid": "SMOKE*E1",
+                    "standard": "IEC_62196_T2_COMBO",
+                    "power_type": "DC",
+                    "max_power_kw": 50,
+                }
+            ],
+        },
+    )
+    tariff = call(
+        "POST",
+        "/v1/tariffs",
+        {
+            "name": "Smoke",
+            "currency": "EUR",
+            "price_per_kwh": "0.50",
+            "price_per_minute": "0",
+            "session_fee": "0",
+            "vat_rate_percent": "0",
+            "preauthorize_amount": 3000,
+        },
+    )
+    call(
+        "PATCH",
+        "/v1/charging-infrastructure/mappings/"
+        + call("GET", "/v1/charging-infrastructure/mappings?station_id=SMOKE*S1")["results"][0]["id"],
+        {"tariff_id": tariff["id"]},
+    )
     terminal = call("POST", "/v1/terminals", {"serial_number": "SMOKE-T1", "vendor": "Acme", "model": "P1"})
     intent = call("POST", "/v1/payment-intents", {"amount": 3000, "currency": "EUR", "terminal_id": terminal["id"]})
-    call("POST", f"/v1/payment-intents/{intent['id']}/authorize",
-         {"payment_method": {"type": "card_present", "token": "tok_visa"}})
-    session = call("POST", "/v1/adhoc-charges/start", {"terminal_id": terminal["id"], "station_id": "SMOKE*S1",
-                                                      "connector_id": "1", "payment_intent_id": intent["id"]})
+    call(
+        "POST",
+        f"/v1/payment-intents/{intent['id']}/authorize",
+        {"payment_method": {"type": "card_present", "token": "tok_visa"}},
+    )
+    session = call(
+        "POST",
+        "/v1/adhoc-charges/start",
+        {
+            "terminal_id": terminal["id"],
+            "station_id": "SMOKE*S1",
+            "connector_id": "1",
+            "payment_intent_id": intent["id"],
+        },
+    )
     deadline = time.monotonic() + 60
     while call("GET", f"/v1/adhoc-charges/{session['id']}")["status"] != "charging":
         assert time.monotonic() < deadline, "the worker never moved the session to charging"

@@ -24,8 +24,13 @@ def web_process(metrics_dir, transactional_db):
     """A real gunicorn web process on the test database, sharing the worker's metrics directory."""
     port = _free_port()
     env = worker_env(PROMETHEUS_MULTIPROC_DIR=metrics_dir, GUNICORN_BIND=f"127.0.0.1:{port}", GUNICORN_WORKERS=2)
-    proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "evpay.wsgi:application"], cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "evpay.wsgi:application"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     base = f"http://127.0.0.1:{port}"
 
     def up():
@@ -53,8 +58,9 @@ def test_delivery_counted_in_a_worker_shows_in_a_web_scrape(client, receiver, ce
     before = requests.get(f"{web_process}/metrics", timeout=5).text
     succeeded_before = _sample(before, "evpay_webhook_deliveries_total", '{outcome="succeeded"}') or 0.0
 
-    response = client.post("/api/v1/webhooks", {"url": receiver.url, "event_types": ["payment_intent.created"]},
-                           format="json")
+    response = client.post(
+        "/api/v1/webhooks", {"url": receiver.url, "event_types": ["payment_intent.created"]}, format="json"
+    )
     assert response.status_code == 201, response.content
     assert client.post("/v1/payment-intents", {"amount": 900, "currency": "EUR"}, format="json").status_code == 201
     wait_for(lambda: WebhookDelivery.objects.filter(status="succeeded").exists(), message="the delivery")
@@ -75,8 +81,11 @@ def test_business_gauges_from_the_database(client, anon_client, operator):
     Terminal.objects.create(operator=operator, serial_number="T-1", status="online")
     Terminal.objects.create(operator=operator, serial_number="T-2", status="faulted")
     intent = client.post("/v1/payment-intents", {"amount": 1234, "currency": "EUR"}, format="json").json()
-    client.post(f"/v1/payment-intents/{intent['id']}/authorize",
-                {"payment_method": {"type": "card_present", "token": "tok_visa"}}, format="json")
+    client.post(
+        f"/v1/payment-intents/{intent['id']}/authorize",
+        {"payment_method": {"type": "card_present", "token": "tok_visa"}},
+        format="json",
+    )
     client.post(f"/v1/payment-intents/{intent['id']}/capture", {}, format="json")
 
     text = anon_client.get("/metrics").content.decode()

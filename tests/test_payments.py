@@ -70,8 +70,9 @@ class TestCreate:
     def test_unknown_id_is_404(self, client):
         assert_problem(client.get(f"{URL}/pi_doesnotexist"), 404, "not_found")
 
-    @pytest.mark.parametrize("currency,amount", [("EUR", 5000), ("JPY", 5000), ("KWD", 5000), ("EUR", 1),
-                                                 ("EUR", 99_999_999)])
+    @pytest.mark.parametrize(
+        "currency,amount", [("EUR", 5000), ("JPY", 5000), ("KWD", 5000), ("EUR", 1), ("EUR", 99_999_999)]
+    )
     def test_amounts_in_minor_units_of_any_currency(self, client, currency, amount):
         response = create(client, amount=amount, currency=currency)
         assert response.status_code == 201
@@ -104,9 +105,17 @@ class TestCreate:
         assert "terminal_id" in body["errors"]
         assert_problem(create(client, terminal_id="trm_nope"), 400, "validation_error")
 
-    @pytest.mark.parametrize("metadata", [
-        {f"k{i}": "v" for i in range(21)}, {"k" * 41: "v"}, {"k": "v" * 501}, ["a"], "text", {"k": {"n": 1}},
-    ])
+    @pytest.mark.parametrize(
+        "metadata",
+        [
+            {f"k{i}": "v" for i in range(21)},
+            {"k" * 41: "v"},
+            {"k": "v" * 501},
+            ["a"],
+            "text",
+            {"k": {"n": 1}},
+        ],
+    )
     def test_metadata_limits(self, client, metadata):
         body = assert_problem(create(client, metadata=metadata), 400, "validation_error")
         assert "metadata" in body["errors"]
@@ -143,14 +152,18 @@ class TestCreate:
 
 @pytest.mark.django_db
 class TestAuthorize:
-    @pytest.mark.parametrize("token,brand,last4", [("tok_visa", "visa", "4242"),
-                                                   ("tok_mastercard", "mastercard", "4444"),
-                                                   ("tok_amex", "amex", "8431")])
+    @pytest.mark.parametrize(
+        "token,brand,last4",
+        [("tok_visa", "visa", "4242"), ("tok_mastercard", "mastercard", "4444"), ("tok_amex", "amex", "8431")],
+    )
     def test_approved(self, client, token, brand, last4):
         intent = create(client).json()
         before = timezone.now()
-        response = client.post(f"{URL}/{intent['id']}/authorize",
-                               {"payment_method": {"type": "card_present", "token": token}}, format="json")
+        response = client.post(
+            f"{URL}/{intent['id']}/authorize",
+            {"payment_method": {"type": "card_present", "token": token}},
+            format="json",
+        )
         assert response.status_code == 200
         body = response.json()
         assert body["status"] == "authorized"
@@ -170,15 +183,21 @@ class TestAuthorize:
         stored = PaymentIntent.objects.get(pk=body["id"])
         assert stored.capture_before - stored.authorized_at == timedelta(seconds=60)
 
-    @pytest.mark.parametrize("token,decline_code", [
-        ("tok_chargeDeclined", "generic_decline"),
-        ("tok_chargeDeclinedInsufficientFunds", "insufficient_funds"),
-        ("tok_chargeDeclinedExpiredCard", "expired_card"),
-    ])
+    @pytest.mark.parametrize(
+        "token,decline_code",
+        [
+            ("tok_chargeDeclined", "generic_decline"),
+            ("tok_chargeDeclinedInsufficientFunds", "insufficient_funds"),
+            ("tok_chargeDeclinedExpiredCard", "expired_card"),
+        ],
+    )
     def test_declined(self, client, token, decline_code):
         intent = create(client).json()
-        response = client.post(f"{URL}/{intent['id']}/authorize",
-                               {"payment_method": {"type": "card_present", "token": token}}, format="json")
+        response = client.post(
+            f"{URL}/{intent['id']}/authorize",
+            {"payment_method": {"type": "card_present", "token": token}},
+            format="json",
+        )
         body = assert_problem(response, 402, "card_declined")
         assert body["decline_code"] == decline_code
         stored = client.get(f"{URL}/{intent['id']}").json()
@@ -191,9 +210,11 @@ class TestAuthorize:
 
     def test_processor_unavailable_is_503_and_changes_nothing(self, client):
         intent = create(client).json()
-        response = client.post(f"{URL}/{intent['id']}/authorize",
-                               {"payment_method": {"type": "card_present", "token": "tok_processorUnavailable"}},
-                               format="json")
+        response = client.post(
+            f"{URL}/{intent['id']}/authorize",
+            {"payment_method": {"type": "card_present", "token": "tok_processorUnavailable"}},
+            format="json",
+        )
         assert_problem(response, 503, "processor_unavailable")
         assert client.get(f"{URL}/{intent['id']}").json() == intent
         assert len(events(intent["id"])) == 1
@@ -202,22 +223,30 @@ class TestAuthorize:
 
     def test_unknown_token_is_invalid_payment_method(self, client):
         intent = create(client).json()
-        response = client.post(f"{URL}/{intent['id']}/authorize",
-                               {"payment_method": {"type": "card_present", "token": "4242424242424242"}},
-                               format="json")
+        response = client.post(
+            f"{URL}/{intent['id']}/authorize",
+            {"payment_method": {"type": "card_present", "token": "4242424242424242"}},
+            format="json",
+        )
         assert_problem(response, 400, "invalid_payment_method")
         assert client.get(f"{URL}/{intent['id']}").json()["status"] == "requires_authorization"
 
-    @pytest.mark.parametrize("body", [{}, {"payment_method": {"type": "card", "token": "tok_visa"}},
-                                      {"payment_method": {"type": "card_present"}}, {"payment_method": "tok_visa"}])
+    @pytest.mark.parametrize(
+        "body",
+        [
+            {},
+            {"payment_method": {"type": "card", "token": "tok_visa"}},
+            {"payment_method": {"type": "card_present"}},
+            {"payment_method": "tok_visa"},
+        ],
+    )
     def test_bad_payment_method_shape(self, client, body):
         intent = create(client).json()
         assert_problem(client.post(f"{URL}/{intent['id']}/authorize", body, format="json"), 400, "validation_error")
 
     def test_wrong_state(self, client):
         intent = authorized_intent(client)
-        body = assert_problem(client.post(f"{URL}/{intent['id']}/authorize", VISA, format="json"), 409,
-                              "invalid_state")
+        body = assert_problem(client.post(f"{URL}/{intent['id']}/authorize", VISA, format="json"), 409, "invalid_state")
         assert intent["id"] in body["detail"]
 
 
@@ -238,8 +267,9 @@ class TestCapture:
         body = client.post(f"{URL}/{intent['id']}/capture", {"amount_to_capture": 1234}, format="json").json()
         assert (body["status"], body["amount_captured"], body["amount_capturable"]) == ("captured", 1234, 0)
         # One capture per intent.
-        assert_problem(client.post(f"{URL}/{intent['id']}/capture", {"amount_to_capture": 1}, format="json"),
-                       409, "invalid_state")
+        assert_problem(
+            client.post(f"{URL}/{intent['id']}/capture", {"amount_to_capture": 1}, format="json"), 409, "invalid_state"
+        )
 
     def test_amount_exceeds_capturable(self, client):
         intent = authorized_intent(client)
@@ -291,8 +321,9 @@ class TestVoid:
 
     def test_bad_reason(self, client):
         intent = create(client).json()
-        assert_problem(client.post(f"{URL}/{intent['id']}/void", {"reason": "bored"}, format="json"), 400,
-                       "validation_error")
+        assert_problem(
+            client.post(f"{URL}/{intent['id']}/void", {"reason": "bored"}, format="json"), 400, "validation_error"
+        )
 
     @pytest.mark.parametrize("final", ["captured", "voided", "expired"])
     def test_final_states_cannot_be_voided(self, client, final):

@@ -16,8 +16,9 @@ def test_a_start_command_overtakes_a_webhook_backlog(client, operator, receiver)
     make_station(operator)
     terminal = make_terminal(operator)
     intent = authorized_intent(operator)
-    response = client.post("/api/v1/webhooks", {"url": receiver.url, "event_types": ["payment_intent.created"]},
-                           format="json")
+    response = client.post(
+        "/api/v1/webhooks", {"url": receiver.url, "event_types": ["payment_intent.created"]}, format="json"
+    )
     assert response.status_code == 201
     receiver.reply(*[Reply(delay=0.5) for _ in range(BACKLOG)])  # a slow receiver: 24 x 0.5 s on 2 processes
     for _ in range(BACKLOG):
@@ -26,8 +27,11 @@ def test_a_start_command_overtakes_a_webhook_backlog(client, operator, receiver)
     started = client.post(START_URL, start_body(terminal, intent), format="json")
     assert started.status_code == 201, started.content
     session_id = started.json()["id"]
-    wait_for(lambda: ChargeSession.objects.get(pk=session_id).status == "charging", timeout=30,
-             message="the session to start")
+    wait_for(
+        lambda: ChargeSession.objects.get(pk=session_id).status == "charging",
+        timeout=30,
+        message="the session to start",
+    )
     # Behind a single FIFO queue the start command would have waited for every delivery before it.
     assert receiver.count() < BACKLOG
     wait_for(lambda: receiver.count() == BACKLOG, timeout=60, message="the backlog to drain")

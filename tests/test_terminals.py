@@ -11,14 +11,28 @@ from tests.base import EndpointAccessTests, assert_problem
 from webhooks.models import Event
 
 URL = "/v1/terminals"
-LOCATION = {"address": "Hauptstr. 1", "city": "Berlin", "postal_code": "10115", "country": "DE",
-            "latitude": 52.52, "longitude": 13.405}
+LOCATION = {
+    "address": "Hauptstr. 1",
+    "city": "Berlin",
+    "postal_code": "10115",
+    "country": "DE",
+    "latitude": 52.52,
+    "longitude": 13.405,
+}
 
 
 def register(client, **body):
-    body = {"serial_number": "SN-0001", "vendor": "Ingenico", "model": "Self 2000", "firmware_version": "1.2.3",
-            "station_id": "ST-1", "location": LOCATION, "capabilities": ["CHIP_CARD_SUPPORT", "PED_TERMINAL"],
-            "metadata": {"bay": "3"}, **body}
+    body = {
+        "serial_number": "SN-0001",
+        "vendor": "Ingenico",
+        "model": "Self 2000",
+        "firmware_version": "1.2.3",
+        "station_id": "ST-1",
+        "location": LOCATION,
+        "capabilities": ["CHIP_CARD_SUPPORT", "PED_TERMINAL"],
+        "metadata": {"bay": "3"},
+        **body,
+    }
     return client.post(URL, body, format="json")
 
 
@@ -33,13 +47,15 @@ def now_iso(delta: timedelta = timedelta()) -> str:
 
 
 def report(client, terminal_id, type_, **body):
-    return client.post(f"{URL}/{terminal_id}/health-events", {"type": type_, "occurred_at": now_iso(), **body},
-                       format="json")
+    return client.post(
+        f"{URL}/{terminal_id}/health-events", {"type": type_, "occurred_at": now_iso(), **body}, format="json"
+    )
 
 
 def status_events(terminal_id):
-    return list(Event.objects.filter(type="terminal.status_changed", data__object__id=terminal_id)
-                .order_by("created_at"))
+    return list(
+        Event.objects.filter(type="terminal.status_changed", data__object__id=terminal_id).order_by("created_at")
+    )
 
 
 class TestTerminalAccess(EndpointAccessTests):
@@ -65,10 +81,20 @@ class TestRegister:
         assert body["status"] == "offline" and body["last_seen_at"] is None
         assert body["location"] == LOCATION
         assert body["capabilities"] == ["CHIP_CARD_SUPPORT", "PED_TERMINAL"]
-        assert (body["serial_number"], body["vendor"], body["model"], body["firmware_version"], body["station_id"]) \
-            == ("SN-0001", "Ingenico", "Self 2000", "1.2.3", "ST-1")
-        assert body["health"] == {"last_event_type": None, "last_error_code": None, "signal_strength_dbm": None,
-                                  "temperature_c": None, "errors_24h": 0}
+        assert (body["serial_number"], body["vendor"], body["model"], body["firmware_version"], body["station_id"]) == (
+            "SN-0001",
+            "Ingenico",
+            "Self 2000",
+            "1.2.3",
+            "ST-1",
+        )
+        assert body["health"] == {
+            "last_event_type": None,
+            "last_error_code": None,
+            "signal_strength_dbm": None,
+            "temperature_c": None,
+            "errors_24h": 0,
+        }
         assert body["metadata"] == {"bay": "3"} and body["created_at"].endswith("Z")
         event = Event.objects.get(type="terminal.registered")
         assert event.data["object"] == body and event.operator_id == operator.pk
@@ -92,8 +118,9 @@ class TestRegister:
         assert "country" in body["errors"]["location"]
         assert not Terminal.objects.exists()
 
-    @pytest.mark.parametrize("capabilities", [["NFC"], ["CHIP_CARD_SUPPORT", "chip_card_support"], "PED_TERMINAL",
-                                              [None]])
+    @pytest.mark.parametrize(
+        "capabilities", [["NFC"], ["CHIP_CARD_SUPPORT", "chip_card_support"], "PED_TERMINAL", [None]]
+    )
     def test_bad_capability_is_400(self, client, capabilities):
         body = assert_problem(register(client, capabilities=capabilities), 400, "validation_error")
         assert "capabilities" in body["errors"]
@@ -101,8 +128,14 @@ class TestRegister:
 
     def test_partial_location(self, client):
         body = registered(client, location={"country": "FR", "city": "Lyon"})
-        assert body["location"] == {"address": None, "city": "Lyon", "postal_code": None, "country": "FR",
-                                    "latitude": None, "longitude": None}
+        assert body["location"] == {
+            "address": None,
+            "city": "Lyon",
+            "postal_code": None,
+            "country": "FR",
+            "latitude": None,
+            "longitude": None,
+        }
 
     def test_idempotent_replay(self, client):
         first = client.post(URL, {"serial_number": "SN-IDEM"}, format="json", HTTP_IDEMPOTENCY_KEY="reg-1")
@@ -117,18 +150,31 @@ class TestRegister:
         body = registered(client, capabilities=["PED_TERMINAL", "PED_TERMINAL"])
         assert body["capabilities"] == ["PED_TERMINAL"]
 
-    @pytest.mark.parametrize("field,value", [("serial_number", ""), ("serial_number", None),
-                                             ("serial_number", "x" * 101),
-                                             ("location", {**LOCATION, "latitude": 91}),
-                                             ("location", {**LOCATION, "longitude": "east"}),
-                                             ("location", "Berlin"), ("metadata", ["a"])])
+    @pytest.mark.parametrize(
+        "field,value",
+        [
+            ("serial_number", ""),
+            ("serial_number", None),
+            ("serial_number", "x" * 101),
+            ("location", {**LOCATION, "latitude": 91}),
+            ("location", {**LOCATION, "longitude": "east"}),
+            ("location", "Berlin"),
+            ("metadata", ["a"]),
+        ],
+    )
     def test_bad_fields_are_400(self, client, field, value):
         body = assert_problem(register(client, **{field: value}), 400, "validation_error")
         assert field in body["errors"]
 
     def test_read_only_fields_are_ignored(self, client, operator, other_operator):
-        body = registered(client, status="online", last_seen_at=now_iso(), id="trm_mine", operator=other_operator.pk,
-                          health={"errors_24h": 9})
+        body = registered(
+            client,
+            status="online",
+            last_seen_at=now_iso(),
+            id="trm_mine",
+            operator=other_operator.pk,
+            health={"errors_24h": 9},
+        )
         assert (body["status"], body["last_seen_at"], body["health"]["errors_24h"]) == ("offline", None, 0)
         assert body["id"] != "trm_mine"
         assert Terminal.objects.get(pk=body["id"]).operator == operator
@@ -181,10 +227,15 @@ class TestHealthEvents:
     def test_heartbeat_brings_offline_terminal_online(self, client):
         terminal = registered(client)
         occurred_at = now_iso(-timedelta(seconds=5))
-        response = client.post(f"{URL}/{terminal['id']}/health-events", {
-            "type": "heartbeat", "occurred_at": occurred_at,
-            "metrics": {"signal_strength_dbm": -67, "temperature_c": 41.5, "uptime_s": 3600, "extra": 1},
-        }, format="json")
+        response = client.post(
+            f"{URL}/{terminal['id']}/health-events",
+            {
+                "type": "heartbeat",
+                "occurred_at": occurred_at,
+                "metrics": {"signal_strength_dbm": -67, "temperature_c": 41.5, "uptime_s": 3600, "extra": 1},
+            },
+            format="json",
+        )
         assert response.status_code == 201, response.content
         event = response.json()
         assert event["id"].startswith("the_") and event["object"] == "terminal_health_event"
@@ -192,10 +243,16 @@ class TestHealthEvents:
         assert event["metrics"] == {"signal_strength_dbm": -67, "temperature_c": 41.5, "uptime_s": 3600}
         now = client.get(f"{URL}/{terminal['id']}").json()
         assert now["status"] == "online"
-        assert parse_datetime(now["last_seen_at"]) == parse_datetime(occurred_at) \
-            == parse_datetime(event["occurred_at"])
-        assert now["health"] == {"last_event_type": "heartbeat", "last_error_code": None, "signal_strength_dbm": -67,
-                                 "temperature_c": 41.5, "errors_24h": 0}
+        assert (
+            parse_datetime(now["last_seen_at"]) == parse_datetime(occurred_at) == parse_datetime(event["occurred_at"])
+        )
+        assert now["health"] == {
+            "last_event_type": "heartbeat",
+            "last_error_code": None,
+            "signal_strength_dbm": -67,
+            "temperature_c": 41.5,
+            "errors_24h": 0,
+        }
         [changed] = status_events(terminal["id"])
         assert changed.data["previous_status"] == "offline" and changed.data["object"]["status"] == "online"
 
@@ -204,8 +261,11 @@ class TestHealthEvents:
         report(client, terminal["id"], "heartbeat")
         assert report(client, terminal["id"], "error", code="PINPAD_FAIL", message="no PIN pad").status_code == 201
         body = client.get(f"{URL}/{terminal['id']}").json()
-        assert (body["status"], body["health"]["last_error_code"], body["health"]["errors_24h"]) == \
-            ("faulted", "PINPAD_FAIL", 1)
+        assert (body["status"], body["health"]["last_error_code"], body["health"]["errors_24h"]) == (
+            "faulted",
+            "PINPAD_FAIL",
+            1,
+        )
         assert "PINPAD_FAIL" in body["status_reason"]
         report(client, terminal["id"], "heartbeat")  # a heartbeat does not clear a fault
         assert client.get(f"{URL}/{terminal['id']}").json()["status"] == "faulted"
@@ -214,8 +274,11 @@ class TestHealthEvents:
         report(client, terminal["id"], "recovered")
         body = client.get(f"{URL}/{terminal['id']}").json()
         assert body["status"] == "online" and body["health"]["last_event_type"] == "recovered"
-        assert [(e.data["previous_status"], e.data["object"]["status"]) for e in status_events(terminal["id"])] == \
-            [("offline", "online"), ("online", "faulted"), ("faulted", "online")]
+        assert [(e.data["previous_status"], e.data["object"]["status"]) for e in status_events(terminal["id"])] == [
+            ("offline", "online"),
+            ("online", "faulted"),
+            ("faulted", "online"),
+        ]
 
     def test_tamper_faults(self, client):
         terminal = registered(client)
@@ -248,26 +311,38 @@ class TestHealthEvents:
         terminal = registered(client)
         report(client, terminal["id"], "heartbeat")
         seen = client.get(f"{URL}/{terminal['id']}").json()["last_seen_at"]
-        late = client.post(f"{URL}/{terminal['id']}/health-events",
-                           {"type": "error", "occurred_at": now_iso(-timedelta(minutes=10)), "code": "OLD"},
-                           format="json")
+        late = client.post(
+            f"{URL}/{terminal['id']}/health-events",
+            {"type": "error", "occurred_at": now_iso(-timedelta(minutes=10)), "code": "OLD"},
+            format="json",
+        )
         assert late.status_code == 201
         body = client.get(f"{URL}/{terminal['id']}").json()
         assert (body["status"], body["last_seen_at"], body["health"]["errors_24h"]) == ("online", seen, 1)
 
-    @pytest.mark.parametrize("body,field", [
-        ({"type": "explosion", "occurred_at": "2026-11-23T10:00:00Z"}, "type"),
-        ({"type": "heartbeat"}, "occurred_at"),
-        ({"type": "heartbeat", "occurred_at": "yesterday"}, "occurred_at"),
-        ({"type": "heartbeat", "occurred_at": "2026-11-23T10:00:00Z", "metrics": {"signal_strength_dbm": "weak"}},
-         "metrics"),
-        ({"type": "heartbeat", "occurred_at": "2026-11-23T10:00:00Z", "metrics": {"uptime_s": -1}}, "metrics"),
-        ({"type": "heartbeat", "occurred_at": "2026-11-23T10:00:00Z", "code": "c" * 101}, "code"),
-    ])
+    @pytest.mark.parametrize(
+        "body,field",
+        [
+            ({"type": "explosion", "occurred_at": "2026-11-23T10:00:00Z"}, "type"),
+            ({"type": "heartbeat"}, "occurred_at"),
+            ({"type": "heartbeat", "occurred_at": "yesterday"}, "occurred_at"),
+            (
+                {
+                    "type": "heartbeat",
+                    "occurred_at": "2026-11-23T10:00:00Z",
+                    "metrics": {"signal_strength_dbm": "weak"},
+                },
+                "metrics",
+            ),
+            ({"type": "heartbeat", "occurred_at": "2026-11-23T10:00:00Z", "metrics": {"uptime_s": -1}}, "metrics"),
+            ({"type": "heartbeat", "occurred_at": "2026-11-23T10:00:00Z", "code": "c" * 101}, "code"),
+        ],
+    )
     def test_bad_input_is_400_and_changes_nothing(self, client, body, field):
         terminal = registered(client)
-        problem = assert_problem(client.post(f"{URL}/{terminal['id']}/health-events", body, format="json"), 400,
-                                 "validation_error")
+        problem = assert_problem(
+            client.post(f"{URL}/{terminal['id']}/health-events", body, format="json"), 400, "validation_error"
+        )
         assert field in problem["errors"]
         assert not TerminalHealthEvent.objects.exists()
         assert client.get(f"{URL}/{terminal['id']}").json() == terminal
@@ -297,8 +372,11 @@ class TestStatus:
         assert (body["status"], body["status_reason"]) == ("maintenance", "Replacing the PIN pad")
         assert self.put(client, terminal["id"], "online").json()["status"] == "online"
         assert self.put(client, terminal["id"], "offline").json()["status"] == "offline"
-        assert [(e.data["previous_status"], e.data["object"]["status"]) for e in status_events(terminal["id"])] == \
-            [("offline", "maintenance"), ("maintenance", "online"), ("online", "offline")]
+        assert [(e.data["previous_status"], e.data["object"]["status"]) for e in status_events(terminal["id"])] == [
+            ("offline", "maintenance"),
+            ("maintenance", "online"),
+            ("online", "offline"),
+        ]
         assert status_events(terminal["id"])[0].data["object"]["status_reason"] == "Replacing the PIN pad"
 
     def test_faulted_terminal_can_be_set_online(self, client):
@@ -320,8 +398,10 @@ class TestStatus:
         assert_problem(self.put(client, terminal["id"], "offline"), 409, "invalid_state")
         assert status_events(terminal["id"]) == []
 
-    @pytest.mark.parametrize("body", [{"status": "faulted"}, {"status": "broken"}, {}, {"status": None},
-                                      {"status": "online", "reason": "r" * 501}])
+    @pytest.mark.parametrize(
+        "body",
+        [{"status": "faulted"}, {"status": "broken"}, {}, {"status": None}, {"status": "online", "reason": "r" * 501}],
+    )
     def test_bad_input_is_400(self, client, body):
         terminal = registered(client)
         assert_problem(client.put(f"{URL}/{terminal['id']}/status", body, format="json"), 400, "validation_error")
@@ -329,8 +409,11 @@ class TestStatus:
 
     def test_post_is_405(self, client):
         terminal = registered(client)
-        assert_problem(client.post(f"{URL}/{terminal['id']}/status", {"status": "online"}, format="json"), 405,
-                       "method_not_allowed")
+        assert_problem(
+            client.post(f"{URL}/{terminal['id']}/status", {"status": "online"}, format="json"),
+            405,
+            "method_not_allowed",
+        )
 
 
 @pytest.mark.django_db

@@ -26,10 +26,22 @@ def staff(admin_user):
 def terminals(operator, other_operator):
     now = timezone.now()
     return {
-        "a": Terminal.objects.create(operator=operator, serial_number="ALPHA-1", vendor="Ingenico", model="Self",
-                                     status="online", last_seen_at=now),
-        "b": Terminal.objects.create(operator=operator, serial_number="BETA-2", vendor="Verifone", model="UX700",
-                                     status="faulted", last_seen_at=now),
+        "a": Terminal.objects.create(
+            operator=operator,
+            serial_number="ALPHA-1",
+            vendor="Ingenico",
+            model="Self",
+            status="online",
+            last_seen_at=now,
+        ),
+        "b": Terminal.objects.create(
+            operator=operator,
+            serial_number="BETA-2",
+            vendor="Verifone",
+            model="UX700",
+            status="faulted",
+            last_seen_at=now,
+        ),
         "foreign": Terminal.objects.create(operator=other_operator, serial_number="ALPHA-9", vendor="Ingenico"),
     }
 
@@ -52,9 +64,18 @@ class TestTerminalAdmin:
     def test_health_events_inline_latest_first_read_only(self, staff, terminals, operator):
         terminal = terminals["a"]
         now = timezone.now()
-        TerminalHealthEvent.objects.bulk_create([
-            TerminalHealthEvent(operator=operator, terminal=terminal, type="heartbeat", code=f"C{i}",
-                                occurred_at=now - timedelta(minutes=i)) for i in range(INLINE_EVENTS + 10)])
+        TerminalHealthEvent.objects.bulk_create(
+            [
+                TerminalHealthEvent(
+                    operator=operator,
+                    terminal=terminal,
+                    type="heartbeat",
+                    code=f"C{i}",
+                    occurred_at=now - timedelta(minutes=i),
+                )
+                for i in range(INLINE_EVENTS + 10)
+            ]
+        )
         response = staff.get(f"{CHANGELIST}{quote(terminal.pk)}/change/")
         assert response.status_code == 200
         html = response.content.decode()
@@ -94,8 +115,10 @@ class TestTerminalAdmin:
         assert Terminal.objects.get(pk=terminals["a"].pk).status == "online"
 
     def test_health_event_admin_lists_operator_events(self, staff, terminals, operator, other_operator):
-        mine = TerminalHealthEvent.objects.create(operator=operator, terminal=terminals["a"], type="error",
-                                                  occurred_at=timezone.now())
-        TerminalHealthEvent.objects.create(operator=other_operator, terminal=terminals["foreign"], type="error",
-                                           occurred_at=timezone.now())
+        mine = TerminalHealthEvent.objects.create(
+            operator=operator, terminal=terminals["a"], type="error", occurred_at=timezone.now()
+        )
+        TerminalHealthEvent.objects.create(
+            operator=other_operator, terminal=terminals["foreign"], type="error", occurred_at=timezone.now()
+        )
         assert listed(staff.get("/admin/terminals/terminalhealthevent/")) == {mine.pk}

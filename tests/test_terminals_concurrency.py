@@ -41,8 +41,9 @@ def test_parallel_health_events_all_recorded_one_status_change(client, parallel)
     terminal = client.post(URL, {"serial_number": "SN-2"}, format="json").json()
     path = f"{URL}/{terminal['id']}/health-events"
     occurred_at = timezone.now().isoformat()
-    results = parallel(lambda i: _call(client.raw_key, "post", path,
-                                       {"type": "heartbeat", "occurred_at": occurred_at}), N)
+    results = parallel(
+        lambda i: _call(client.raw_key, "post", path, {"type": "heartbeat", "occurred_at": occurred_at}), N
+    )
     assert results == [(201, None)] * N
     assert TerminalHealthEvent.objects.filter(terminal_id=terminal["id"]).count() == N
     changes = Event.objects.filter(type="terminal.status_changed", data__object__id=terminal["id"])

@@ -35,9 +35,13 @@ def statuses(terminals: dict[str, Terminal]) -> dict[str, str]:
 
 
 EXPECTED_AFTER_SWEEP = {
-    "online_silent": "offline", "online_fresh": "online", "faulted_silent": "offline",
-    "online_never_seen": "offline", "maintenance_silent": "maintenance",
-    "decommissioned_silent": "decommissioned", "offline_silent": "offline",
+    "online_silent": "offline",
+    "online_fresh": "online",
+    "faulted_silent": "offline",
+    "online_never_seen": "offline",
+    "maintenance_silent": "maintenance",
+    "decommissioned_silent": "decommissioned",
+    "offline_silent": "offline",
 }
 
 
@@ -48,9 +52,13 @@ class TestOfflineSweep:
         assert aggregate_health()["marked_offline"] == 3
         assert statuses(terminals) == EXPECTED_AFTER_SWEEP
         events = Event.objects.filter(type="terminal.status_changed")
-        assert sorted((e.data["object"]["id"], e.data["previous_status"]) for e in events) == sorted([
-            (terminals["online_silent"].pk, "online"), (terminals["faulted_silent"].pk, "faulted"),
-            (terminals["online_never_seen"].pk, "online")])
+        assert sorted((e.data["object"]["id"], e.data["previous_status"]) for e in events) == sorted(
+            [
+                (terminals["online_silent"].pk, "online"),
+                (terminals["faulted_silent"].pk, "faulted"),
+                (terminals["online_never_seen"].pk, "online"),
+            ]
+        )
         assert all(e.data["object"]["status"] == "offline" for e in events)
         assert "300 seconds" in Terminal.objects.get(pk=terminals["online_silent"].pk).status_reason
         assert aggregate_health()["marked_offline"] == 0  # nothing twice
@@ -58,15 +66,25 @@ class TestOfflineSweep:
 
     @override_settings(TERMINAL_OFFLINE_AFTER=60)
     def test_threshold_is_the_setting(self, operator):
-        terminals = {"two_minutes": make(operator, "1", "online", timedelta(minutes=2)),
-                     "thirty_seconds": make(operator, "2", "online", timedelta(seconds=30))}
+        terminals = {
+            "two_minutes": make(operator, "1", "online", timedelta(minutes=2)),
+            "thirty_seconds": make(operator, "2", "online", timedelta(seconds=30)),
+        }
         aggregate_health()
         assert statuses(terminals) == {"two_minutes": "offline", "thirty_seconds": "online"}
 
     def test_more_than_a_batch(self, operator):
-        Terminal.objects.bulk_create([
-            Terminal(operator=operator, serial_number=f"S{i}", status="online",
-                     last_seen_at=timezone.now() - timedelta(hours=1)) for i in range(1203)])
+        Terminal.objects.bulk_create(
+            [
+                Terminal(
+                    operator=operator,
+                    serial_number=f"S{i}",
+                    status="online",
+                    last_seen_at=timezone.now() - timedelta(hours=1),
+                )
+                for i in range(1203)
+            ]
+        )
         assert aggregate_health()["marked_offline"] == 1203
         assert not Terminal.objects.filter(status="online").exists()
         assert Event.objects.filter(type="terminal.status_changed").count() == 1203
@@ -81,11 +99,13 @@ class TestOfflineSweep:
         terminal = make(operator, "1", "online", timedelta(seconds=1))
         quiet = make(operator, "2", "online", timedelta(seconds=1))
         for hours in (23, 1):
-            terminal_health_event_record(terminal=terminal, type="error", code="E",
-                                         occurred_at=timezone.now() - timedelta(hours=hours))
+            terminal_health_event_record(
+                terminal=terminal, type="error", code="E", occurred_at=timezone.now() - timedelta(hours=hours)
+            )
         assert Terminal.objects.get(pk=terminal.pk).health_errors_24h == 2
-        TerminalHealthEvent.objects.filter(terminal=terminal, occurred_at__lt=timezone.now() - timedelta(hours=22)) \
-            .update(occurred_at=timezone.now() - timedelta(hours=25))
+        TerminalHealthEvent.objects.filter(
+            terminal=terminal, occurred_at__lt=timezone.now() - timedelta(hours=22)
+        ).update(occurred_at=timezone.now() - timedelta(hours=25))
         assert aggregate_health()["errors_24h_refreshed"] == 1
         assert Terminal.objects.get(pk=terminal.pk).health_errors_24h == 1
         assert Terminal.objects.get(pk=quiet.pk).health_errors_24h == 0
@@ -98,9 +118,17 @@ class TestOfflineSweep:
 @pytest.mark.django_db
 class TestPrune:
     def events(self, terminal, *ages_days):
-        return TerminalHealthEvent.objects.bulk_create([
-            TerminalHealthEvent(operator_id=terminal.operator_id, terminal=terminal, type="heartbeat",
-                                occurred_at=timezone.now() - timedelta(days=age)) for age in ages_days])
+        return TerminalHealthEvent.objects.bulk_create(
+            [
+                TerminalHealthEvent(
+                    operator_id=terminal.operator_id,
+                    terminal=terminal,
+                    type="heartbeat",
+                    occurred_at=timezone.now() - timedelta(days=age),
+                )
+                for age in ages_days
+            ]
+        )
 
     def test_prunes_past_retention(self, operator):
         terminal = make(operator, "1", "online", timedelta(seconds=1))

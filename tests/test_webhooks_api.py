@@ -36,8 +36,9 @@ class TestWebhookAccess(EndpointAccessTests):
     ]
 
     def make_object(self, operator):
-        return WebhookSubscription.objects.create(operator=operator, url=PUBLIC_URL, event_types=["*"],
-                                                  secret=secret_generate())
+        return WebhookSubscription.objects.create(
+            operator=operator, url=PUBLIC_URL, event_types=["*"], secret=secret_generate()
+        )
 
 
 @pytest.mark.django_db
@@ -67,14 +68,17 @@ class TestCreate:
     def test_every_listed_type_is_accepted(self, client):
         assert create(client, event_types=list(EVENT_TYPES)).status_code == 201
 
-    @pytest.mark.parametrize("body,field", [
-        ({"event_types": ["payment_intent.exploded"]}, "event_types"),
-        ({"event_types": []}, "event_types"),
-        ({"event_types": "payment_intent.captured"}, "event_types"),
-        ({"url": "not a url"}, "url"),
-        ({"url": None}, "url"),
-        ({"description": "x" * 501}, "description"),
-    ])
+    @pytest.mark.parametrize(
+        "body,field",
+        [
+            ({"event_types": ["payment_intent.exploded"]}, "event_types"),
+            ({"event_types": []}, "event_types"),
+            ({"event_types": "payment_intent.captured"}, "event_types"),
+            ({"url": "not a url"}, "url"),
+            ({"url": None}, "url"),
+            ({"description": "x" * 501}, "description"),
+        ],
+    )
     def test_bad_input_is_400_and_creates_nothing(self, client, body, field):
         body_ = assert_problem(create(client, **body), 400, "validation_error")
         assert field in body_["errors"]
@@ -96,12 +100,24 @@ class TestSsrfGuard:
         settings.WEBHOOK_ALLOWED_NETWORKS = []
         settings.WEBHOOK_ALLOW_HTTP = False
 
-    @pytest.mark.parametrize("url", [
-        "https://127.0.0.1/hook", "https://10.0.0.1/hook", "https://172.16.0.1/hook", "https://192.168.1.1/hook",
-        "https://169.254.169.254/latest/meta-data", "https://100.64.0.1/hook", "https://[::1]/hook",
-        "https://[fc00::1]/hook", "https://0.0.0.0/hook", "https://224.0.0.1/hook", "https://[::ffff:127.0.0.1]/",
-        "https://localhost/hook", "https://localhost:8443/hook",
-    ])
+    @pytest.mark.parametrize(
+        "url",
+        [
+            "https://127.0.0.1/hook",
+            "https://10.0.0.1/hook",
+            "https://172.16.0.1/hook",
+            "https://192.168.1.1/hook",
+            "https://169.254.169.254/latest/meta-data",
+            "https://100.64.0.1/hook",
+            "https://[::1]/hook",
+            "https://[fc00::1]/hook",
+            "https://0.0.0.0/hook",
+            "https://224.0.0.1/hook",
+            "https://[::ffff:127.0.0.1]/",
+            "https://localhost/hook",
+            "https://localhost:8443/hook",
+        ],
+    )
     def test_internal_addresses_are_refused_at_create(self, client, url):
         assert_problem(create(client, url=url), 400, "url_not_allowed")
         assert not WebhookSubscription.objects.exists()
@@ -166,8 +182,9 @@ class TestRetrieveAndList:
         assert ids(is_active="false") == {charge["id"]}
         assert ids(is_active="true") == {captured["id"], every["id"]}
 
-    @pytest.mark.parametrize("params", [{"event_type": "nope"}, {"is_active": "maybe"}, {"limit": "x"},
-                                        {"created_after": "yesterday"}])
+    @pytest.mark.parametrize(
+        "params", [{"event_type": "nope"}, {"is_active": "maybe"}, {"limit": "x"}, {"created_after": "yesterday"}]
+    )
     def test_invalid_filter_is_400(self, client, params):
         assert_problem(client.get(URL, params), 400, "validation_error")
 
@@ -180,12 +197,20 @@ class TestUpdate:
 
     def test_replaces_url_types_and_description(self, client):
         subscription = create(client, description="old").json()
-        response = self.put(client, subscription["id"], url="https://93.184.216.35/new",
-                            event_types=["terminal.registered"], description="new")
+        response = self.put(
+            client,
+            subscription["id"],
+            url="https://93.184.216.35/new",
+            event_types=["terminal.registered"],
+            description="new",
+        )
         assert response.status_code == 200
         body = response.json()
         assert (body["url"], body["event_types"], body["description"]) == (
-            "https://93.184.216.35/new", ["terminal.registered"], "new")
+            "https://93.184.216.35/new",
+            ["terminal.registered"],
+            "new",
+        )
         assert "secret" not in body and body["secret_hint"] == subscription["secret_hint"]
 
     def test_description_is_kept_when_omitted(self, client):
@@ -280,13 +305,26 @@ class TestDeliveriesList:
         assert delivery["id"].startswith("whd_") and delivery["subscription_id"] == subscription["id"]
         assert delivery["event_id"] == captured.id and delivery["status"] == "pending"
         assert delivery["attempt_count"] == 0 and delivery["attempts"] == []
-        assert set(delivery) == {"id", "subscription_id", "event_id", "event_type", "status", "attempt_count",
-                                 "next_attempt_at", "last_attempt_at", "last_response_status", "last_error",
-                                 "attempts", "created_at"}
-        assert [d["event_type"] for d in client.get(path, {"status": "failed"}).json()["results"]] == \
-            ["charge.completed"]
-        assert [d["event_id"] for d in client.get(path, {"event_type": "payment_intent.captured"}).json()["results"]] \
-            == [captured.id]
+        assert set(delivery) == {
+            "id",
+            "subscription_id",
+            "event_id",
+            "event_type",
+            "status",
+            "attempt_count",
+            "next_attempt_at",
+            "last_attempt_at",
+            "last_response_status",
+            "last_error",
+            "attempts",
+            "created_at",
+        }
+        assert [d["event_type"] for d in client.get(path, {"status": "failed"}).json()["results"]] == [
+            "charge.completed"
+        ]
+        assert [
+            d["event_id"] for d in client.get(path, {"event_type": "payment_intent.captured"}).json()["results"]
+        ] == [captured.id]
         assert len(client.get(path, {"limit": 1}).json()["results"]) == 1
 
     def test_attempts_are_listed_in_order(self, client, operator):

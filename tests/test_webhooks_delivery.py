@@ -23,8 +23,9 @@ pytestmark = pytest.mark.django_db
 
 
 def subscribe(operator, url, event_types=("*",)):
-    return WebhookSubscription.objects.create(operator=operator, url=url, event_types=list(event_types),
-                                              secret=secret_generate())
+    return WebhookSubscription.objects.create(
+        operator=operator, url=url, event_types=list(event_types), secret=secret_generate()
+    )
 
 
 def emit(operator, type_="payment_intent.captured", object_id="pi_1"):
@@ -58,9 +59,12 @@ def test_success_signs_to_standard_webhooks(operator, receiver):
     assert request.headers["content-type"] == "application/json"
     assert request.headers["webhook-id"] == event.id
     body = verify(subscription.secret, request)
-    assert body == {"id": event.id, "type": "payment_intent.captured",
-                    "timestamp": event.created_at.isoformat().replace("+00:00", "Z"),
-                    "data": {"object": {"id": "pi_1", "object": "payment_intent"}}}
+    assert body == {
+        "id": event.id,
+        "type": "payment_intent.captured",
+        "timestamp": event.created_at.isoformat().replace("+00:00", "Z"),
+        "data": {"object": {"id": "pi_1", "object": "payment_intent"}},
+    }
     with pytest.raises(WebhookVerificationError):
         verify(secret_generate(), request)
     (recorded,) = delivery.attempts.all()
@@ -129,7 +133,8 @@ def test_disabling_moves_updated_at_and_is_logged(operator, receiver, caplog):
     disabled = WebhookSubscription.objects.get(pk=subscription.pk)
     assert disabled.updated_at > subscription.updated_at and disabled.disabled_reason == "endpoint_gone"
     assert [r.getMessage() for r in caplog.records if "disabled" in r.getMessage()] == [
-        f"Webhook subscription {subscription.pk} disabled: endpoint_gone"]
+        f"Webhook subscription {subscription.pk} disabled: endpoint_gone"
+    ]
 
 
 def test_redirect_is_a_failure_and_not_followed(operator, receiver):
@@ -158,12 +163,15 @@ def test_connection_refused_is_a_failure(operator, receiver):
     assert delivery.status == "pending" and delivery.last_error.startswith("connection_error")
 
 
-@pytest.mark.parametrize("status,retry_after,low,high", [
-    (503, "3600", 3600, 3601),  # honoured
-    (429, "999999", 24 * 3600, 24 * 3600 + 1),  # at most 24 h
-    (503, "1", 4, 6),  # at least the scheduled step
-    (500, "3600", 4, 6),  # only on 429/503
-])
+@pytest.mark.parametrize(
+    "status,retry_after,low,high",
+    [
+        (503, "3600", 3600, 3601),  # honoured
+        (429, "999999", 24 * 3600, 24 * 3600 + 1),  # at most 24 h
+        (503, "1", 4, 6),  # at least the scheduled step
+        (500, "3600", 4, 6),  # only on 429/503
+    ],
+)
 def test_retry_after_is_honoured_within_bounds(operator, receiver, settings, status, retry_after, low, high):
     settings.WEBHOOK_RETRY_SCHEDULE = [5, 300]
     subscribe(operator, receiver.url)
@@ -204,15 +212,19 @@ def test_a_success_ends_the_failing_streak(operator, receiver):
 def test_rotation_signs_with_both_secrets_for_a_day(operator, receiver, client):
     subscription = subscribe(operator, receiver.url)
     old = subscription.secret
-    new = client.put(f"/api/v1/webhooks/{subscription.pk}", {"url": receiver.url, "event_types": ["*"],
-                                                             "rotate_secret": True}, format="json").json()["secret"]
+    new = client.put(
+        f"/api/v1/webhooks/{subscription.pk}",
+        {"url": receiver.url, "event_types": ["*"], "rotate_secret": True},
+        format="json",
+    ).json()["secret"]
     attempt(only_delivery(emit(operator, object_id="pi_a")))
     request = receiver.received[-1]
     assert len(request.headers["webhook-signature"].split(" ")) == 2
     verify(old, request)
     verify(new, request)
     WebhookSubscription.objects.filter(pk=subscription.pk).update(
-        previous_secret_expires_at=timezone.now() - timedelta(seconds=1))
+        previous_secret_expires_at=timezone.now() - timedelta(seconds=1)
+    )
     attempt(only_delivery(emit(operator, object_id="pi_b")))
     request = receiver.received[-1]
     assert len(request.headers["webhook-signature"].split(" ")) == 1
@@ -290,8 +302,9 @@ def test_sweeper_leaves_freshly_enqueued_deliveries_alone(operator, receiver, se
     WebhookDelivery.objects.filter(pk=delivery.pk).update(enqueued_at=timezone.now() - timedelta(seconds=61))
     assert webhook_deliveries_sweep() == 1
     assert webhook_deliveries_sweep() == 0
-    WebhookDelivery.objects.filter(pk=delivery.pk).update(enqueued_at=None,
-                                                          next_attempt_at=timezone.now() + timedelta(seconds=30))
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(
+        enqueued_at=None, next_attempt_at=timezone.now() + timedelta(seconds=30)
+    )
     assert webhook_deliveries_sweep() == 0  # not due
 
 
@@ -352,15 +365,21 @@ def test_https_to_the_checked_address_keeps_sni_and_certificate_checks(operator,
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
     now = datetime.datetime.now(datetime.UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
-            .not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
-            .sign(key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
     (tmp_path / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    (tmp_path / "key.pem").write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                                         serialization.PrivateFormat.PKCS8,
-                                                         serialization.NoEncryption()))
+    (tmp_path / "key.pem").write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(tmp_path / "cert.pem", tmp_path / "key.pem")
     server_names = []
@@ -382,8 +401,9 @@ def test_backlog_in_metrics_and_detailed_health(operator, client, anon_client):
         connection.run_on_commit.clear()  # stays pending: no worker is asked
     component = client.get("/health/detailed").json()["components"]["webhook_backlog"]
     assert (component["status"], component["pending"], component["overdue"]) == ("ok", 1, 0)
-    WebhookDelivery.objects.filter(event=event).update(next_attempt_at=timezone.now() - timedelta(minutes=6),
-                                                       created_at=timezone.now() - timedelta(minutes=7))
+    WebhookDelivery.objects.filter(event=event).update(
+        next_attempt_at=timezone.now() - timedelta(minutes=6), created_at=timezone.now() - timedelta(minutes=7)
+    )
     component = client.get("/health/detailed").json()["components"]["webhook_backlog"]
     assert (component["status"], component["pending"], component["overdue"]) == ("degraded", 1, 1)
     assert 419 <= component["oldest_pending_age_s"] <= 430

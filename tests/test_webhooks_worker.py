@@ -19,16 +19,23 @@ VISA = {"payment_method": {"type": "card_present", "token": "tok_visa"}}
 
 
 def subscribe(client, receiver, event_types=("*",)):
-    response = client.post("/api/v1/webhooks", {"url": receiver.url, "event_types": list(event_types)},
-                           format="json")
+    response = client.post("/api/v1/webhooks", {"url": receiver.url, "event_types": list(event_types)}, format="json")
     assert response.status_code == 201, response.content
     return response.json()
 
 
 def test_payment_lifecycle_is_delivered_signed(client, receiver):
-    subscription = subscribe(client, receiver, ["payment_intent.created", "payment_intent.authorized",
-                                                "payment_intent.captured", "payment_intent.voided",
-                                                "payment_intent.authorization_failed"])
+    subscription = subscribe(
+        client,
+        receiver,
+        [
+            "payment_intent.created",
+            "payment_intent.authorized",
+            "payment_intent.captured",
+            "payment_intent.voided",
+            "payment_intent.authorization_failed",
+        ],
+    )
     captured = client.post(PI, {"amount": 5000, "currency": "EUR"}, format="json").json()
     assert client.post(f"{PI}/{captured['id']}/authorize", VISA, format="json").status_code == 200
     assert client.post(f"{PI}/{captured['id']}/capture", {"amount_to_capture": 4000}, format="json").status_code == 200
@@ -51,8 +58,9 @@ def test_payment_lifecycle_is_delivered_signed(client, receiver):
     }
     captured_body = next(b for b, _ in received if b["type"] == "payment_intent.captured")
     assert captured_body["data"]["object"]["amount_captured"] == 4000
-    assert set(Event.objects.filter(type__startswith="payment_intent.").values_list("id", flat=True)) == \
-        {b["id"] for b, _ in received}
+    assert set(Event.objects.filter(type__startswith="payment_intent.").values_list("id", flat=True)) == {
+        b["id"] for b, _ in received
+    }
     wait_for(lambda: not WebhookDelivery.objects.exclude(status="succeeded").exists(), message="all succeeded")
     deliveries = client.get(f"/api/v1/webhooks/{subscription['id']}/deliveries").json()["results"]
     assert len(deliveries) == 6 and all(d["attempt_count"] == 1 for d in deliveries)
@@ -63,8 +71,10 @@ def test_500_then_200_is_retried_by_the_sweeper_with_the_same_id(client, receive
     subscription = subscribe(client, receiver)
     receiver.reply(Reply(500))
     intent = client.post(PI, {"amount": 100, "currency": "EUR"}, format="json").json()
-    delivery = wait_for(lambda: WebhookDelivery.objects.filter(attempt_count=1, status="pending").first(),
-                        message="first attempt failed")
+    delivery = wait_for(
+        lambda: WebhookDelivery.objects.filter(attempt_count=1, status="pending").first(),
+        message="first attempt failed",
+    )
     wait = (delivery.next_attempt_at - delivery.last_attempt_at).total_seconds()
     assert 4 <= wait <= 6.5  # first step 5 s +-20 %
     # Time moves on: the retry is due; the beat sweeper (run here) sends it to the worker.

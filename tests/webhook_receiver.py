@@ -38,8 +38,9 @@ class Receiver:
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 with receiver._lock:
-                    receiver.received.append(Received(self.path, {k.lower(): v for k, v in self.headers.items()},
-                                                      body, time.time()))
+                    receiver.received.append(
+                        Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body, time.time())
+                    )
                     reply = receiver._script.pop(0) if receiver._script else Reply()
                 if reply.delay:
                     time.sleep(reply.delay)

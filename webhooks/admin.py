@@ -23,13 +23,15 @@ class WebhookSubscriptionAdmin(LedgerAdmin):
 
     @admin.action(description="Send test event")
     def send_test_event(self, request, queryset):
-        run_service_action(self, request, queryset, lambda s: services.webhook_test_send(subscription=s),
-                           "Test event queued")
+        run_service_action(
+            self, request, queryset, lambda s: services.webhook_test_send(subscription=s), "Test event queued"
+        )
 
     @admin.action(description="Deactivate")
     def deactivate(self, request, queryset):
-        run_service_action(self, request, queryset,
-                           lambda s: services.webhook_subscription_deactivate(subscription=s), "Deactivated")
+        run_service_action(
+            self, request, queryset, lambda s: services.webhook_subscription_deactivate(subscription=s), "Deactivated"
+        )
 
 
 class WebhookDeliveryAttemptInline(OperatorScopedInline):
@@ -42,8 +44,17 @@ class WebhookDeliveryAttemptInline(OperatorScopedInline):
 
 @admin.register(WebhookDelivery)
 class WebhookDeliveryAdmin(LedgerAdmin):
-    list_display = ("id", "operator", "subscription", "event_type", "status", "attempt_count", "next_attempt_at",
-                    "last_response_status", "created_at")
+    list_display = (
+        "id",
+        "operator",
+        "subscription",
+        "event_type",
+        "status",
+        "attempt_count",
+        "next_attempt_at",
+        "last_response_status",
+        "created_at",
+    )
     list_filter = ("status", "event_type")
     search_fields = ("id", "event__id", "subscription__id")
     list_select_related = ("operator", "subscription")
@@ -57,8 +68,9 @@ class WebhookDeliveryAdmin(LedgerAdmin):
 
     @admin.action(description="Retry now")
     def retry_now(self, request, queryset):
-        run_service_action(self, request, queryset, lambda d: services.webhook_delivery_retry(delivery=d),
-                           "Retry queued")
+        run_service_action(
+            self, request, queryset, lambda d: services.webhook_delivery_retry(delivery=d), "Retry queued"
+        )
 
 
 @admin.register(Event)

@@ -10,9 +10,11 @@ _EVENT_TYPE_CHOICES = [(t, t) for t in EVENT_TYPES]
 
 class WebhookSubscriptionFilterSet(BaseFilterSet):
     is_active = StrictBooleanFilter()
-    event_type = django_filters.ChoiceFilter(choices=[*_EVENT_TYPE_CHOICES, (ALL_EVENT_TYPES, ALL_EVENT_TYPES)],
-                                             method="filter_event_type",
-                                             help_text='Subscriptions that receive this type (directly or by "*").')
+    event_type = django_filters.ChoiceFilter(
+        choices=[*_EVENT_TYPE_CHOICES, (ALL_EVENT_TYPES, ALL_EVENT_TYPES)],
+        method="filter_event_type",
+        help_text='Subscriptions that receive this type (directly or by "*").',
+    )
 
     class Meta:
         model = WebhookSubscription

@@ -8,10 +8,13 @@ from prometheus_client.core import GaugeMetricFamily
 from .selectors import delivery_backlog
 
 DELIVERIES = Counter(
-    "evpay_webhook_deliveries", "Webhook delivery attempts by outcome (succeeded, retrying, failed).", ["outcome"],
+    "evpay_webhook_deliveries",
+    "Webhook delivery attempts by outcome (succeeded, retrying, failed).",
+    ["outcome"],
 )
 DELIVERY_SECONDS = Histogram(
-    "evpay_webhook_delivery_seconds", "Duration of one webhook delivery attempt (request to receiver).",
+    "evpay_webhook_delivery_seconds",
+    "Duration of one webhook delivery attempt (request to receiver).",
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
 
@@ -24,5 +27,8 @@ def record_attempt(*, outcome: str, seconds: float) -> None:
 def collect():
     backlog = delivery_backlog()
     yield GaugeMetricFamily("evpay_webhook_backlog", "Pending webhook deliveries", value=backlog["pending"])
-    yield GaugeMetricFamily("evpay_webhook_backlog_oldest_age_seconds", "Age of the oldest pending webhook delivery",
-                            value=backlog["oldest_pending_age_s"])
+    yield GaugeMetricFamily(
+        "evpay_webhook_backlog_oldest_age_seconds",
+        "Age of the oldest pending webhook delivery",
+        value=backlog["oldest_pending_age_s"],
+    )

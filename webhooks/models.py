@@ -141,8 +141,7 @@ class WebhookDelivery(models.Model):
         ordering = ["-created_at"]
         indexes = [
             models.Index(fields=["subscription", "-created_at"], name="whd_subscription_created"),
-            models.Index(fields=["next_attempt_at"], name="whd_pending_due",
-                         condition=models.Q(status="pending")),
+            models.Index(fields=["next_attempt_at"], name="whd_pending_due", condition=models.Q(status="pending")),
             models.Index(fields=["status", "created_at"], name="whd_status_created"),
         ]
 

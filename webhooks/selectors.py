@@ -16,9 +16,11 @@ def subscriptions_for_event_type(event_type: str) -> Q:
 def subscription_ids_matching(*, operator_id: str, event_type: str) -> list[str]:
     """Ids only: event_emit runs inside every state change and needs no more (loading whole rows would also
     decrypt every secret)."""
-    return list(WebhookSubscription.objects.filter(subscriptions_for_event_type(event_type),
-                                                   operator_id=operator_id, is_active=True)
-                .values_list("pk", flat=True))
+    return list(
+        WebhookSubscription.objects.filter(
+            subscriptions_for_event_type(event_type), operator_id=operator_id, is_active=True
+        ).values_list("pk", flat=True)
+    )
 
 
 def deliveries_due(*, now=None) -> QuerySet[WebhookDelivery]:
@@ -27,7 +29,8 @@ def deliveries_due(*, now=None) -> QuerySet[WebhookDelivery]:
     requeue_before = now - timedelta(seconds=settings.WEBHOOK_REQUEUE_AFTER)
     return WebhookDelivery.objects.filter(
         Q(enqueued_at__isnull=True) | Q(enqueued_at__lte=requeue_before),
-        status=DeliveryStatus.PENDING, next_attempt_at__lte=now,
+        status=DeliveryStatus.PENDING,
+        next_attempt_at__lte=now,
     ).order_by("next_attempt_at")
 
 
@@ -39,7 +42,8 @@ def delivery_backlog(*, now=None) -> dict:
     """Platform-wide pending deliveries, the age of the oldest, and how many are overdue (one query)."""
     now = now or timezone.now()
     row = WebhookDelivery.objects.filter(status=DeliveryStatus.PENDING).aggregate(
-        pending=Count("pk"), oldest=Min("created_at"),
+        pending=Count("pk"),
+        oldest=Min("created_at"),
         overdue=Count("pk", filter=Q(next_attempt_at__lt=now - OVERDUE_AFTER)),
     )
     oldest_age = (now - row["oldest"]).total_seconds() if row["oldest"] else 0.0
@@ -66,9 +70,14 @@ def dashboard_panels(*, operator_id: str | None, since) -> list:
     pending = deliveries.filter(status=DeliveryStatus.PENDING).count()
     today = attempts.aggregate(
         total=Count("pk"),
-        failed=Count("pk", filter=Q(response_status__isnull=True) | Q(response_status__lt=200)
-                     | Q(response_status__gte=300)),
+        failed=Count(
+            "pk", filter=Q(response_status__isnull=True) | Q(response_status__lt=200) | Q(response_status__gte=300)
+        ),
     )
     rate = f"{today['failed'] / today['total']:.1%}" if today["total"] else "-"
-    return [Panel("Webhooks", [("Pending deliveries", pending), ("Attempts today", today["total"]),
-                               ("Failure rate today", rate)])]
+    return [
+        Panel(
+            "Webhooks",
+            [("Pending deliveries", pending), ("Attempts today", today["total"]), ("Failure rate today", rate)],
+        )
+    ]

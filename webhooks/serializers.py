@@ -8,8 +8,17 @@ class WebhookSubscriptionSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = WebhookSubscription
-        fields = ["id", "url", "description", "event_types", "is_active", "disabled_reason", "secret_hint",
-                  "created_at", "updated_at"]
+        fields = [
+            "id",
+            "url",
+            "description",
+            "event_types",
+            "is_active",
+            "disabled_reason",
+            "secret_hint",
+            "created_at",
+            "updated_at",
+        ]
         read_only_fields = fields
 
 
@@ -45,7 +54,8 @@ class WebhookSubscriptionUpdateSerializer(serializers.Serializer):
     description = serializers.CharField(required=False, allow_blank=True, max_length=500)
     is_active = serializers.BooleanField(required=False, help_text="true re-enables a disabled subscription.")
     rotate_secret = serializers.BooleanField(
-        required=False, default=False,
+        required=False,
+        default=False,
         help_text="Make a new secret (returned once); the old one keeps signing alongside it for 24 h.",
     )
 
@@ -64,6 +74,18 @@ class WebhookDeliverySerializer(serializers.ModelSerializer):
 
     class Meta:
         model = WebhookDelivery
-        fields = ["id", "subscription_id", "event_id", "event_type", "status", "attempt_count", "next_attempt_at",
-                  "last_attempt_at", "last_response_status", "last_error", "attempts", "created_at"]
+        fields = [
+            "id",
+            "subscription_id",
+            "event_id",
+            "event_type",
+            "status",
+            "attempt_count",
+            "next_attempt_at",
+            "last_attempt_at",
+            "last_response_status",
+            "last_error",
+            "attempts",
+            "created_at",
+        ]
         read_only_fields = fields

@@ -57,26 +57,48 @@ def event_emit(*, operator: Operator | str, type: str, data_object: dict, extra_
     operator_id = operator if isinstance(operator, str) else operator.pk
     event = Event.objects.create(operator_id=operator_id, type=type, data={"object": data_object, **(extra_data or {})})
     # Every state change passes here: one log line each, with the ids needed to follow an object.
-    logger.info("%s %s", type, data_object.get("id"),
-                extra={"event_id": event.id, "event_type": type, "object_id": data_object.get("id"),
-                       "operator_id": operator_id})
-    _deliveries_create(event=event,
-                       subscription_ids=subscription_ids_matching(operator_id=operator_id, event_type=type))
+    logger.info(
+        "%s %s",
+        type,
+        data_object.get("id"),
+        extra={
+            "event_id": event.id,
+            "event_type": type,
+            "object_id": data_object.get("id"),
+            "operator_id": operator_id,
+        },
+    )
+    _deliveries_create(
+        event=event, subscription_ids=subscription_ids_matching(operator_id=operator_id, event_type=type)
+    )
     return event
 
 
 def _deliveries_create(*, event: Event, subscription_ids: list[str]) -> list[WebhookDelivery]:
     if not subscription_ids:
         return []
-    body = json.dumps({"id": event.id, "type": event.type, "timestamp": _iso(event.created_at), "data": event.data},
-                      separators=(",", ":"), ensure_ascii=False, cls=DjangoJSONEncoder)
+    body = json.dumps(
+        {"id": event.id, "type": event.type, "timestamp": _iso(event.created_at), "data": event.data},
+        separators=(",", ":"),
+        ensure_ascii=False,
+        cls=DjangoJSONEncoder,
+    )
     payload = WebhookPayload.objects.create(event=event, body=body, created_at=event.created_at)
     now = timezone.now()
-    deliveries = WebhookDelivery.objects.bulk_create([
-        WebhookDelivery(operator_id=event.operator_id, subscription_id=subscription_id, event=event, payload=payload,
-                        event_type=event.type, next_attempt_at=now, enqueued_at=now)
-        for subscription_id in subscription_ids
-    ])
+    deliveries = WebhookDelivery.objects.bulk_create(
+        [
+            WebhookDelivery(
+                operator_id=event.operator_id,
+                subscription_id=subscription_id,
+                event=event,
+                payload=payload,
+                event_type=event.type,
+                next_attempt_at=now,
+                enqueued_at=now,
+            )
+            for subscription_id in subscription_ids
+        ]
+    )
     ids = [d.pk for d in deliveries]
     transaction.on_commit(lambda: _enqueue(ids))
     return deliveries
@@ -96,20 +118,26 @@ def _enqueue(delivery_ids: list[str]) -> None:
 
 # --- Subscriptions ----------------------------------------------------------------------------------------------
 
+
 def _normalize_event_types(event_types: list[str]) -> list[str]:
     return [ALL_EVENT_TYPES] if ALL_EVENT_TYPES in event_types else list(dict.fromkeys(event_types))
 
 
-def webhook_subscription_create(*, operator: Operator, url: str, event_types: list[str],
-                                description: str = "") -> WebhookSubscription:
+def webhook_subscription_create(
+    *, operator: Operator, url: str, event_types: list[str], description: str = ""
+) -> WebhookSubscription:
     url_resolve_checked(url)  # DNS, before any transaction
     return _subscription_insert(operator=operator, url=url, event_types=event_types, description=description)
 
 
-def _subscription_insert(*, operator: Operator, url: str, event_types: list[str],
-                         description: str) -> WebhookSubscription:
+def _subscription_insert(
+    *, operator: Operator, url: str, event_types: list[str], description: str
+) -> WebhookSubscription:
     return WebhookSubscription.objects.create(
-        operator=operator, url=url, event_types=_normalize_event_types(event_types), description=description or "",
+        operator=operator,
+        url=url,
+        event_types=_normalize_event_types(event_types),
+        description=description or "",
         secret=secret_generate(),
     )
 
@@ -122,13 +150,23 @@ def webhook_subscription_demo_seed(*, operator: Operator) -> WebhookSubscription
     `webhook_subscription_create` so that seeding works offline; each delivery still resolves and checks the
     address before it connects."""
     existing = WebhookSubscription.objects.filter(operator=operator, url=DEMO_WEBHOOK_URL).first()
-    return existing or _subscription_insert(operator=operator, url=DEMO_WEBHOOK_URL, event_types=[ALL_EVENT_TYPES],
-                                            description="Demo endpoint: point it at your own receiver")
+    return existing or _subscription_insert(
+        operator=operator,
+        url=DEMO_WEBHOOK_URL,
+        event_types=[ALL_EVENT_TYPES],
+        description="Demo endpoint: point it at your own receiver",
+    )
 
 
-def webhook_subscription_update(*, subscription: WebhookSubscription, url: str, event_types: list[str],
-                                description: str | None = None, is_active: bool | None = None,
-                                rotate_secret: bool = False) -> WebhookSubscription:
+def webhook_subscription_update(
+    *,
+    subscription: WebhookSubscription,
+    url: str,
+    event_types: list[str],
+    description: str | None = None,
+    is_active: bool | None = None,
+    rotate_secret: bool = False,
+) -> WebhookSubscription:
     """Replace url and event types; `is_active` re-enables or deactivates; `rotate_secret` makes a new secret
     while the old one keeps signing for 24 h."""
     url_resolve_checked(url)
@@ -163,7 +201,8 @@ def _subscription_disable(subscription_id: str, reason: str, *, only_if: Q | Non
     """Within the caller's transaction: one conditional UPDATE, so of two failing deliveries only one disables
     the subscription (the second waits for the row and then finds it inactive)."""
     disabled = WebhookSubscription.objects.filter(only_if or Q(), pk=subscription_id, is_active=True).update(
-        is_active=False, disabled_reason=reason, updated_at=timezone.now())
+        is_active=False, disabled_reason=reason, updated_at=timezone.now()
+    )
     if disabled:
         logger.warning("Webhook subscription %s disabled: %s", subscription_id, reason)
 
@@ -175,30 +214,39 @@ def webhook_test_send(*, subscription: WebhookSubscription) -> WebhookDelivery:
     with transaction.atomic():
         subscription = WebhookSubscription.objects.select_for_update().get(pk=subscription.pk)
         if not subscription.is_active:
-            raise InvalidState(f"Webhook subscription {subscription.id} is not active "
-                               f"({subscription.disabled_reason}); re-enable it with PUT is_active true.")
-        event = Event.objects.create(operator_id=subscription.operator_id, type=TEST_EVENT_TYPE,
-                                     data={"object": WebhookSubscriptionSerializer(subscription).data})
+            raise InvalidState(
+                f"Webhook subscription {subscription.id} is not active "
+                f"({subscription.disabled_reason}); re-enable it with PUT is_active true."
+            )
+        event = Event.objects.create(
+            operator_id=subscription.operator_id,
+            type=TEST_EVENT_TYPE,
+            data={"object": WebhookSubscriptionSerializer(subscription).data},
+        )
         (delivery,) = _deliveries_create(event=event, subscription_ids=[subscription.pk])
     return delivery
 
 
 # --- Deliveries ---------------------------------------------------------------------------------------------------
 
+
 def _transition(delivery: WebhookDelivery, action: str) -> None:
     """The one place that says whether `action` may happen to a (locked) delivery now."""
     allowed_from, target = DELIVERY_TRANSITIONS[action]
     if delivery.status not in allowed_from:
-        raise InvalidState(f"Webhook delivery {delivery.id} is {delivery.status}; "
-                           f"only a {' or '.join(sorted(allowed_from))} delivery can {action.replace('_', ' ')}.")
+        raise InvalidState(
+            f"Webhook delivery {delivery.id} is {delivery.status}; "
+            f"only a {' or '.join(sorted(allowed_from))} delivery can {action.replace('_', ' ')}."
+        )
     delivery.status = target
 
 
 def webhook_delivery_retry(*, delivery: WebhookDelivery) -> WebhookDelivery:
     """Admin "retry now": one more attempt at once (a failed delivery gets one, then fails again if it fails)."""
     with transaction.atomic():
-        delivery = WebhookDelivery.objects.select_for_update(of=("self",)).select_related("subscription") \
-            .get(pk=delivery.pk)
+        delivery = (
+            WebhookDelivery.objects.select_for_update(of=("self",)).select_related("subscription").get(pk=delivery.pk)
+        )
         if not delivery.subscription.is_active:
             raise InvalidState(f"Webhook subscription {delivery.subscription_id} is not active.")
         _transition(delivery, "retry_now")
@@ -226,10 +274,18 @@ def _claim(delivery_id: str) -> WebhookDelivery | None:
     now = timezone.now()
     with transaction.atomic():
         _relaxed_durability()
-        delivery = (WebhookDelivery.objects.select_for_update(of=("self",), skip_locked=True)
-                    .select_related("subscription", "payload").filter(pk=delivery_id).first())
-        if delivery is None or delivery.status != DeliveryStatus.PENDING or delivery.next_attempt_at is None \
-                or delivery.next_attempt_at > now:
+        delivery = (
+            WebhookDelivery.objects.select_for_update(of=("self",), skip_locked=True)
+            .select_related("subscription", "payload")
+            .filter(pk=delivery_id)
+            .first()
+        )
+        if (
+            delivery is None
+            or delivery.status != DeliveryStatus.PENDING
+            or delivery.next_attempt_at is None
+            or delivery.next_attempt_at > now
+        ):
             return None
         if not delivery.subscription.is_active:
             _transition(delivery, "fail")
@@ -266,8 +322,12 @@ def webhook_delivery_attempt(*, delivery_id: str) -> WebhookDelivery | None:
         "content-type": "application/json",
         "webhook-id": delivery.event_id,
         "webhook-timestamp": str(timestamp),
-        "webhook-signature": signature_header(secrets=subscription.signing_secrets(timezone.now()),
-                                              msg_id=delivery.event_id, timestamp=timestamp, body=body),
+        "webhook-signature": signature_header(
+            secrets=subscription.signing_secrets(timezone.now()),
+            msg_id=delivery.event_id,
+            timestamp=timestamp,
+            body=body,
+        ),
     }
     attempted_at = timezone.now()
     result = transport.post(url=subscription.url, body=body, headers=headers)
@@ -281,8 +341,13 @@ def _record(*, delivery_id: str, attempted_at, result: transport.SendResult) -> 
         delivery = WebhookDelivery.objects.select_for_update().get(pk=delivery_id)
         delivery.attempt_count += 1
         WebhookDeliveryAttempt.objects.create(
-            delivery=delivery, number=delivery.attempt_count, at=attempted_at, response_status=result.status,
-            duration_ms=result.duration_ms, error=result.error, response_body=result.body,
+            delivery=delivery,
+            number=delivery.attempt_count,
+            at=attempted_at,
+            response_status=result.status,
+            duration_ms=result.duration_ms,
+            error=result.error,
+            response_body=result.body,
         )
         delivery.last_attempt_at, delivery.last_response_status = attempted_at, result.status
         delivery.last_error = result.error
@@ -301,8 +366,11 @@ def _record(*, delivery_id: str, attempted_at, result: transport.SendResult) -> 
             else:
                 subscriptions.filter(failing_since__isnull=True).update(failing_since=now)
                 disable_before = now - timedelta(seconds=settings.WEBHOOK_DISABLE_AFTER)
-                _subscription_disable(delivery.subscription_id, DisabledReason.TOO_MANY_FAILURES,
-                                      only_if=Q(failing_since__lte=disable_before))
+                _subscription_disable(
+                    delivery.subscription_id,
+                    DisabledReason.TOO_MANY_FAILURES,
+                    only_if=Q(failing_since__lte=disable_before),
+                )
             still_active = subscriptions.filter(is_active=True).exists()
             delay = _retry_delay(delivery.attempt_count, result) if still_active else None
             if delay is None:
@@ -324,8 +392,11 @@ def webhook_deliveries_sweep() -> int:
     and the workers) run at once without waiting on each other."""
     now = timezone.now()
     with transaction.atomic():
-        ids = list(deliveries_due(now=now).select_for_update(skip_locked=True)
-                   .values_list("pk", flat=True)[:settings.WEBHOOK_SWEEP_BATCH])
+        ids = list(
+            deliveries_due(now=now)
+            .select_for_update(skip_locked=True)
+            .values_list("pk", flat=True)[: settings.WEBHOOK_SWEEP_BATCH]
+        )
         if ids:
             WebhookDelivery.objects.filter(pk__in=ids).update(enqueued_at=now)
             transaction.on_commit(lambda: _enqueue(ids))
@@ -338,8 +409,11 @@ def webhook_deliveries_prune(*, batch: int = 5000) -> int:
     cutoff = timezone.now() - timedelta(days=settings.WEBHOOK_RETENTION_DAYS)
     deleted = 0
     while True:
-        ids = list(WebhookDelivery.objects.filter(status=DeliveryStatus.SUCCEEDED, created_at__lt=cutoff)
-                   .values_list("pk", flat=True)[:batch])
+        ids = list(
+            WebhookDelivery.objects.filter(status=DeliveryStatus.SUCCEEDED, created_at__lt=cutoff).values_list(
+                "pk", flat=True
+            )[:batch]
+        )
         if not ids:
             break
         deleted += WebhookDelivery.objects.filter(pk__in=ids).delete()[1].get(WebhookDelivery._meta.label, 0)

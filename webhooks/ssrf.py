@@ -18,8 +18,9 @@ class UrlNotAllowed(DomainError):
 
 
 def _allowed_networks() -> list:
-    return [ipaddress.ip_network(cidr.strip(), strict=False) for cidr in settings.WEBHOOK_ALLOWED_NETWORKS
-            if cidr.strip()]
+    return [
+        ipaddress.ip_network(cidr.strip(), strict=False) for cidr in settings.WEBHOOK_ALLOWED_NETWORKS if cidr.strip()
+    ]
 
 
 def address_is_blocked(address: IPAddress) -> bool:
@@ -28,8 +29,14 @@ def address_is_blocked(address: IPAddress) -> bool:
     if any(address in network for network in _allowed_networks()):
         return False
     return (
-        address.is_loopback or address.is_private or address.is_link_local or address.is_multicast
-        or address.is_unspecified or address.is_reserved or address in _CGNAT or not address.is_global
+        address.is_loopback
+        or address.is_private
+        or address.is_link_local
+        or address.is_multicast
+        or address.is_unspecified
+        or address.is_reserved
+        or address in _CGNAT
+        or not address.is_global
     )
 
 
@@ -39,8 +46,9 @@ def url_resolve_checked(url: str) -> tuple[str, int, IPAddress]:
     parts = urlsplit(url)
     allowed_schemes = ("https", "http") if settings.WEBHOOK_ALLOW_HTTP else ("https",)
     if parts.scheme not in allowed_schemes:
-        raise UrlNotAllowed(f"Webhook URLs must use {' or '.join(allowed_schemes)}.",
-                            errors={"url": ["Scheme not allowed."]})
+        raise UrlNotAllowed(
+            f"Webhook URLs must use {' or '.join(allowed_schemes)}.", errors={"url": ["Scheme not allowed."]}
+        )
     try:
         host, port = parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)
     except ValueError:
@@ -55,12 +63,15 @@ def url_resolve_checked(url: str) -> tuple[str, int, IPAddress]:
         try:
             infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
         except (socket.gaierror, UnicodeError) as exc:
-            raise UrlNotAllowed(f"The host {host} does not resolve: {exc}.",
-                                errors={"url": ["Host does not resolve."]}) from None
+            raise UrlNotAllowed(
+                f"The host {host} does not resolve: {exc}.", errors={"url": ["Host does not resolve."]}
+            ) from None
         addresses = list(dict.fromkeys(ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos))
     # Every address must pass: a host with one public and one private address could be steered to the latter.
     blocked = [str(a) for a in addresses if address_is_blocked(a)]
     if blocked or not addresses:
-        raise UrlNotAllowed(f"The host {host} is or resolves to a non-public address ({', '.join(blocked)}).",
-                            errors={"url": ["Address not allowed."]})
+        raise UrlNotAllowed(
+            f"The host {host} is or resolves to a non-public address ({', '.join(blocked)}).",
+            errors={"url": ["Address not allowed."]},
+        )
     return host, port, addresses[0]

@@ -8,8 +8,13 @@ from . import services
 _ATTEMPT_SECONDS = 3 * settings.WEBHOOK_TIMEOUT
 
 
-@shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True,
-             soft_time_limit=_ATTEMPT_SECONDS + 15, time_limit=_ATTEMPT_SECONDS + 25)
+@shared_task(
+    acks_late=True,
+    reject_on_worker_lost=True,
+    ignore_result=True,
+    soft_time_limit=_ATTEMPT_SECONDS + 15,
+    time_limit=_ATTEMPT_SECONDS + 25,
+)
 def deliver(delivery_id: str) -> None:
     """One attempt of one delivery. Safe to run twice: the claim under the row lock lets only one through."""
     services.webhook_delivery_attempt(delivery_id=delivery_id)

@@ -95,8 +95,12 @@ def post(*, url: str, body: bytes, headers: dict) -> SendResult:
     target, host_header = _pinned_url(url, address)
     try:
         response = session().post(
-            target, data=body, headers={**headers, "Host": host_header, "User-Agent": USER_AGENT},
-            timeout=(timeout, timeout), allow_redirects=False, stream=True,
+            target,
+            data=body,
+            headers={**headers, "Host": host_header, "User-Agent": USER_AGENT},
+            timeout=(timeout, timeout),
+            allow_redirects=False,
+            stream=True,
         )
     except requests.Timeout:
         return SendResult(status=None, duration_ms=elapsed_ms(), error=f"timeout after {timeout:g} s")
@@ -114,7 +118,8 @@ def post(*, url: str, body: bytes, headers: dict) -> SendResult:
         timed_out = True
         response.close()
     result = SendResult(
-        status=response.status_code, duration_ms=elapsed_ms(),
+        status=response.status_code,
+        duration_ms=elapsed_ms(),
         body=content[:RESPONSE_BODY_LIMIT].decode("utf-8", "replace"),
         retry_after=parse_retry_after(response.headers.get("Retry-After")),
     )

@@ -32,16 +32,19 @@ class WebhookSubscriptionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixi
     filterset_class = WebhookSubscriptionFilterSet
     scope_resource = "webhooks"
 
-    @extend_schema(request=WebhookSubscriptionCreateSerializer,
-                   responses={201: WebhookSubscriptionWithSecretSerializer})
+    @extend_schema(
+        request=WebhookSubscriptionCreateSerializer, responses={201: WebhookSubscriptionWithSecretSerializer}
+    )
     def create(self, request):
         data = self.validated_input(WebhookSubscriptionCreateSerializer)
         subscription = services.webhook_subscription_create(operator=self.operator, **data)
         return Response(WebhookSubscriptionWithSecretSerializer(subscription).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(request=WebhookSubscriptionUpdateSerializer,
-                   responses={200: WebhookSubscriptionWithSecretSerializer},
-                   description="Replaces url and event types. `secret` is in the response only with rotate_secret.")
+    @extend_schema(
+        request=WebhookSubscriptionUpdateSerializer,
+        responses={200: WebhookSubscriptionWithSecretSerializer},
+        description="Replaces url and event types. `secret` is in the response only with rotate_secret.",
+    )
     def update(self, request, pk=None):
         subscription, data = self.get_object(), self.validated_input(WebhookSubscriptionUpdateSerializer)
         subscription = services.webhook_subscription_update(subscription=subscription, **data)
@@ -53,12 +56,16 @@ class WebhookSubscriptionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixi
         services.webhook_subscription_deactivate(subscription=self.get_object())
         return Response(status=status.HTTP_204_NO_CONTENT)
 
-    @extend_schema(filters=False, responses={200: WebhookDeliverySerializer(many=True)}, parameters=[
-        OpenApiParameter("status", enum=DeliveryStatus.values),
-        OpenApiParameter("event_type", enum=EVENT_TYPES),
-        OpenApiParameter("created_after", OpenApiTypes.DATETIME),
-        OpenApiParameter("created_before", OpenApiTypes.DATETIME),
-    ])
+    @extend_schema(
+        filters=False,
+        responses={200: WebhookDeliverySerializer(many=True)},
+        parameters=[
+            OpenApiParameter("status", enum=DeliveryStatus.values),
+            OpenApiParameter("event_type", enum=EVENT_TYPES),
+            OpenApiParameter("created_after", OpenApiTypes.DATETIME),
+            OpenApiParameter("created_before", OpenApiTypes.DATETIME),
+        ],
+    )
     @action(detail=True, methods=["get"])
     def deliveries(self, request, pk=None):
         # The filterset is applied here, not through the action: get_object() filters subscriptions with it.
@@ -69,8 +76,11 @@ class WebhookSubscriptionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixi
         page = self.paginate_queryset(filterset.qs)
         return self.get_paginated_response(WebhookDeliverySerializer(page, many=True).data)
 
-    @extend_schema(request=None, responses={202: WebhookDeliverySerializer},
-                   description="Delivers a `webhook.test` event to this subscription only; 409 when inactive.")
+    @extend_schema(
+        request=None,
+        responses={202: WebhookDeliverySerializer},
+        description="Delivers a `webhook.test` event to this subscription only; 409 when inactive.",
+    )
     @action(detail=True, methods=["post"])
     def test(self, request, pk=None):
         delivery = services.webhook_test_send(subscription=self.get_object())

@@ -43,9 +43,7 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         parts = raw_key.split("_", 2)
         if len(parts) != 3 or parts[0] != "evp":
             raise exceptions.AuthenticationFailed("Malformed API key.")
-        api_key = (
-            ApiKey.objects.select_related("operator").filter(prefix=parts[1]).first()
-        )
+        api_key = ApiKey.objects.select_related("operator").filter(prefix=parts[1]).first()
         now = timezone.now()
         if api_key is None or not hmac.compare_digest(api_key.key_hash, ApiKey.hash_key(raw_key)):
             raise exceptions.AuthenticationFailed("Invalid API key.")
@@ -78,8 +76,11 @@ class OperatorJWTAuthentication(JWTAuthentication):
     def get_user(self, validated_token):
         # The operator is needed by every view: fetch it with the user in one query.
         user_id = validated_token.get(jwt_settings.USER_ID_CLAIM)
-        user = (User.objects.select_related("operator")
-                .filter(**{jwt_settings.USER_ID_FIELD: user_id}).first() if user_id is not None else None)
+        user = (
+            User.objects.select_related("operator").filter(**{jwt_settings.USER_ID_FIELD: user_id}).first()
+            if user_id is not None
+            else None
+        )
         if user is None or not user.is_active:
             raise exceptions.AuthenticationFailed("User not found or inactive.")
         return user

@@ -20,8 +20,15 @@ class DomainError(Exception):
     code = "validation_error"
     title = "Invalid request"
 
-    def __init__(self, detail: str = "", *, errors: dict | None = None, code: str | None = None,
-                 headers: dict | None = None, extra: dict | None = None):
+    def __init__(
+        self,
+        detail: str = "",
+        *,
+        errors: dict | None = None,
+        code: str | None = None,
+        headers: dict | None = None,
+        extra: dict | None = None,
+    ):
         super().__init__(detail)
         self.detail = detail or self.title
         self.errors = errors
@@ -81,8 +88,15 @@ _DRF_CODES = {
 }
 
 
-def problem_body(*, status: int, code: str, title: str | None = None, detail: str = "",
-                 errors: dict | None = None, extra: dict | None = None) -> dict:
+def problem_body(
+    *,
+    status: int,
+    code: str,
+    title: str | None = None,
+    detail: str = "",
+    errors: dict | None = None,
+    extra: dict | None = None,
+) -> dict:
     body = {
         "type": ERROR_TYPE_BASE + code,
         "title": title or code.replace("_", " ").capitalize(),
@@ -97,8 +111,9 @@ def problem_body(*, status: int, code: str, title: str | None = None, detail: st
     return body
 
 
-def problem_response(*, status: int, code: str, title: str | None = None, detail: str = "",
-                     errors: dict | None = None) -> JsonResponse:
+def problem_response(
+    *, status: int, code: str, title: str | None = None, detail: str = "", errors: dict | None = None
+) -> JsonResponse:
     """A plain Django response for code that runs outside DRF (middleware, URL handlers)."""
     return JsonResponse(
         problem_body(status=status, code=code, title=title, detail=detail, errors=errors),
@@ -131,8 +146,12 @@ def _first_message(errors: dict) -> str:
     return "Validation error"
 
 
-_INTERNAL_ERROR = {"status": 500, "code": "internal_error", "title": "Internal server error",
-                   "detail": "An unexpected error occurred; it has been logged."}
+_INTERNAL_ERROR = {
+    "status": 500,
+    "code": "internal_error",
+    "title": "Internal server error",
+    "detail": "An unexpected error occurred; it has been logged.",
+}
 
 
 def problem_exception_handler(exc, context):
@@ -142,8 +161,14 @@ def problem_exception_handler(exc, context):
         return exc.response
 
     if isinstance(exc, DomainError):
-        body = problem_body(status=exc.status_code, code=exc.code, title=exc.title, detail=exc.detail,
-                            errors=exc.errors, extra=exc.extra)
+        body = problem_body(
+            status=exc.status_code,
+            code=exc.code,
+            title=exc.title,
+            detail=exc.detail,
+            errors=exc.errors,
+            extra=exc.extra,
+        )
         return Response(body, status=exc.status_code, headers=exc.headers, content_type=PROBLEM_CONTENT_TYPE)
 
     if isinstance(exc, Http404):

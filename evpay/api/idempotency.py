@@ -61,16 +61,18 @@ def idempotency_begin(request) -> IdempotencyKey | None:
     if request.method != "POST" or key is None or operator is None:
         return None
     if not 1 <= len(key) <= 255:
-        raise ValidationFailed("Idempotency-Key must be 1 to 255 characters.",
-                               errors={HEADER: ["Must be 1 to 255 characters."]})
+        raise ValidationFailed(
+            "Idempotency-Key must be 1 to 255 characters.", errors={HEADER: ["Must be 1 to 255 characters."]}
+        )
     fingerprint = _fingerprint(request)
     now = timezone.now()
     record = None
     while record is None:
         try:
             with transaction.atomic():
-                return IdempotencyKey.objects.create(operator=operator, key=key, fingerprint=fingerprint,
-                                                     created_at=now)
+                return IdempotencyKey.objects.create(
+                    operator=operator, key=key, fingerprint=fingerprint, created_at=now
+                )
         except IntegrityError:
             pass
         # None when the holder released the key (a 5xx) or it was pruned since the insert failed: claim it again.
@@ -90,8 +92,9 @@ def idempotency_begin(request) -> IdempotencyKey | None:
         if taken:
             record.created_at = now
             return record
-    raise IdempotencyKeyInUse("A request with this Idempotency-Key is still being processed; retry later.",
-                              headers={"Retry-After": "1"})
+    raise IdempotencyKeyInUse(
+        "A request with this Idempotency-Key is still being processed; retry later.", headers={"Retry-After": "1"}
+    )
 
 
 def idempotency_finish(record: IdempotencyKey, response: Response) -> None:

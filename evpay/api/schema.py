@@ -54,21 +54,30 @@ class EvpayAutoSchema(AutoSchema):
             if code.isdigit() and int(code) >= 400 and response.get("content"):
                 response["content"] = {PROBLEM_CONTENT_TYPE: {"schema": problem}}
         for code in self._error_codes():
-            responses.setdefault(code, {
-                "content": {PROBLEM_CONTENT_TYPE: {"schema": problem}},
-                "description": ERROR_DESCRIPTIONS[code],
-            })
+            responses.setdefault(
+                code,
+                {
+                    "content": {PROBLEM_CONTENT_TYPE: {"schema": problem}},
+                    "description": ERROR_DESCRIPTIONS[code],
+                },
+            )
         return responses
 
     def get_override_parameters(self):
         params = super().get_override_parameters()
         if self.method == "POST":
-            params = [*params, OpenApiParameter(
-                "Idempotency-Key", str, OpenApiParameter.HEADER, required=False,
-                description="1-255 characters. A repeat within 24 h with the same body replays the first "
-                            "response (`Idempotent-Replayed: true`); another body -> 422; while the first is "
-                            "running -> 409 `idempotency_key_in_use`.",
-            )]
+            params = [
+                *params,
+                OpenApiParameter(
+                    "Idempotency-Key",
+                    str,
+                    OpenApiParameter.HEADER,
+                    required=False,
+                    description="1-255 characters. A repeat within 24 h with the same body replays the first "
+                    "response (`Idempotent-Replayed: true`); another body -> 422; while the first is "
+                    "running -> 409 `idempotency_key_in_use`.",
+                ),
+            ]
         return params
 
 
@@ -77,8 +86,12 @@ class ApiKeyScheme(OpenApiAuthenticationExtension):
     name = "ApiKeyAuth"
 
     def get_security_definition(self, auto_schema):
-        return {"type": "apiKey", "in": "header", "name": "X-API-Key",
-                "description": "`evp_<prefix>_<secret>`; scopes such as `payments:write` or `*`."}
+        return {
+            "type": "apiKey",
+            "in": "header",
+            "name": "X-API-Key",
+            "description": "`evp_<prefix>_<secret>`; scopes such as `payments:write` or `*`.",
+        }
 
 
 class OperatorJWTScheme(SimpleJWTScheme):

@@ -31,8 +31,7 @@ class EvpayAPIMixin:
 
     def validated_input(self, serializer_class, **kwargs) -> dict:
         """Validate the request body with an input serializer; a failure is a 400 `validation_error`."""
-        serializer = serializer_class(data=self.request.data, context={"request": self.request, "view": self},
-                                      **kwargs)
+        serializer = serializer_class(data=self.request.data, context={"request": self.request, "view": self}, **kwargs)
         serializer.is_valid(raise_exception=True)
         return serializer.validated_data
 

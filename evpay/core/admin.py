@@ -37,8 +37,16 @@ class ApiKeyAdmin(OperatorScopedAdmin):
     date_hierarchy = "created_at"
     list_select_related = ("operator",)
     # The name is a label; what a key may do and whether it works is fixed at creation or by the revoke action.
-    readonly_fields = ("prefix", "key_hash", "scopes", "expires_at", "revoked_at", "last_used_at", "created_at",
-                       "operator")
+    readonly_fields = (
+        "prefix",
+        "key_hash",
+        "scopes",
+        "expires_at",
+        "revoked_at",
+        "last_used_at",
+        "created_at",
+        "operator",
+    )
     fields = ("operator", "name", "prefix", "scopes", "expires_at", "revoked_at", "last_used_at", "created_at")
     actions = ("revoke",)
 

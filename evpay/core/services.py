@@ -37,14 +37,19 @@ def normalize_scopes(scopes: Iterable[str]) -> list[str]:
     return ["*"] if "*" in cleaned else cleaned
 
 
-def api_key_create(*, operator: Operator, scopes: Iterable[str], name: str = "",
-                   expires_at: datetime | None = None) -> tuple[ApiKey, str]:
+def api_key_create(
+    *, operator: Operator, scopes: Iterable[str], name: str = "", expires_at: datetime | None = None
+) -> tuple[ApiKey, str]:
     """Returns the key and its raw value, which is never stored and cannot be shown again."""
     prefix = secrets.token_hex(4)
     raw_key = f"evp_{prefix}_{secrets.token_urlsafe(32)}"
     key = ApiKey.objects.create(
-        operator=operator, name=name, prefix=prefix, key_hash=ApiKey.hash_key(raw_key),
-        scopes=normalize_scopes(scopes), expires_at=expires_at,
+        operator=operator,
+        name=name,
+        prefix=prefix,
+        key_hash=ApiKey.hash_key(raw_key),
+        scopes=normalize_scopes(scopes),
+        expires_at=expires_at,
     )
     return key, raw_key
 
@@ -58,12 +63,15 @@ def api_key_revoke(*, api_key: ApiKey) -> ApiKey:
     return api_key
 
 
-def operator_user_create(*, operator: Operator, username: str, password: str, role: str,
-                         is_staff: bool = True) -> User:
+def operator_user_create(*, operator: Operator, username: str, password: str, role: str, is_staff: bool = True) -> User:
     if role not in Role.values:
         raise ValidationFailed(f"Unknown role {role!r}.", errors={"role": [f"Choose one of {Role.values}."]})
     if User.objects.filter(username=username).exists():
         raise ValidationFailed(f"User {username!r} exists already.", errors={"username": ["Already exists."]})
     return User.objects.create_user(
-        username=username, password=password, operator=operator, role=role, is_staff=is_staff,
+        username=username,
+        password=password,
+        operator=operator,
+        role=role,
+        is_staff=is_staff,
     )

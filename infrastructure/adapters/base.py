@@ -94,8 +94,9 @@ class CpmsAdapter(ABC):
         self.settings = settings
 
     @abstractmethod
-    def start_session(self, *, cpms_station_id: str, connector_id: str, evse_uid: str,
-                      session_id: str) -> CommandResult:
+    def start_session(
+        self, *, cpms_station_id: str, connector_id: str, evse_uid: str, session_id: str
+    ) -> CommandResult:
         """Ask the CPMS to start charging on a connector. `session_id` is our `chs_...` id (sent as the
         authorization reference, so a repeated command is recognisable at the CPMS)."""
 

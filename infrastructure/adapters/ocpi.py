@@ -74,8 +74,9 @@ class OcpiClient:
         if not isinstance(body, dict) or "status_code" not in body:
             raise AdapterError(f"OCPI {method} {url}: not an OCPI response envelope")
         if 3000 <= int(body["status_code"]) < 4000:  # 3xxx: server errors at the CPO
-            raise AdapterError(f"OCPI {method} {url}: status_code {body['status_code']} "
-                               f"{body.get('status_message', '')}")
+            raise AdapterError(
+                f"OCPI {method} {url}: status_code {body['status_code']} {body.get('status_message', '')}"
+            )
         return response, body
 
     def endpoints(self) -> dict[str, str]:
@@ -114,8 +115,11 @@ class OcpiAdapter(CpmsAdapter):
     requires_base_url = True
 
     def _client(self) -> OcpiClient:
-        return OcpiClient(base_url=self.settings.base_url, token=self.settings.credentials.get("token"),
-                          timeout_s=self.settings.timeout_s)
+        return OcpiClient(
+            base_url=self.settings.base_url,
+            token=self.settings.credentials.get("token"),
+            timeout_s=self.settings.timeout_s,
+        )
 
     def _command(self, command: str, body: dict) -> dict:
         client = self._client()
@@ -131,33 +135,47 @@ class OcpiAdapter(CpmsAdapter):
             message = " ".join(m.get("text", "") for m in message if isinstance(m, dict))
         if envelope.get("status_code") == 1000 and result == "ACCEPTED":
             return CommandResult(CommandOutcome.ACCEPTED, cpms_session_id=cpms_session_id, message=str(message))
-        return CommandResult(CommandOutcome.REJECTED, cpms_session_id=cpms_session_id,
-                             message=f"{result or envelope.get('status_code')}: {message}".strip())
+        return CommandResult(
+            CommandOutcome.REJECTED,
+            cpms_session_id=cpms_session_id,
+            message=f"{result or envelope.get('status_code')}: {message}".strip(),
+        )
 
     @_malformed_answer_is_failure
     def start_session(self, *, cpms_station_id, connector_id, evse_uid, session_id):
-        envelope = self._command("START_SESSION", {
-            "response_url": f"{settings.CPMS_OCPI_RESPONSE_URL.rstrip('/')}/START_SESSION/{session_id}",
-            "token": {
-                "country_code": settings.CPMS_OCPI_COUNTRY_CODE, "party_id": settings.CPMS_OCPI_PARTY_ID,
-                "uid": session_id, "type": "AD_HOC_USER", "contract_id": session_id, "issuer": "evpay",
-                "valid": True, "whitelist": "NEVER",
-                "last_updated": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+        envelope = self._command(
+            "START_SESSION",
+            {
+                "response_url": f"{settings.CPMS_OCPI_RESPONSE_URL.rstrip('/')}/START_SESSION/{session_id}",
+                "token": {
+                    "country_code": settings.CPMS_OCPI_COUNTRY_CODE,
+                    "party_id": settings.CPMS_OCPI_PARTY_ID,
+                    "uid": session_id,
+                    "type": "AD_HOC_USER",
+                    "contract_id": session_id,
+                    "issuer": "evpay",
+                    "valid": True,
+                    "whitelist": "NEVER",
+                    "last_updated": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+                },
+                "location_id": cpms_station_id,
+                "evse_uid": evse_uid or None,
+                "connector_id": connector_id,
+                "authorization_reference": session_id,
             },
-            "location_id": cpms_station_id,
-            "evse_uid": evse_uid or None,
-            "connector_id": connector_id,
-            "authorization_reference": session_id,
-        })
+        )
         return self._result(envelope, session_id)
 
     @_malformed_answer_is_failure
     def stop_session(self, *, cpms_station_id, cpms_session_id, session_id):
         reference = cpms_session_id or session_id
-        envelope = self._command("STOP_SESSION", {
-            "response_url": f"{settings.CPMS_OCPI_RESPONSE_URL.rstrip('/')}/STOP_SESSION/{session_id}",
-            "session_id": reference,
-        })
+        envelope = self._command(
+            "STOP_SESSION",
+            {
+                "response_url": f"{settings.CPMS_OCPI_RESPONSE_URL.rstrip('/')}/STOP_SESSION/{session_id}",
+                "session_id": reference,
+            },
+        )
         return self._result(envelope, reference)
 
     @_malformed_answer_is_failure
@@ -183,11 +201,17 @@ class OcpiAdapter(CpmsAdapter):
             raw = str(evse.get("status", ""))
             reported_at = _parse_time(evse.get("last_updated"))
             for connector in evse.get("connectors") or []:
-                reports.append(ConnectorStatusReport(
-                    cpms_station_id=location["id"], connector_id=str(connector.get("id")),
-                    evse_uid=str(evse.get("uid", "")), status=to_ocpi_status(protocol=OCPI, raw_status=raw),
-                    protocol=OCPI, raw_status=raw, reported_at=reported_at,
-                ))
+                reports.append(
+                    ConnectorStatusReport(
+                        cpms_station_id=location["id"],
+                        connector_id=str(connector.get("id")),
+                        evse_uid=str(evse.get("uid", "")),
+                        status=to_ocpi_status(protocol=OCPI, raw_status=raw),
+                        protocol=OCPI,
+                        raw_status=raw,
+                        reported_at=reported_at,
+                    )
+                )
         return reports
 
     @_malformed_answer_is_failure

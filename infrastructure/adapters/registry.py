@@ -66,6 +66,7 @@ def _now_ms() -> float:
 
 # --- circuit breaker --------------------------------------------------------------------------------
 
+
 def _circuit_admit(config_pk: int) -> bool:
     """May a call be made now? Closed: yes. Open past the reset timeout: exactly one caller (the one whose
     conditional UPDATE wins) is let through as the half-open trial. A half-open trial that never reported
@@ -104,9 +105,16 @@ def _circuit_record(config_pk: int, *, failed: bool) -> None:
 
 # --- metrics ----------------------------------------------------------------------------------------
 
+
 def _metrics_record(config: AdapterConfig, *, operation: str, outcome: str, latency_ms: int, error: str = "") -> None:
-    AdapterCall.objects.create(operator_id=config.operator_id, adapter_type=config.adapter_type,
-                               operation=operation, outcome=outcome, latency_ms=latency_ms, error=error[:500])
+    AdapterCall.objects.create(
+        operator_id=config.operator_id,
+        adapter_type=config.adapter_type,
+        operation=operation,
+        outcome=outcome,
+        latency_ms=latency_ms,
+        error=error[:500],
+    )
     key = {"adapter_type": config.adapter_type, "operation": operation, "outcome": outcome}
     increment = {"count": F("count") + 1, "latency_ms_sum": F("latency_ms_sum") + latency_ms}
     if AdapterCallCounter.objects.filter(**key).update(**increment):
@@ -119,6 +127,7 @@ def _metrics_record(config: AdapterConfig, *, operation: str, outcome: str, late
 
 
 # --- the guarded adapter ----------------------------------------------------------------------------
+
 
 class GuardedAdapter:
     """An adapter of one operator's adapter type, wrapped in the circuit breaker, retries and metrics.
@@ -136,10 +145,15 @@ class GuardedAdapter:
         _load_builtin()
         self.config = config
         self.adapter_type = config.adapter_type
-        self.adapter: CpmsAdapter = ADAPTERS[config.adapter_type](AdapterSettings(
-            operator_id=config.operator_id, adapter_type=config.adapter_type, base_url=config.base_url,
-            timeout_s=config.timeout_ms / 1000, credentials=credentials_decrypt(config.credentials_encrypted),
-        ))
+        self.adapter: CpmsAdapter = ADAPTERS[config.adapter_type](
+            AdapterSettings(
+                operator_id=config.operator_id,
+                adapter_type=config.adapter_type,
+                base_url=config.base_url,
+                timeout_s=config.timeout_ms / 1000,
+                credentials=credentials_decrypt(config.credentials_encrypted),
+            )
+        )
 
     def _call(self, operation: str, fn: Callable, *, retry_unsent_only: bool, classify=None):
         if not self.config.enabled:
@@ -157,12 +171,13 @@ class GuardedAdapter:
                 outcome = CallOutcome.TIMEOUT if isinstance(exc, AdapterTimeout) else CallOutcome.FAILURE
                 _metrics_record(self.config, operation=operation, outcome=outcome, latency_ms=latency, error=str(exc))
                 _circuit_record(self.config.pk, failed=True)
-                logger.info("%s.%s failed (attempt %d/%d): %s", self.adapter_type, operation, attempt + 1,
-                            attempts, exc)
+                logger.info(
+                    "%s.%s failed (attempt %d/%d): %s", self.adapter_type, operation, attempt + 1, attempts, exc
+                )
                 last_attempt = attempt + 1 >= attempts
                 if last_attempt or (retry_unsent_only and not exc.not_sent):
                     raise AdapterUnavailable(str(exc), reason=outcome) from exc
-                time.sleep(min(settings.CPMS_RETRY_BACKOFF * 2 ** attempt, 2.0))
+                time.sleep(min(settings.CPMS_RETRY_BACKOFF * 2**attempt, 2.0))
                 continue
             latency = int(_now_ms() - started)
             outcome, error = classify(result) if classify else (CallOutcome.SUCCESS, "")
@@ -191,25 +206,40 @@ class GuardedAdapter:
                 return CommandResult(CommandOutcome.TIMEOUT, message=str(exc))
             raise
 
-    def start_session(self, *, cpms_station_id: str, connector_id: str, session_id: str,
-                      evse_uid: str = "") -> CommandResult:
-        return self._command("start_session", lambda: self.adapter.start_session(
-            cpms_station_id=cpms_station_id, connector_id=connector_id, evse_uid=evse_uid, session_id=session_id))
+    def start_session(
+        self, *, cpms_station_id: str, connector_id: str, session_id: str, evse_uid: str = ""
+    ) -> CommandResult:
+        return self._command(
+            "start_session",
+            lambda: self.adapter.start_session(
+                cpms_station_id=cpms_station_id, connector_id=connector_id, evse_uid=evse_uid, session_id=session_id
+            ),
+        )
 
     def stop_session(self, *, cpms_station_id: str, cpms_session_id: str | None, session_id: str) -> CommandResult:
-        return self._command("stop_session", lambda: self.adapter.stop_session(
-            cpms_station_id=cpms_station_id, cpms_session_id=cpms_session_id, session_id=session_id))
+        return self._command(
+            "stop_session",
+            lambda: self.adapter.stop_session(
+                cpms_station_id=cpms_station_id, cpms_session_id=cpms_session_id, session_id=session_id
+            ),
+        )
 
     def fetch_connector_statuses(self, *, cpms_station_ids: list[str]) -> list[ConnectorStatusReport]:
-        return self._call("fetch_connector_statuses",
-                          lambda: self.adapter.fetch_connector_statuses(cpms_station_ids=cpms_station_ids),
-                          retry_unsent_only=False)
+        return self._call(
+            "fetch_connector_statuses",
+            lambda: self.adapter.fetch_connector_statuses(cpms_station_ids=cpms_station_ids),
+            retry_unsent_only=False,
+        )
 
     def ping(self, *, cpms_station_id: str | None = None) -> PingResult:
         started = _now_ms()
         try:
-            return self._call("ping", lambda: self.adapter.ping(cpms_station_id=cpms_station_id),
-                              retry_unsent_only=False, classify=self._classify_ping)
+            return self._call(
+                "ping",
+                lambda: self.adapter.ping(cpms_station_id=cpms_station_id),
+                retry_unsent_only=False,
+                classify=self._classify_ping,
+            )
         except AdapterUnavailable as exc:
             return PingResult(ok=False, latency_ms=int(_now_ms() - started), error=f"{exc.reason}: {exc}")
 
@@ -223,12 +253,17 @@ class StationAdapter:
         self.guarded = guarded
 
     def start_session(self, *, connector_id: str, session_id: str, evse_uid: str = "") -> CommandResult:
-        return self.guarded.start_session(cpms_station_id=self.mapping.cpms_station_id, connector_id=connector_id,
-                                          session_id=session_id, evse_uid=evse_uid)
+        return self.guarded.start_session(
+            cpms_station_id=self.mapping.cpms_station_id,
+            connector_id=connector_id,
+            session_id=session_id,
+            evse_uid=evse_uid,
+        )
 
     def stop_session(self, *, cpms_session_id: str | None, session_id: str) -> CommandResult:
-        return self.guarded.stop_session(cpms_station_id=self.mapping.cpms_station_id,
-                                         cpms_session_id=cpms_session_id, session_id=session_id)
+        return self.guarded.stop_session(
+            cpms_station_id=self.mapping.cpms_station_id, cpms_session_id=cpms_session_id, session_id=session_id
+        )
 
     def fetch_connector_statuses(self) -> list[ConnectorStatusReport]:
         return self.guarded.fetch_connector_statuses(cpms_station_ids=[self.mapping.cpms_station_id])

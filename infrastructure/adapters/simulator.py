@@ -61,8 +61,11 @@ class SimulatorAdapter(CpmsAdapter):
     def stop_session(self, *, cpms_station_id, cpms_session_id, session_id):
         _check_reachable(cpms_station_id)
         if _rejects(cpms_station_id):
-            return CommandResult(CommandOutcome.REJECTED, cpms_session_id=cpms_session_id,
-                                 message="The simulated charger rejected the stop.")
+            return CommandResult(
+                CommandOutcome.REJECTED,
+                cpms_session_id=cpms_session_id,
+                message="The simulated charger rejected the stop.",
+            )
         return CommandResult(CommandOutcome.ACCEPTED, cpms_session_id=cpms_session_id)
 
     def fetch_connector_statuses(self, *, cpms_station_ids):
@@ -79,8 +82,14 @@ class SimulatorAdapter(CpmsAdapter):
                 if len(cpms_station_ids) == 1 or settings.CPMS_SIMULATOR_MODE:
                     raise
         return [
-            ConnectorStatusReport(cpms_station_id=s.cpms_station_id, connector_id=s.connector_id,
-                                  evse_uid=s.evse_uid, status=s.status, protocol=s.protocol, raw_status=s.raw_status)
+            ConnectorStatusReport(
+                cpms_station_id=s.cpms_station_id,
+                connector_id=s.connector_id,
+                evse_uid=s.evse_uid,
+                status=s.status,
+                protocol=s.protocol,
+                raw_status=s.raw_status,
+            )
             for s in simulator_connector_states(operator_id=self.settings.operator_id, cpms_station_ids=reachable)
         ]
 

@@ -15,8 +15,9 @@ class Command(BaseCommand):
 
     def handle(self, *args, operator, username, password, role, **options):
         try:
-            user = operator_user_create(operator=operator_get(ref=operator), username=username,
-                                        password=password, role=role)
+            user = operator_user_create(
+                operator=operator_get(ref=operator), username=username, password=password, role=role
+            )
         except DomainError as exc:
             raise CommandError(exc.detail) from exc
         self.stdout.write(f"{user.username}")

@@ -13,7 +13,9 @@ class Command(BaseCommand):
 
     def handle(self, *args, name, admin_username, admin_password, **options):
         result = demo_seed(name=name, admin_username=admin_username, admin_password=admin_password)
-        self.stderr.write(f"Operator {result.operator.name} ({result.operator.id}); "
-                          f"admin user {admin_username!r} / {admin_password!r} at /admin/")
+        self.stderr.write(
+            f"Operator {result.operator.name} ({result.operator.id}); "
+            f"admin user {admin_username!r} / {admin_password!r} at /admin/"
+        )
         self.stderr.write("API key (shown once):")
         self.stdout.write(result.api_key)
