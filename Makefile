@@ -27,4 +27,4 @@ bench: install
 	PY=$(PY) ./bench/run_all.sh
 
 clean:
-	rm -rf var db.sqlite3 staticfiles .pytest_cache
+	rm -rf var db.sqlite3 db.sqlite3-wal db.sqlite3-shm staticfiles .pytest_cache
