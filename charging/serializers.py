@@ -113,6 +113,9 @@ class ChargeSessionSerializer(serializers.ModelSerializer):
     tariff = serializers.SerializerMethodField()
     cost = serializers.SerializerMethodField()
     power_kw = serializers.SerializerMethodField()
+    amount_refunded = serializers.IntegerField(
+        source="payment_intent.amount_refunded", read_only=True, help_text="The sum of its intent's succeeded refunds."
+    )
 
     class Meta:
         model = ChargeSession
@@ -134,6 +137,7 @@ class ChargeSessionSerializer(serializers.ModelSerializer):
             "last_progress_at",
             "cost",
             "amount_captured",
+            "amount_refunded",
             "stop_reason",
             "cpms_session_id",
             "started_at",

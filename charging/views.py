@@ -41,7 +41,7 @@ class TariffViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, OperatorSc
 
 
 class ChargeSessionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, OperatorScopedViewSet):
-    queryset = ChargeSession.objects.all()
+    queryset = ChargeSession.objects.select_related("payment_intent")
     serializer_class = ChargeSessionSerializer
     filterset_class = ChargeSessionFilterSet
     scope_resource = "charges"

@@ -8,6 +8,11 @@ BEAT_SCHEDULE = {
         "task": "payments.tasks.expire_authorizations",
         "schedule": timedelta(minutes=1),
     },
+    # Refunds left pending by an unavailable processor: sent again with the same idempotency key.
+    "payments-retry-pending-refunds": {
+        "task": "payments.tasks.retry_pending_refunds",
+        "schedule": timedelta(seconds=30),
+    },
     # Idempotency keys are kept at least 24 h, then pruned.
     "core-prune-idempotency-keys": {
         "task": "evpay.core.tasks.prune_idempotency_keys",

@@ -43,6 +43,11 @@ class PaymentIntent(models.Model):
     amount_authorized = models.BigIntegerField(default=0)
     amount_capturable = models.BigIntegerField(default=0)
     amount_captured = models.BigIntegerField(default=0)
+    # The sum of the intent's succeeded refunds.
+    amount_refunded = models.BigIntegerField(default=0)
+    # The sum of its pending refunds: reserved under the row lock before the processor is called, so that
+    # parallel refunds can never add up to more than amount_captured; released when a refund ends.
+    amount_refund_pending = models.BigIntegerField(default=0, editable=False)
     capture_before = models.DateTimeField(null=True, blank=True)
     authorized_at = models.DateTimeField(null=True, blank=True)
     captured_at = models.DateTimeField(null=True, blank=True)
@@ -71,6 +76,62 @@ class PaymentIntent(models.Model):
         indexes = [
             models.Index(fields=["operator", "-created_at"], name="pi_operator_created"),
             models.Index(fields=["status", "capture_before"], name="pi_status_capture_before"),
+        ]
+
+    def __str__(self):
+        return f"{self.id} {self.amount} {self.currency} {self.status}"
+
+    @property
+    def amount_refundable(self) -> int:
+        return self.amount_captured - self.amount_refunded - self.amount_refund_pending
+
+
+class RefundStatus(models.TextChoices):
+    PENDING = "pending"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+class RefundReason(models.TextChoices):
+    REQUESTED_BY_CUSTOMER = "requested_by_customer"
+    DUPLICATE = "duplicate"
+    FRAUDULENT = "fraudulent"
+    OVERCHARGE = "overcharge"
+
+
+R = RefundStatus
+# The only transitions that exist: action -> (statuses it may start from, status it ends in).
+# A refund is created pending (its amount reserved on the intent); a processor that is unavailable leaves it
+# pending and the retry job sends it again with the same idempotency key.
+REFUND_TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
+    "succeed": (frozenset({R.PENDING}), R.SUCCEEDED),
+    "fail": (frozenset({R.PENDING}), R.FAILED),
+}
+
+
+class Refund(models.Model):
+    id = PrefixedIdField(prefix="re")
+    operator = models.ForeignKey("core.Operator", on_delete=models.PROTECT, related_name="refunds")
+    payment_intent = models.ForeignKey(PaymentIntent, on_delete=models.PROTECT, related_name="refunds")
+    amount = models.BigIntegerField()
+    currency = models.CharField(max_length=3)
+    status = models.CharField(max_length=16, choices=RefundStatus.choices, default=RefundStatus.PENDING)
+    reason = models.CharField(max_length=32, choices=RefundReason.choices, null=True, blank=True)
+    failure_reason = models.CharField(max_length=500, null=True, blank=True)
+    processor_reference = models.CharField(max_length=100, null=True, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    # When the processor was last asked (a pending refund whose attempt is older than the claim timeout is
+    # sent again by the retry job) and how often.
+    attempted_at = models.DateTimeField(null=True, blank=True, editable=False)
+    attempts = models.PositiveIntegerField(default=0, editable=False)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["operator", "-created_at"], name="re_operator_created"),
+            models.Index(fields=["status", "attempted_at"], name="re_status_attempted"),
         ]
 
     def __str__(self):

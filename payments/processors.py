@@ -1,4 +1,4 @@
-"""The payment processor interface (authorize, capture, void) and the built-in `simulator`."""
+"""The payment processor interface (authorize, capture, void, refund) and the built-in `simulator`."""
 
 import hashlib
 import secrets
@@ -27,6 +27,10 @@ class InvalidPaymentMethod(ProcessorError):
     pass
 
 
+class ProcessorRefused(ProcessorError):
+    """The processor answered and refused the operation for good (e.g. a refund it will not make)."""
+
+
 @dataclass(frozen=True)
 class Authorization:
     reference: str
@@ -37,6 +41,9 @@ class Authorization:
 
 
 class PaymentProcessor(ABC):
+    """Every call carries an idempotency key derived from our object and the action: a call repeated after a
+    time-out or a crash has the effect of one call."""
+
     name: str
 
     @abstractmethod
@@ -44,12 +51,17 @@ class PaymentProcessor(ABC):
         """Place a hold of `amount`. Raises ProcessorDeclined, InvalidPaymentMethod or ProcessorUnavailable."""
 
     @abstractmethod
-    def capture(self, *, reference: str, amount: int, currency: str) -> None:
+    def capture(self, *, reference: str, amount: int, currency: str, idempotency_key: str) -> None:
         """Capture `amount` of the hold and release the rest. Raises ProcessorUnavailable."""
 
     @abstractmethod
-    def void(self, *, reference: str) -> None:
+    def void(self, *, reference: str, idempotency_key: str) -> None:
         """Release the whole hold. Raises ProcessorUnavailable."""
+
+    @abstractmethod
+    def refund(self, *, reference: str, amount: int, currency: str, idempotency_key: str, metadata: dict) -> str:
+        """Give back `amount` of what was captured; returns the processor's refund reference. The same
+        `idempotency_key` never refunds twice. Raises ProcessorRefused or ProcessorUnavailable."""
 
 
 class SimulatorProcessor(PaymentProcessor):
@@ -84,11 +96,17 @@ class SimulatorProcessor(PaymentProcessor):
             fingerprint=hashlib.sha256(f"simulator:{token}".encode()).hexdigest()[:16],
         )
 
-    def capture(self, *, reference, amount, currency):
+    def capture(self, *, reference, amount, currency, idempotency_key):
         self._fail_if_told("capture")
 
-    def void(self, *, reference):
+    def void(self, *, reference, idempotency_key):
         self._fail_if_told("void")
+
+    def refund(self, *, reference, amount, currency, idempotency_key, metadata):
+        # "refund" in PAYMENT_SIMULATOR_FAIL: the simulated processor refuses refunds (the refund fails).
+        if "refund" in settings.PAYMENT_SIMULATOR_FAIL:
+            raise ProcessorRefused("The simulated processor refused the refund.")
+        return "sim_re_" + hashlib.sha256(idempotency_key.encode()).hexdigest()[:24]
 
     @staticmethod
     def _fail_if_told(operation: str) -> None:

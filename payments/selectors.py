@@ -1,6 +1,6 @@
 from django.utils import timezone
 
-from .models import PaymentIntent, PaymentIntentStatus
+from .models import PaymentIntent, PaymentIntentStatus, Refund, RefundStatus
 
 
 def payment_intents_due_for_expiry(*, limit: int = 500) -> list[PaymentIntent]:
@@ -8,6 +8,14 @@ def payment_intents_due_for_expiry(*, limit: int = 500) -> list[PaymentIntent]:
         PaymentIntent.objects.filter(
             status=PaymentIntentStatus.AUTHORIZED, capture_before__lte=timezone.now()
         ).order_by("capture_before")[:limit]
+    )
+
+
+def refunds_due_for_retry(*, stale_before, limit: int = 100) -> list[Refund]:
+    return list(
+        Refund.objects.filter(status=RefundStatus.PENDING, attempted_at__lt=stale_before)
+        .select_related("payment_intent")
+        .order_by("attempted_at")[:limit]
     )
 
 

@@ -5,7 +5,7 @@ from rest_framework import serializers
 from evpay.api.fields import AmountField, CurrencyField, MetadataField, OperatorObjectField
 from terminals.models import Terminal
 
-from .models import PaymentIntent, VoidReason
+from .models import PaymentIntent, Refund, RefundReason, VoidReason
 
 
 class PaymentMethodSerializer(serializers.Serializer):
@@ -39,6 +39,7 @@ class PaymentIntentSerializer(serializers.ModelSerializer):
             "amount_authorized",
             "amount_capturable",
             "amount_captured",
+            "amount_refunded",
             "capture_before",
             "authorized_at",
             "captured_at",
@@ -93,3 +94,37 @@ class PaymentIntentCaptureSerializer(serializers.Serializer):
 
 class PaymentIntentVoidSerializer(serializers.Serializer):
     reason = serializers.ChoiceField(choices=VoidReason.choices, required=False, allow_null=True)
+
+
+class RefundSerializer(serializers.ModelSerializer):
+    object = serializers.SerializerMethodField()
+    payment_intent_id = serializers.CharField(read_only=True)
+
+    class Meta:
+        model = Refund
+        fields = [
+            "id",
+            "object",
+            "payment_intent_id",
+            "amount",
+            "currency",
+            "status",
+            "reason",
+            "failure_reason",
+            "processor_reference",
+            "metadata",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+    def get_object(self, obj) -> str:
+        return "refund"
+
+
+class RefundCreateSerializer(serializers.Serializer):
+    payment_intent_id = serializers.CharField(max_length=40)
+    # Bounds are checked against the intent in the service (`amount_exceeds_refundable`).
+    amount = AmountField(required=False, allow_null=True, help_text="Default: all that is still refundable.")
+    reason = serializers.ChoiceField(choices=RefundReason.choices, required=False, allow_null=True)
+    metadata = MetadataField()

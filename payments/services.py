@@ -2,10 +2,12 @@
 its event in the same transaction. Processor calls happen outside any transaction: the intent is first
 claimed (`processing_action`), then the processor is called, then the result is recorded."""
 
+import logging
 from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from evpay.api.errors import (
@@ -19,8 +21,25 @@ from evpay.core.models import Operator
 from terminals.models import Terminal
 from webhooks.services import event_emit
 
-from .models import PAYMENT_INTENT_TRANSITIONS, PaymentIntent, PaymentIntentStatus, VoidReason
-from .processors import InvalidPaymentMethod, ProcessorDeclined, ProcessorUnavailable, get_processor
+from . import selectors
+from .models import (
+    PAYMENT_INTENT_TRANSITIONS,
+    REFUND_TRANSITIONS,
+    PaymentIntent,
+    PaymentIntentStatus,
+    Refund,
+    RefundStatus,
+    VoidReason,
+)
+from .processors import (
+    InvalidPaymentMethod,
+    ProcessorDeclined,
+    ProcessorError,
+    ProcessorUnavailable,
+    get_processor,
+)
+
+logger = logging.getLogger(__name__)
 
 _ACTION_VERBS = {"authorize": "authorized", "capture": "captured", "void": "voided", "expire": "expired"}
 
@@ -31,6 +50,10 @@ class AuthorizationExpired(DomainError):
 
 class AmountExceedsCapturable(DomainError):
     status_code, code, title = 400, "amount_exceeds_capturable", "Amount exceeds capturable"
+
+
+class AmountExceedsRefundable(DomainError):
+    status_code, code, title = 400, "amount_exceeds_refundable", "Amount exceeds refundable"
 
 
 def _emit(intent: PaymentIntent, event_type: str) -> None:
@@ -129,7 +152,8 @@ def _claim_and_call(intent: PaymentIntent, action: str, call, check=None) -> tup
 
 
 def _release_hold(processor, intent: PaymentIntent) -> None:
-    processor.void(reference=intent.processor_reference)
+    # void and expire release the same hold: one key, so that the hold is released once.
+    processor.void(reference=intent.processor_reference, idempotency_key=f"{intent.id}:cancel")
 
 
 def _unavailable(exc: ProcessorUnavailable) -> UpstreamUnavailable:
@@ -231,7 +255,12 @@ def payment_intent_capture(*, intent: PaymentIntent, amount_to_capture: int | No
             )
 
     def capture(processor, claimed: PaymentIntent) -> None:
-        processor.capture(reference=claimed.processor_reference, currency=claimed.currency, amount=amount_of(claimed))
+        processor.capture(
+            reference=claimed.processor_reference,
+            currency=claimed.currency,
+            amount=amount_of(claimed),
+            idempotency_key=f"{claimed.id}:capture",
+        )
 
     claimed, _ = _claim_and_call(intent, "capture", capture, check)
     with transaction.atomic():
@@ -267,3 +296,122 @@ def payment_intent_expire(*, intent: PaymentIntent) -> PaymentIntent:
     with transaction.atomic():
         intent = _lock(intent)
         return _apply(intent, "expire", amount_capturable=0, expired_at=timezone.now(), void_reason=VoidReason.EXPIRED)
+
+
+# --- refunds --------------------------------------------------------------------------------------------------
+
+
+def _emit_refund(refund: Refund, event_type: str) -> None:
+    from .serializers import RefundSerializer
+
+    event_emit(operator=refund.operator_id, type=f"refund.{event_type}", data_object=RefundSerializer(refund).data)
+
+
+def refund_create(
+    *,
+    intent: PaymentIntent,
+    amount: int | None = None,
+    reason: str | None = None,
+    metadata: dict | None = None,
+) -> Refund:
+    """Refund `amount` (default: all still refundable) of a captured intent.
+
+    The amount is reserved on the intent (`amount_refund_pending`) under its row lock, together with the
+    pending refund and its event; then the processor is called with no transaction open; then the outcome is
+    recorded. Parallel refunds therefore never add up to more than `amount_captured`. A processor that is
+    unavailable leaves the refund pending with its amount reserved: `refunds_retry_pending` sends it again with
+    the same idempotency key, so it is refunded exactly once."""
+    with transaction.atomic():
+        locked = _lock(intent)
+        if locked.status != PaymentIntentStatus.CAPTURED:
+            raise InvalidState(
+                f"Payment intent {locked.id} is {locked.status}; only a captured intent can be refunded."
+            )
+        if amount is not None and amount <= 0:
+            raise ValidationFailed(
+                "amount must be greater than 0.", errors={"amount": ["Ensure this value is greater than 0."]}
+            )
+        refundable = locked.amount_refundable
+        amount = refundable if amount is None else amount
+        if amount > refundable or amount == 0:  # 0: nothing is left to refund
+            raise AmountExceedsRefundable(
+                f"Payment intent {locked.id} has {refundable} left to refund "
+                f"(captured {locked.amount_captured}, refunded {locked.amount_refunded}, "
+                f"pending {locked.amount_refund_pending}); {amount} asked.",
+                errors={"amount": [f"At most {refundable}."]},
+            )
+        refund = Refund.objects.create(
+            operator_id=locked.operator_id,
+            payment_intent=locked,
+            amount=amount,
+            currency=locked.currency,
+            reason=reason,
+            metadata=metadata or {},
+            attempted_at=timezone.now(),
+            attempts=1,
+        )
+        # Bookkeeping, not a change the client sees: updated_at stays as it is.
+        PaymentIntent.objects.filter(pk=locked.pk).update(amount_refund_pending=F("amount_refund_pending") + amount)
+        _emit_refund(refund, "created")
+    return _refund_send(refund, locked)
+
+
+def _refund_send(refund: Refund, intent: PaymentIntent) -> Refund:
+    """One processor call for a pending refund, outside any transaction, then its outcome recorded."""
+    try:
+        reference = get_processor(intent.processor).refund(
+            reference=intent.processor_reference,
+            amount=refund.amount,
+            currency=refund.currency,
+            idempotency_key=f"{refund.id}:refund",
+            metadata={"evpay_refund_id": refund.id, "evpay_payment_intent_id": intent.id},
+        )
+    except ProcessorUnavailable as exc:
+        logger.warning("Refund %s stays pending, the processor did not answer: %s", refund.id, exc)
+        return refund
+    except ProcessorError as exc:
+        return _refund_finish(refund, "fail", failure_reason=str(exc) or exc.__class__.__name__)
+    return _refund_finish(refund, "succeed", processor_reference=reference)
+
+
+def _refund_finish(refund: Refund, action: str, **fields) -> Refund:
+    """Move a pending refund along `action`, release its reservation and, when it succeeded, add it to the
+    intent's amount_refunded; events in the same transaction. A refund another attempt finished is left."""
+    allowed_from, target = REFUND_TRANSITIONS[action]
+    with transaction.atomic():
+        intent = PaymentIntent.objects.select_for_update().get(pk=refund.payment_intent_id)
+        locked = Refund.objects.select_for_update().get(pk=refund.pk)
+        if locked.status not in allowed_from:
+            return locked
+        locked.status = target
+        for name, value in fields.items():
+            setattr(locked, name, value)
+        locked.save()
+        if action == "succeed":
+            intent.amount_refund_pending -= locked.amount
+            intent.amount_refunded += locked.amount
+            intent.save()
+            _emit_refund(locked, "succeeded")
+            _emit(intent, "refunded")
+        else:
+            PaymentIntent.objects.filter(pk=intent.pk).update(
+                amount_refund_pending=F("amount_refund_pending") - locked.amount
+            )
+            _emit_refund(locked, "failed")
+    return locked
+
+
+def refunds_retry_pending(*, limit: int = 100) -> int:
+    """Beat: pending refunds whose last processor attempt is older than PAYMENT_PROCESSOR_CLAIM_TIMEOUT (the
+    processor was unavailable, or the process died mid-call) are sent again with the same idempotency key.
+    Returns how many ended (succeeded or failed)."""
+    ended = 0
+    stale_before = timezone.now() - timedelta(seconds=settings.PAYMENT_PROCESSOR_CLAIM_TIMEOUT)
+    for refund in selectors.refunds_due_for_retry(stale_before=stale_before, limit=limit):
+        # Claimed by a conditional update: a parallel run (or a request) that got there first wins.
+        claimed = Refund.objects.filter(
+            pk=refund.pk, status=RefundStatus.PENDING, attempted_at__lt=stale_before
+        ).update(attempted_at=timezone.now(), attempts=F("attempts") + 1)
+        if claimed and _refund_send(refund, refund.payment_intent).status != RefundStatus.PENDING:
+            ended += 1
+    return ended

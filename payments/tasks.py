@@ -6,7 +6,7 @@ from evpay.api.errors import DomainError
 
 from .processors import ProcessorError
 from .selectors import payment_intents_due_for_expiry
-from .services import payment_intent_expire
+from .services import payment_intent_expire, refunds_retry_pending
 
 logger = logging.getLogger(__name__)
 
@@ -22,3 +22,9 @@ def expire_authorizations() -> int:
         except (DomainError, ProcessorError) as exc:  # captured meanwhile, or processor down: next run retries
             logger.info("Not expiring %s now: %s", intent.id, exc)
     return expired
+
+
+@shared_task
+def retry_pending_refunds() -> int:
+    """Beat: refunds left pending by an unavailable processor are sent again (same idempotency key)."""
+    return refunds_retry_pending()

@@ -3,18 +3,21 @@ from rest_framework import mixins, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from evpay.api.errors import NotFound
 from evpay.api.schema import ProblemSerializer
 from evpay.api.views import OperatorScopedViewSet
 
 from . import services
-from .filters import PaymentIntentFilterSet
-from .models import PaymentIntent
+from .filters import PaymentIntentFilterSet, RefundFilterSet
+from .models import PaymentIntent, Refund
 from .serializers import (
     PaymentIntentAuthorizeSerializer,
     PaymentIntentCaptureSerializer,
     PaymentIntentCreateSerializer,
     PaymentIntentSerializer,
     PaymentIntentVoidSerializer,
+    RefundCreateSerializer,
+    RefundSerializer,
 )
 
 
@@ -64,3 +67,37 @@ class PaymentIntentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Ope
         intent, data = self.get_object(), self.validated_input(PaymentIntentVoidSerializer)
         intent = services.payment_intent_void(intent=intent, reason=data.get("reason"))
         return Response(PaymentIntentSerializer(intent).data)
+
+
+class RefundViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, OperatorScopedViewSet):
+    queryset = Refund.objects.all()
+    serializer_class = RefundSerializer
+    filterset_class = RefundFilterSet
+    scope_resource = "payments"
+
+    @extend_schema(
+        request=RefundCreateSerializer,
+        responses={
+            201: RefundSerializer,
+            400: ProblemSerializer,
+            404: ProblemSerializer,
+            409: ProblemSerializer,
+        },
+        description=(
+            "Refunds a captured payment intent, partially or in full, several times up to `amount_captured`. "
+            "The answer is the refund: `succeeded`, `failed` (the processor refused it; `failure_reason` says "
+            "why, the intent is unchanged) or `pending` (the processor did not answer; the refund keeps its "
+            "amount reserved and is sent again with the same idempotency key until the processor answers; "
+            "`refund.succeeded` or `refund.failed` tells the outcome). An unknown payment intent, or another "
+            "operator's, is 404."
+        ),
+    )
+    def create(self, request):
+        data = self.validated_input(RefundCreateSerializer)
+        intent = PaymentIntent.objects.filter(operator=self.operator, pk=data["payment_intent_id"]).first()
+        if intent is None:
+            raise NotFound(f"No payment intent {data['payment_intent_id']!r}.")
+        refund = services.refund_create(
+            intent=intent, amount=data.get("amount"), reason=data.get("reason"), metadata=data.get("metadata")
+        )
+        return Response(RefundSerializer(refund).data, status=status.HTTP_201_CREATED)

@@ -17,6 +17,16 @@ def _payment_intents(operator, n):
         PaymentIntent.objects.create(operator=operator, amount=100 + i, currency="EUR", terminal=terminal)
 
 
+def _refunds(operator, n):
+    from payments.models import PaymentIntent, Refund
+
+    for i in range(n):
+        intent = PaymentIntent.objects.create(
+            operator=operator, amount=1000, currency="EUR", status="captured", amount_captured=1000
+        )
+        Refund.objects.create(operator=operator, payment_intent=intent, amount=100 + i, currency="EUR")
+
+
 def _api_keys(operator, n):
     for _ in range(n):
         api_key_create(operator=operator, scopes=["*"])
@@ -204,6 +214,7 @@ CHANGELISTS = [
     ("/admin/core/apikey/", _api_keys),
     ("/admin/core/idempotencykey/", _idempotency_keys),
     ("/admin/payments/paymentintent/", _payment_intents),
+    ("/admin/payments/refund/", _refunds),
     ("/admin/terminals/terminal/", _terminals),
     ("/admin/terminals/terminalhealthevent/", _terminal_health_events),
     ("/admin/charging/chargesession/", _charge_sessions),
@@ -224,6 +235,7 @@ CHANGELIST_IDS = [url.removeprefix("/admin/").rstrip("/") for url, _ in CHANGELI
 # Records of money and events: never deleted, not even by a superuser.
 LEDGERS = [
     "/admin/payments/paymentintent/",
+    "/admin/payments/refund/",
     "/admin/charging/chargesession/",
     "/admin/webhooks/event/",
     "/admin/webhooks/webhookdelivery/",
