@@ -63,4 +63,9 @@ BEAT_SCHEDULE = {
         "task": "webhooks.tasks.prune_deliveries",
         "schedule": timedelta(hours=1),
     },
+    # Events older than EVENT_RETENTION_DAYS (the events API keeps them at least that long) are pruned.
+    "webhooks-prune-events": {
+        "task": "webhooks.tasks.prune_events",
+        "schedule": timedelta(hours=1),
+    },
 }

@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 from evpay.api.auth_views import TokenObtainView, TokenRefreshView
 from evpay.health import DetailedHealthView, HealthView, LiveView, ReadyView
 from evpay.metrics import metrics_view
+from webhooks.urls import event_urlpatterns
 
 handler404 = "evpay.api.errors.handler404"
 handler500 = "evpay.api.errors.handler500"
@@ -24,6 +25,7 @@ urlpatterns = [
     path("v1/", include("payments.urls")),
     path("v1/", include("terminals.urls")),
     path("v1/", include("charging.urls")),
+    path("v1/", include(event_urlpatterns)),
     path("v1/charging-infrastructure/", include("infrastructure.urls")),
     path("api/v1/", include("webhooks.urls")),
 ]

@@ -75,9 +75,9 @@ class WebhookDeliveryAdmin(LedgerAdmin):
 
 @admin.register(Event)
 class EventAdmin(LedgerAdmin):
-    list_display = ("id", "operator", "type", "created_at")
+    list_display = ("id", "operator", "type", "object_id", "created_at")
     list_filter = ("type",)
-    search_fields = ("id",)
+    search_fields = ("id", "object_id")
     list_select_related = ("operator",)
     date_hierarchy = "created_at"
 

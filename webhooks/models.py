@@ -37,12 +37,17 @@ class Event(models.Model):
     id = PrefixedIdField(prefix="evt")
     operator = models.ForeignKey("core.Operator", on_delete=models.CASCADE, related_name="events")
     type = models.CharField(max_length=64, db_index=True)
+    # The id of the resource in data.object, copied out so that GET /v1/events?object_id= is an index lookup.
+    object_id = models.CharField(max_length=64, blank=True, default="")
     data = models.JSONField()
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["operator", "-created_at"], name="event_operator_created")]
+        indexes = [
+            models.Index(fields=["operator", "-created_at"], name="event_operator_created"),
+            models.Index(fields=["operator", "object_id", "-created_at"], name="event_operator_object"),
+        ]
 
     def __str__(self):
         return f"{self.type} {self.id}"

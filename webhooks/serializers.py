@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from .models import ALL_EVENT_TYPES, EVENT_TYPES, WebhookDelivery, WebhookDeliveryAttempt, WebhookSubscription
+from .models import ALL_EVENT_TYPES, EVENT_TYPES, Event, WebhookDelivery, WebhookDeliveryAttempt, WebhookSubscription
 
 
 class WebhookSubscriptionSerializer(serializers.ModelSerializer):
@@ -89,3 +89,34 @@ class WebhookDeliverySerializer(serializers.ModelSerializer):
             "created_at",
         ]
         read_only_fields = fields
+
+
+class EventSerializer(serializers.ModelSerializer):
+    """Contract section 0: `id`, `type` and `data` are exactly what every delivery of the event sends."""
+
+    object = serializers.SerializerMethodField(help_text='Always `"event"`.')
+    data = serializers.JSONField(
+        help_text="`object`: the resource as the API returned it when the event happened; some types add fields "
+        "next to it (`terminal.status_changed`: `previous_status`)."
+    )
+
+    class Meta:
+        model = Event
+        fields = ["id", "object", "type", "created_at", "data"]
+        read_only_fields = fields
+
+    def get_object(self, obj) -> str:
+        return "event"
+
+
+class EventRedeliverSerializer(serializers.Serializer):
+    subscription_id = serializers.CharField(
+        required=False,
+        max_length=64,
+        help_text="Send to this active subscription only (even if its event types no longer include the event's). "
+        "Without it: every active subscription whose event types match the event now.",
+    )
+
+
+class EventRedeliveriesSerializer(serializers.Serializer):
+    deliveries = WebhookDeliverySerializer(many=True, read_only=True)

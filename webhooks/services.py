@@ -55,7 +55,12 @@ def event_emit(*, operator: Operator | str, type: str, data_object: dict, extra_
     if not connection.in_atomic_block:
         raise RuntimeError(f"event_emit({type}) outside a transaction: the event could outlive or miss its change.")
     operator_id = operator if isinstance(operator, str) else operator.pk
-    event = Event.objects.create(operator_id=operator_id, type=type, data={"object": data_object, **(extra_data or {})})
+    event = Event.objects.create(
+        operator_id=operator_id,
+        type=type,
+        object_id=_object_id(data_object),
+        data={"object": data_object, **(extra_data or {})},
+    )
     # Every state change passes here: one log line each, with the ids needed to follow an object.
     logger.info(
         "%s %s",
@@ -74,16 +79,26 @@ def event_emit(*, operator: Operator | str, type: str, data_object: dict, extra_
     return event
 
 
-def _deliveries_create(*, event: Event, subscription_ids: list[str]) -> list[WebhookDelivery]:
-    if not subscription_ids:
-        return []
-    body = json.dumps(
+def _object_id(data_object: dict) -> str:
+    return str(data_object.get("id") or "")[:64]
+
+
+def _payload_body(event: Event) -> str:
+    return json.dumps(
         {"id": event.id, "type": event.type, "timestamp": _iso(event.created_at), "data": event.data},
         separators=(",", ":"),
         ensure_ascii=False,
         cls=DjangoJSONEncoder,
     )
-    payload = WebhookPayload.objects.create(event=event, body=body, created_at=event.created_at)
+
+
+def _deliveries_create(
+    *, event: Event, subscription_ids: list[str], payload: WebhookPayload | None = None
+) -> list[WebhookDelivery]:
+    if not subscription_ids:
+        return []
+    if payload is None:
+        payload = WebhookPayload.objects.create(event=event, body=_payload_body(event), created_at=event.created_at)
     now = timezone.now()
     deliveries = WebhookDelivery.objects.bulk_create(
         [
@@ -221,10 +236,68 @@ def webhook_test_send(*, subscription: WebhookSubscription) -> WebhookDelivery:
         event = Event.objects.create(
             operator_id=subscription.operator_id,
             type=TEST_EVENT_TYPE,
+            object_id=subscription.pk,
             data={"object": WebhookSubscriptionSerializer(subscription).data},
         )
         (delivery,) = _deliveries_create(event=event, subscription_ids=[subscription.pk])
     return delivery
+
+
+# --- Events -----------------------------------------------------------------------------------------------------
+
+
+def event_redeliver(*, event: Event, subscription: WebhookSubscription | None = None) -> list[WebhookDelivery]:
+    """A new delivery of the same event (same body, same `webhook-id`) to `subscription`, or to every active
+    subscription whose event types match the event now; a `webhook.test` event goes back only to the
+    subscriptions it was sent to. 409 when there is none to send to."""
+    with transaction.atomic():
+        # The event row lock serialises parallel redeliveries that would both create its missing payload.
+        event = Event.objects.select_for_update().get(pk=event.pk)
+        if subscription is not None:
+            subscription = WebhookSubscription.objects.select_for_update().get(pk=subscription.pk)
+            if not subscription.is_active:
+                raise InvalidState(
+                    f"Webhook subscription {subscription.id} is not active ({subscription.disabled_reason}); "
+                    "re-enable it with PUT is_active true."
+                )
+            subscription_ids = [subscription.pk]
+        elif event.type == TEST_EVENT_TYPE:
+            subscription_ids = list(
+                WebhookSubscription.objects.filter(
+                    pk__in=event.webhook_deliveries.values("subscription_id"), is_active=True
+                ).values_list("pk", flat=True)
+            )
+        else:
+            subscription_ids = subscription_ids_matching(operator_id=event.operator_id, event_type=event.type)
+        if not subscription_ids:
+            raise InvalidState(f"No active webhook subscription receives {event.type} events; nothing to redeliver.")
+        # The payload is what earlier deliveries sent; it is made now if the event had no subscriber then.
+        payload = WebhookPayload.objects.filter(event=event).first() or WebhookPayload.objects.create(
+            event=event, body=_payload_body(event), created_at=event.created_at
+        )
+        deliveries = _deliveries_create(event=event, subscription_ids=subscription_ids, payload=payload)
+    logger.info("event %s redelivered to %s", event.id, ", ".join(subscription_ids), extra={"event_id": event.id})
+    return deliveries
+
+
+def events_prune(*, batch: int = 2000) -> int:
+    """Beat: events older than EVENT_RETENTION_DAYS, with their deliveries and payloads, in batches. An event
+    with a delivery still pending is kept until that delivery is finished."""
+    cutoff = timezone.now() - timedelta(days=settings.EVENT_RETENTION_DAYS)
+    deleted = 0
+    while True:
+        ids = list(
+            Event.objects.filter(created_at__lt=cutoff)
+            .exclude(webhook_deliveries__status=DeliveryStatus.PENDING)
+            .values_list("pk", flat=True)[:batch]
+        )
+        if not ids:
+            break
+        with transaction.atomic():
+            # Deliveries first: they protect the payload that the event's deletion takes with it.
+            WebhookDelivery.objects.filter(event_id__in=ids).delete()
+            deleted += Event.objects.filter(pk__in=ids).delete()[1].get(Event._meta.label, 0)
+    return deleted
 
 
 # --- Deliveries ---------------------------------------------------------------------------------------------------

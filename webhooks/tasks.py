@@ -30,3 +30,9 @@ def sweep_deliveries() -> int:
 def prune_deliveries() -> int:
     """Beat: succeeded deliveries older than WEBHOOK_RETENTION_DAYS."""
     return services.webhook_deliveries_prune()
+
+
+@shared_task(ignore_result=True)
+def prune_events() -> int:
+    """Beat: events older than EVENT_RETENTION_DAYS, with their deliveries."""
+    return services.events_prune()

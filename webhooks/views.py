@@ -3,14 +3,18 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status
 from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
-from evpay.api.views import OperatorScopedViewSet
+from evpay.api.views import OperatorScopedViewSet, ReadOnlyOperatorViewSet
 
 from . import services
-from .filters import WebhookDeliveryFilterSet, WebhookSubscriptionFilterSet
-from .models import EVENT_TYPES, DeliveryStatus, WebhookDelivery, WebhookSubscription
+from .filters import EventFilterSet, WebhookDeliveryFilterSet, WebhookSubscriptionFilterSet
+from .models import EVENT_TYPES, DeliveryStatus, Event, WebhookDelivery, WebhookSubscription
 from .serializers import (
+    EventRedeliveriesSerializer,
+    EventRedeliverSerializer,
+    EventSerializer,
     WebhookDeliverySerializer,
     WebhookSubscriptionCreateSerializer,
     WebhookSubscriptionSerializer,
@@ -85,3 +89,28 @@ class WebhookSubscriptionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixi
     def test(self, request, pk=None):
         delivery = services.webhook_test_send(subscription=self.get_object())
         return Response(WebhookDeliverySerializer(delivery).data, status=status.HTTP_202_ACCEPTED)
+
+
+class EventViewSet(ReadOnlyOperatorViewSet):
+    """Every event of the operator (the outbox the webhooks are sent from), kept EVENT_RETENTION_DAYS, so that a
+    receiver that missed some can reconcile: list what happened, read it, have it sent again."""
+
+    queryset = Event.objects.all()
+    serializer_class = EventSerializer
+    filterset_class = EventFilterSet
+    scope_resource = "webhooks"
+
+    @extend_schema(request=EventRedeliverSerializer, responses={202: EventRedeliveriesSerializer})
+    @action(detail=True, methods=["post"])
+    def redeliver(self, request, pk=None):
+        event, data = self.get_object(), self.validated_input(EventRedeliverSerializer)
+        subscription = None
+        if "subscription_id" in data:
+            subscription = WebhookSubscription.objects.filter(
+                operator=self.operator, pk=data["subscription_id"]
+            ).first()
+            if subscription is None:
+                raise ValidationError({"subscription_id": ["No webhook subscription with this id."]})
+        deliveries = services.event_redeliver(event=event, subscription=subscription)
+        body = EventRedeliveriesSerializer({"deliveries": deliveries}).data
+        return Response(body, status=status.HTTP_202_ACCEPTED)

@@ -220,6 +220,7 @@ WEBHOOK_RETRY_SCHEDULE = env.list(
 )
 WEBHOOK_DISABLE_AFTER = env.int("WEBHOOK_DISABLE_AFTER", default=5 * 24 * 3600)
 WEBHOOK_RETENTION_DAYS = env.int("WEBHOOK_RETENTION_DAYS", default=30)
+EVENT_RETENTION_DAYS = env.int("EVENT_RETENTION_DAYS", default=30)  # events API: kept at least this long
 # A delivery whose task message was sent but not picked up within this many seconds is sent again by the sweeper.
 WEBHOOK_REQUEUE_AFTER = env.int("WEBHOOK_REQUEUE_AFTER", default=60)
 WEBHOOK_SWEEP_BATCH = env.int("WEBHOOK_SWEEP_BATCH", default=500)
