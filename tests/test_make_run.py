@@ -52,7 +52,7 @@ def test_make_run_from_a_fresh_clone(tmp_path):
                 try:
                     if requests.get(f"{base}/health/ready", timeout=3).status_code == 200:
                         break
-                except requests.ConnectionError:
+                except requests.RequestException:  # not listening yet, or too busy starting to answer in time
                     pass
             time.sleep(1)
         else:
