@@ -1,8 +1,8 @@
 from django.contrib import admin
 from django.utils.html import format_html_join
 
-from evpay import money
 from evpay.admin import LedgerAdmin, OperatorScopedAdmin, is_platform_admin, run_service_action
+from evpay.core import money
 
 from . import services
 from .models import ChargeSession, StopReason, Tariff

@@ -13,7 +13,7 @@ rounded each on its own, so they may differ from the subtotal by a minor unit.
 from dataclasses import asdict, dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
-from evpay import money
+from evpay.core import money
 
 
 @dataclass(frozen=True)

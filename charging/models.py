@@ -1,7 +1,7 @@
 from django.db import models
 from django.utils import timezone
 
-from evpay.api.ids import PrefixedIdField
+from evpay.core.ids import PrefixedIdField
 
 PRICE_DIGITS = {"max_digits": 12, "decimal_places": 4}
 

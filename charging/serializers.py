@@ -3,8 +3,8 @@ from decimal import Decimal
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from evpay import money
 from evpay.api.fields import AmountField, CurrencyField, MetadataField
+from evpay.core import money
 
 from .costs import price_incl_vat
 from .models import ChargeSession, StopReason, Tariff

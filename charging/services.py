@@ -7,7 +7,7 @@ Celery tasks enqueued on commit; the payment is settled after the session's tran
 """
 
 import logging
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 
 from django.conf import settings
@@ -15,8 +15,11 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from evpay.api.errors import DomainError, InvalidState, ValidationFailed
+from evpay.core.clock import not_in_future
+from evpay.core.errors import DomainError, InvalidState, ValidationFailed
 from evpay.core.models import Operator
+from evpay.core.transitions import transition_allowed, transition_check
+from evpay.core.updates import model_update
 from infrastructure.adapters.base import CommandOutcome, CommandResult
 from infrastructure.adapters.registry import adapter_for_mapping
 from infrastructure.models import Connector, OcpiStatus, StationMapping
@@ -24,10 +27,10 @@ from payments import services as payment_services
 from payments.models import PaymentIntent, PaymentIntentStatus, VoidReason
 from payments.services import AuthorizationExpired
 from terminals.models import Terminal, TerminalStatus
-from webhooks.services import event_emit
 
 from . import selectors
 from .costs import cost_compute
+from .events import charge_session_event_emit
 from .models import (
     CHARGE_SESSION_TRANSITIONS,
     RUNNING_STATUSES,
@@ -53,8 +56,6 @@ CONNECTOR_UNAVAILABLE_STATUSES = frozenset(
     }
 )
 TERMINAL_UNAVAILABLE_STATUSES = frozenset({TerminalStatus.MAINTENANCE, TerminalStatus.DECOMMISSIONED})
-# A reading or end time further ahead of our clock than this is a broken clock, not a measurement.
-MAX_CLOCK_SKEW = timedelta(minutes=5)
 
 
 class PaymentIntentUnusable(DomainError):
@@ -139,8 +140,7 @@ def tariff_update(*, tariff: Tariff, **changes) -> Tariff:
         if changes.get("is_default"):
             _default_take(tariff.operator_id)
         tariff = Tariff.objects.select_for_update().get(pk=tariff.pk)
-        for name, value in changes.items():
-            setattr(tariff, name, value)
+        model_update(instance=tariff, fields=TARIFF_FIELDS, data=changes)
         tariff.save()
     return tariff
 
@@ -159,21 +159,12 @@ def tariff_applicable(mapping) -> Tariff:
 # --- charge sessions: helpers ---------------------------------------------------------------------------
 
 
-def _emit(session: ChargeSession, event_type: str) -> None:
-    from .serializers import ChargeSessionSerializer
-
-    event_emit(
-        operator=session.operator_id, type=f"charge.{event_type}", data_object=ChargeSessionSerializer(session).data
-    )
-
-
 def _lock(session: ChargeSession) -> ChargeSession:
     return ChargeSession.objects.select_for_update().get(pk=session.pk)
 
 
 def _can(session: ChargeSession, action: str) -> bool:
-    allowed_from, _ = CHARGE_SESSION_TRANSITIONS[action]
-    return session.status in allowed_from
+    return transition_allowed(CHARGE_SESSION_TRANSITIONS, action=action, status=session.status)
 
 
 _ACTION_VERBS = {
@@ -185,19 +176,21 @@ _ACTION_VERBS = {
 }
 
 
-def _check_transition(session: ChargeSession, action: str) -> None:
-    """The one place that says whether `action` may happen to `session` now."""
-    if not _can(session, action):
-        allowed_from, _ = CHARGE_SESSION_TRANSITIONS[action]
-        raise InvalidState(
+def _check_transition(session: ChargeSession, action: str) -> str | None:
+    """Whether `action` may happen to `session` now (the table in charging.models); its target status."""
+    return transition_check(
+        CHARGE_SESSION_TRANSITIONS,
+        action=action,
+        status=session.status,
+        refusal=lambda allowed_from: (
             f"Charge session {session.id} is {session.status}; only a session that is "
             f"{' or '.join(sorted(allowed_from))} can be {_ACTION_VERBS[action]}."
-        )
+        ),
+    )
 
 
 def _move(session: ChargeSession, action: str) -> None:
-    _check_transition(session, action)
-    session.status = CHARGE_SESSION_TRANSITIONS[action][1]
+    session.status = _check_transition(session, action)
 
 
 def _recompute(session: ChargeSession) -> None:
@@ -411,7 +404,7 @@ def charge_session_start_answer_record(*, session: ChargeSession, result: Comman
         if _can(session, "begin"):
             _begin(session, timezone.now())
             session.save()
-            _emit(session, "started")
+            charge_session_event_emit(session=session, type="charge.started")
         elif session.status in RUNNING_STATUSES:
             session.save()  # charging already (a reading came first): keep the CPMS's id
         else:
@@ -442,8 +435,7 @@ def charge_session_record_progress(
     """A cumulative reading. Older than the last one: ignored (returned unchanged). Less energy with a newer
     time: 400 `energy_decreased`. The first reading of a pending session starts it; reaching the cost cap
     moves it to `stopping` and sends the stop command."""
-    if measured_at > timezone.now() + MAX_CLOCK_SKEW:
-        raise ValidationFailed("measured_at is in the future.", errors={"measured_at": ["Must not be in the future."]})
+    not_in_future(measured_at, field="measured_at")
     with transaction.atomic():
         session = _lock(session)
         _check_transition(session, "record_progress")
@@ -458,7 +450,7 @@ def charge_session_record_progress(
         events = []
         if _can(session, "begin"):
             _begin(session, max(measured_at, session.created_at))  # billed time never precedes the tap
-            events.append("started")
+            events.append("charge.started")
         session.energy_wh = energy_wh
         session.last_progress_at = measured_at
         if power_kw is not None:
@@ -468,11 +460,11 @@ def charge_session_record_progress(
         if _can(session, "reach_cap") and session.cost_total >= session.preauth_amount:
             _move(session, "reach_cap")
             session.stop_reason = StopReason.COST_CAP_REACHED
-            events.append("cost_cap_reached")
+            events.append("charge.cost_cap_reached")
             _enqueue_stop(session)
         session.save()
         for event_type in events:
-            _emit(session, event_type)
+            charge_session_event_emit(session=session, type=event_type)
     return session
 
 
@@ -490,8 +482,8 @@ def charge_session_complete(
     capped at `preauth_amount` is captured (a total of 0 voids the intent). A failed capture leaves the intent
     authorized and schedules a retry; the session stays completed."""
     now = timezone.now()
-    if ended_at is not None and ended_at > now + MAX_CLOCK_SKEW:
-        raise ValidationFailed("ended_at is in the future.", errors={"ended_at": ["Must not be in the future."]})
+    if ended_at is not None:
+        not_in_future(ended_at, field="ended_at", now=now)
     with transaction.atomic():
         session = _lock(session)
         _check_transition(session, "complete")
@@ -516,7 +508,7 @@ def charge_session_complete(
         session.stop_reason = session.stop_reason or stop_reason or StopReason.COMPLETED
         session.completed_at = end
         session.save()
-        _emit(session, "completed")
+        charge_session_event_emit(session=session, type="charge.completed")
     return charge_session_payment_settle(session=session)
 
 
@@ -532,7 +524,7 @@ def charge_session_fail(*, session: ChargeSession, stop_reason: str, only_if_pen
         session.stop_reason = stop_reason
         session.completed_at = timezone.now()
         session.save()
-        _emit(session, "failed")
+        charge_session_event_emit(session=session, type="charge.failed")
     return charge_session_payment_settle(session=session)
 
 

@@ -3,7 +3,7 @@ import logging
 from celery import shared_task
 from django.conf import settings
 
-from evpay.api.errors import DomainError
+from evpay.core.errors import DomainError
 from infrastructure.adapters.base import AdapterUnavailable
 
 from . import services

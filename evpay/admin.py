@@ -3,7 +3,7 @@ state changes go through actions that call the services."""
 
 from django.contrib import admin, messages
 
-from evpay.api.errors import DomainError
+from evpay.core.errors import DomainError
 
 
 def is_platform_admin(request) -> bool:

@@ -11,7 +11,7 @@ from evpay.admin import (
     run_service_action,
     scoped_values_filter,
 )
-from evpay.api.errors import DomainError
+from evpay.core.errors import DomainError
 
 from . import services
 from .adapters.registry import adapter_requires_base_url, adapter_types

@@ -1,7 +1,7 @@
 from django.db import models
 from django.utils import timezone
 
-from evpay.api.ids import PrefixedIdField
+from evpay.core.ids import PrefixedIdField
 
 
 class OcpiStatus(models.TextChoices):

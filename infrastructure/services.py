@@ -10,9 +10,10 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from charging.models import Tariff
-from evpay.api.errors import DomainError, NotFound, ValidationFailed
+from evpay.core.errors import DomainError, NotFound, ValidationFailed
 from evpay.core.models import Operator
-from webhooks.services import event_emit
+from evpay.core.pruning import prune_in_batches
+from evpay.core.updates import model_update
 
 from .adapters.base import AdapterUnavailable, ConnectorStatusReport
 from .adapters.registry import (
@@ -23,6 +24,7 @@ from .adapters.registry import (
     is_adapter_type,
 )
 from .credentials import credentials_encrypt
+from .events import adapter_status_changed_emit, connectivity_tested_emit, connector_status_changed_emit
 from .models import (
     AdapterCall,
     AdapterConfig,
@@ -33,7 +35,6 @@ from .models import (
     StationMapping,
 )
 from .selectors import active_sessions_by_connector, adapter_health, live_connectors
-from .serializers import AdapterHealthSerializer
 from .statuses import PROTOCOLS
 
 logger = logging.getLogger(__name__)
@@ -112,6 +113,9 @@ def _station_taken(operator_id: str, station_id: str, exclude_pk: str | None = N
     )
 
 
+CONNECTOR_FIELDS = ("evse_uid", "standard", "power_type", "max_power_kw")
+
+
 def _connectors_replace(mapping: StationMapping, connectors: list[dict]) -> None:
     """Make the mapping's connectors exactly `connectors`: kept ones (same connector_id) keep their status,
     missing ones are removed (refused while a session runs on one), new ones start UNKNOWN."""
@@ -128,12 +132,10 @@ def _connectors_replace(mapping: StationMapping, connectors: list[dict]) -> None
             )
         Connector.objects.filter(mapping=mapping, connector_id__in=removed).delete()
     for connector_id, spec in wanted.items():
-        fields = {k: spec[k] for k in ("evse_uid", "standard", "power_type", "max_power_kw") if k in spec}
+        fields = {k: spec[k] for k in CONNECTOR_FIELDS if k in spec}
         if connector_id in existing:
             connector = existing[connector_id]
-            changed = [k for k, v in fields.items() if getattr(connector, k) != v]
-            for k in changed:
-                setattr(connector, k, fields[k])
+            changed = model_update(instance=connector, fields=CONNECTOR_FIELDS, data=fields)
             if changed:
                 connector.save(update_fields=[*changed, "updated_at"])
         else:
@@ -208,14 +210,16 @@ def mapping_update(
                     f"A charge session runs at {mapping.station_id}; its adapter_type and "
                     "cpms_station_id cannot change until it ends."
                 )
-            for name, value in (
-                ("adapter_type", adapter_type),
-                ("cpms_station_id", cpms_station_id),
-                ("is_active", is_active),
-                ("metadata", metadata),
-            ):
-                if value is not None:
-                    setattr(mapping, name, value)
+            model_update(
+                instance=mapping,
+                fields=("adapter_type", "cpms_station_id", "is_active", "metadata"),
+                data={
+                    "adapter_type": adapter_type,
+                    "cpms_station_id": cpms_station_id,
+                    "is_active": is_active,
+                    "metadata": metadata,
+                },
+            )
             if tariff is not UNSET:
                 mapping.tariff = tariff
             mapping.save()
@@ -257,12 +261,6 @@ def _lock_mapping(mapping: StationMapping) -> StationMapping:
 # --- connectivity tests --------------------------------------------------------------------------------
 
 
-def _emit_mapping(mapping: StationMapping, event_type: str) -> None:
-    from .serializers import StationMappingSerializer
-
-    event_emit(operator=mapping.operator_id, type=event_type, data_object=StationMappingSerializer(mapping).data)
-
-
 def mapping_connectivity_test_request(*, mapping: StationMapping) -> StationMapping:
     """Mark the test pending and enqueue it (after commit). The worker records the result."""
     from .tasks import mapping_connectivity_test
@@ -291,7 +289,7 @@ def mapping_connectivity_test_run(*, mapping: StationMapping) -> StationMapping:
         mapping.connectivity_test_error = (result.error or "")[:500]
         mapping.connectivity_tested_at = timezone.now()
         mapping.save()
-        _emit_mapping(mapping, "infrastructure.connectivity_tested")
+        connectivity_tested_emit(mapping=mapping)
     return mapping
 
 
@@ -316,18 +314,15 @@ def adapter_config_update(
     adapter_config_ensure(operator_id=operator.pk, adapter_type=adapter_type)
     with transaction.atomic():
         config = AdapterConfig.objects.select_for_update().get(operator=operator, adapter_type=adapter_type)
-        connection_changed = False
-        for name, value in (("enabled", enabled), ("base_url", base_url)):
-            if value is not None and getattr(config, name) != value:
-                setattr(config, name, value)
-                connection_changed = True
-        for name, value in (
-            ("timeout_ms", timeout_ms),
-            ("max_retries", max_retries),
-            ("poll_interval_s", poll_interval_s),
-        ):
-            if value is not None:
-                setattr(config, name, value)
+        changes = {
+            "enabled": enabled,
+            "base_url": base_url,
+            "timeout_ms": timeout_ms,
+            "max_retries": max_retries,
+            "poll_interval_s": poll_interval_s,
+        }
+        changed = model_update(instance=config, fields=changes, data=changes)
+        connection_changed = bool({"enabled", "base_url"} & set(changed))
         if credentials is not UNSET:
             config.credentials_encrypted = credentials_encrypt(credentials)
             connection_changed = True
@@ -356,8 +351,6 @@ def adapter_config_update(
 def connector_statuses_apply(*, operator_id: str, adapter_type: str, reports: list[ConnectorStatusReport]) -> int:
     """Record reported statuses; each real change updates the connector and emits
     `infrastructure.connector_status_changed` (with `previous_status`). Returns the number of changes."""
-    from .serializers import ConnectorStatusChangedSerializer
-
     reported = {(r.cpms_station_id, r.connector_id): r.status for r in reports}
     stations = {station for station, _ in reported}
     candidates = (
@@ -391,12 +384,7 @@ def connector_statuses_apply(*, operator_id: str, adapter_type: str, reports: li
             previous = connector.status
             connector.status, connector.status_updated_at = new_status, now
             connector.save(update_fields=["status", "status_updated_at", "updated_at"])
-            connector.previous_status = previous
-            event_emit(
-                operator=operator_id,
-                type="infrastructure.connector_status_changed",
-                data_object=ConnectorStatusChangedSerializer(connector, context={"active_sessions": sessions}).data,
-            )
+            connector_status_changed_emit(connector=connector, previous_status=previous, active_sessions=sessions)
             count += 1
     return count
 
@@ -450,18 +438,13 @@ def adapter_health_probe(*, config: AdapterConfig) -> str:
         config.health_status = entry["status"]
         config.save(update_fields=["health_status"])  # not a config change: updated_at stays
         if previous:  # the first probe only records the starting point
-            event_emit(
-                operator=config.operator_id,
-                type="infrastructure.adapter_status_changed",
-                data_object={**AdapterHealthSerializer(entry).data, "previous_status": previous},
-            )
+            adapter_status_changed_emit(operator_id=config.operator_id, health=entry, previous_status=previous)
     return entry["status"]
 
 
 def adapter_calls_prune(*, before=None) -> int:
     before = before or timezone.now() - timedelta(seconds=settings.CPMS_CALL_RETENTION)
-    deleted, _ = AdapterCall.objects.filter(created_at__lt=before).delete()
-    return deleted
+    return prune_in_batches(AdapterCall.objects.filter(created_at__lt=before))
 
 
 # --- demo ----------------------------------------------------------------------------------------------

@@ -4,8 +4,8 @@ from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from evpay.api.errors import NotFound
 from evpay.api.views import OperatorScopedViewSet
+from evpay.core.errors import NotFound
 
 from . import selectors, services
 from .adapters.registry import adapter_types, is_adapter_type

@@ -23,8 +23,8 @@ def dashboard_panels(*, operator_id: str | None, since) -> list:
     """Captured volume and intents by status since `since` (today)."""
     from django.db.models import Count, Sum
 
+    from evpay.core.money import to_major_units
     from evpay.dashboard import Panel
-    from evpay.money import to_major_units
 
     intents = PaymentIntent.objects.all()
     if operator_id:

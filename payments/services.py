@@ -10,7 +10,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from evpay.api.errors import (
+from evpay.core.errors import (
     DomainError,
     InvalidState,
     PaymentDeclined,
@@ -18,10 +18,11 @@ from evpay.api.errors import (
     ValidationFailed,
 )
 from evpay.core.models import Operator
+from evpay.core.transitions import transition_allowed, transition_check
 from terminals.models import Terminal
-from webhooks.services import event_emit
 
 from . import selectors
+from .events import payment_intent_event_emit, refund_event_emit
 from .models import (
     PAYMENT_INTENT_TRANSITIONS,
     REFUND_TRANSITIONS,
@@ -42,6 +43,7 @@ from .processors import (
 logger = logging.getLogger(__name__)
 
 _ACTION_VERBS = {"authorize": "authorized", "capture": "captured", "void": "voided", "expire": "expired"}
+_ACTION_EVENTS = {action: f"payment_intent.{verb}" for action, verb in _ACTION_VERBS.items()}
 
 
 class AuthorizationExpired(DomainError):
@@ -56,35 +58,27 @@ class AmountExceedsRefundable(DomainError):
     status_code, code, title = 400, "amount_exceeds_refundable", "Amount exceeds refundable"
 
 
-def _emit(intent: PaymentIntent, event_type: str) -> None:
-    from .serializers import PaymentIntentSerializer
-
-    event_emit(
-        operator=intent.operator_id,
-        type=f"payment_intent.{event_type}",
-        data_object=PaymentIntentSerializer(intent).data,
-    )
-
-
 def _lock(intent: PaymentIntent) -> PaymentIntent:
     return PaymentIntent.objects.select_for_update().get(pk=intent.pk)
 
 
 def _check_transition(intent: PaymentIntent, action: str) -> None:
-    """The one place that says whether `action` may happen to `intent` now."""
-    allowed_from, _ = PAYMENT_INTENT_TRANSITIONS[action]
-    if intent.status not in allowed_from:
-        allowed = " or ".join(sorted(allowed_from))
-        raise InvalidState(
-            f"Payment intent {intent.id} is {intent.status}; only an intent that is {allowed} "
-            f"can be {_ACTION_VERBS[action]}."
-        )
+    """Whether `action` may happen to `intent` now: the table in payments.models, then what it cannot say."""
+    transition_check(
+        PAYMENT_INTENT_TRANSITIONS,
+        action=action,
+        status=intent.status,
+        refusal=lambda allowed_from: (
+            f"Payment intent {intent.id} is {intent.status}; only an intent that is "
+            f"{' or '.join(sorted(allowed_from))} can be {_ACTION_VERBS[action]}."
+        ),
+    )
     if action in ("capture", "void"):
-        # The reverse one-to-one from charging; absent (None) for intents no session uses.
-        session = getattr(intent, "charge_session", None)
-        if session is not None and session.is_running:
+        # Asked of the charging app through the seam in payments.selectors; absent for intents no session uses.
+        use = selectors.intent_uses(intent_ids=[intent.pk]).get(intent.pk)
+        if use is not None and use.running:
             raise InvalidState(
-                f"Payment intent {intent.id} pays for charge session {session.pk}, which is {session.status}; "
+                f"Payment intent {intent.id} pays for charge session {use.session_id}, which is {use.status}; "
                 f"it is captured or voided when the session ends."
             )
     if _claim_is_live(intent):
@@ -109,7 +103,7 @@ def _apply(intent: PaymentIntent, action: str, **fields) -> PaymentIntent:
     for name, value in fields.items():
         setattr(intent, name, value)
     intent.save()
-    _emit(intent, _ACTION_VERBS[action])
+    payment_intent_event_emit(intent=intent, type=_ACTION_EVENTS[action])
     return intent
 
 
@@ -181,7 +175,7 @@ def payment_intent_create(
             metadata=metadata or {},
             processor=settings.PAYMENT_PROCESSOR,
         )
-        _emit(intent, "created")
+        payment_intent_event_emit(intent=intent, type="payment_intent.created")
     return intent
 
 
@@ -201,7 +195,7 @@ def payment_intent_authorize(*, intent: PaymentIntent, token: str) -> PaymentInt
                     "message": declined.message,
                 }
                 locked.save()
-                _emit(locked, "authorization_failed")
+                payment_intent_event_emit(intent=locked, type="payment_intent.authorization_failed")
             raise PaymentDeclined(
                 f"Payment intent {claimed.id}: {declined.message}", extra={"decline_code": declined.decline_code}
             ) from declined
@@ -301,12 +295,6 @@ def payment_intent_expire(*, intent: PaymentIntent) -> PaymentIntent:
 # --- refunds --------------------------------------------------------------------------------------------------
 
 
-def _emit_refund(refund: Refund, event_type: str) -> None:
-    from .serializers import RefundSerializer
-
-    event_emit(operator=refund.operator_id, type=f"refund.{event_type}", data_object=RefundSerializer(refund).data)
-
-
 def refund_create(
     *,
     intent: PaymentIntent,
@@ -352,7 +340,7 @@ def refund_create(
         )
         # Bookkeeping, not a change the client sees: updated_at stays as it is.
         PaymentIntent.objects.filter(pk=locked.pk).update(amount_refund_pending=F("amount_refund_pending") + amount)
-        _emit_refund(refund, "created")
+        refund_event_emit(refund=refund, type="refund.created")
     return _refund_send(refund, locked)
 
 
@@ -377,13 +365,12 @@ def _refund_send(refund: Refund, intent: PaymentIntent) -> Refund:
 def _refund_finish(refund: Refund, action: str, **fields) -> Refund:
     """Move a pending refund along `action`, release its reservation and, when it succeeded, add it to the
     intent's amount_refunded; events in the same transaction. A refund another attempt finished is left."""
-    allowed_from, target = REFUND_TRANSITIONS[action]
     with transaction.atomic():
         intent = PaymentIntent.objects.select_for_update().get(pk=refund.payment_intent_id)
         locked = Refund.objects.select_for_update().get(pk=refund.pk)
-        if locked.status not in allowed_from:
+        if not transition_allowed(REFUND_TRANSITIONS, action=action, status=locked.status):
             return locked
-        locked.status = target
+        locked.status = REFUND_TRANSITIONS[action][1]
         for name, value in fields.items():
             setattr(locked, name, value)
         locked.save()
@@ -391,13 +378,13 @@ def _refund_finish(refund: Refund, action: str, **fields) -> Refund:
             intent.amount_refund_pending -= locked.amount
             intent.amount_refunded += locked.amount
             intent.save()
-            _emit_refund(locked, "succeeded")
-            _emit(intent, "refunded")
+            refund_event_emit(refund=locked, type="refund.succeeded")
+            payment_intent_event_emit(intent=intent, type="payment_intent.refunded")
         else:
             PaymentIntent.objects.filter(pk=intent.pk).update(
                 amount_refund_pending=F("amount_refund_pending") - locked.amount
             )
-            _emit_refund(locked, "failed")
+            refund_event_emit(refund=locked, type="refund.failed")
     return locked
 
 

@@ -2,7 +2,7 @@ import logging
 
 from celery import shared_task
 
-from evpay.api.errors import DomainError
+from evpay.core.errors import DomainError
 
 from .processors import ProcessorError
 from .selectors import payment_intents_due_for_expiry

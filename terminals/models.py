@@ -2,7 +2,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from evpay.api.ids import PrefixedIdField
+from evpay.core.ids import PrefixedIdField
 
 
 class TerminalStatus(models.TextChoices):
@@ -31,14 +31,16 @@ class HealthEventType(models.TextChoices):
 
 
 S = TerminalStatus
-# Every status change that exists, whoever makes it (operator, health event, offline sweep): from -> allowed targets.
-# Staying in the same status is not a transition. `decommissioned` is final.
-TERMINAL_TRANSITIONS: dict[str, frozenset[str]] = {
-    S.ONLINE: frozenset({S.OFFLINE, S.FAULTED, S.MAINTENANCE, S.DECOMMISSIONED}),
-    S.OFFLINE: frozenset({S.ONLINE, S.FAULTED, S.MAINTENANCE, S.DECOMMISSIONED}),
-    S.FAULTED: frozenset({S.ONLINE, S.OFFLINE, S.MAINTENANCE, S.DECOMMISSIONED}),
-    S.MAINTENANCE: frozenset({S.ONLINE, S.OFFLINE, S.DECOMMISSIONED}),
-    S.DECOMMISSIONED: frozenset(),
+# Every status change that exists, whoever makes it (operator, health event, offline sweep), in the shape of every
+# transitions table (`evpay.core.transitions`): the action is named after the status it leads to,
+# action -> (statuses it may start from, target). Staying in the same status is not a transition.
+# `decommissioned` is final: it is in no start set.
+TERMINAL_TRANSITIONS: dict[str, tuple[frozenset[str], str | None]] = {
+    S.ONLINE: (frozenset({S.OFFLINE, S.FAULTED, S.MAINTENANCE}), S.ONLINE),
+    S.OFFLINE: (frozenset({S.ONLINE, S.FAULTED, S.MAINTENANCE}), S.OFFLINE),
+    S.FAULTED: (frozenset({S.ONLINE, S.OFFLINE}), S.FAULTED),
+    S.MAINTENANCE: (frozenset({S.ONLINE, S.OFFLINE, S.FAULTED}), S.MAINTENANCE),
+    S.DECOMMISSIONED: (frozenset({S.ONLINE, S.OFFLINE, S.FAULTED, S.MAINTENANCE}), S.DECOMMISSIONED),
 }
 # `faulted` is only ever reached through an error or tamper health event.
 OPERATOR_SETTABLE_STATUSES = (S.ONLINE, S.OFFLINE, S.MAINTENANCE, S.DECOMMISSIONED)

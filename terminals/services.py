@@ -10,10 +10,13 @@ from django.db.models import Count, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from evpay.api.errors import DomainError, InvalidState, ValidationFailed
+from evpay.core.clock import not_in_future
+from evpay.core.errors import DomainError, ValidationFailed
 from evpay.core.models import Operator
-from webhooks.services import event_emit
+from evpay.core.pruning import prune_in_batches
+from evpay.core.transitions import transition_check
 
+from .events import terminal_registered_emit, terminal_status_changed_emit
 from .models import (
     OPERATOR_HELD_STATUSES,
     OPERATOR_SETTABLE_STATUSES,
@@ -25,8 +28,6 @@ from .models import (
     TerminalStatus,
 )
 
-# A terminal's clock may run a little ahead of ours; an event further in the future is bad input.
-MAX_CLOCK_SKEW = timedelta(minutes=5)
 SWEEP_BATCH = 500
 PRUNE_BATCH = 10_000
 
@@ -35,28 +36,25 @@ class TerminalExists(DomainError):
     status_code, code, title = 409, "terminal_exists", "Terminal exists"
 
 
-def _terminal_data(terminal: Terminal) -> dict:
-    from .serializers import TerminalSerializer
-
-    return TerminalSerializer(terminal).data
-
-
 def _lock(terminal: Terminal) -> Terminal:
     # NO KEY UPDATE (the id never changes): the commit of a payment intent or charge session on this terminal
     # share-locks its row (foreign-key check) and must not wait for a health event or the offline sweep.
     return Terminal.objects.select_for_update(no_key=True).get(pk=terminal.pk)
 
 
+def _refusal(terminal: Terminal, target: str) -> str:
+    if terminal.status == TerminalStatus.DECOMMISSIONED:
+        return f"Terminal {terminal.id} is decommissioned; a decommissioned terminal cannot change status."
+    if terminal.status == target:
+        return f"Terminal {terminal.id} is {target} already."
+    return f"Terminal {terminal.id} is {terminal.status}; it cannot become {target}."
+
+
 def _check_transition(terminal: Terminal, target: str) -> None:
-    """The one place that says whether `terminal` may move to `target` now."""
-    if target not in TERMINAL_TRANSITIONS[terminal.status]:
-        if terminal.status == TerminalStatus.DECOMMISSIONED:
-            detail = f"Terminal {terminal.id} is decommissioned; a decommissioned terminal cannot change status."
-        elif terminal.status == target:
-            detail = f"Terminal {terminal.id} is {target} already."
-        else:
-            detail = f"Terminal {terminal.id} is {terminal.status}; it cannot become {target}."
-        raise InvalidState(detail)
+    """Whether `terminal` may move to `target` now (the table in terminals.models)."""
+    transition_check(
+        TERMINAL_TRANSITIONS, action=target, status=terminal.status, refusal=lambda _: _refusal(terminal, target)
+    )
 
 
 def _change_status(terminal: Terminal, target: str, reason: str) -> Terminal:
@@ -66,12 +64,7 @@ def _change_status(terminal: Terminal, target: str, reason: str) -> Terminal:
     terminal.status = target
     terminal.status_reason = reason
     terminal.save()
-    event_emit(
-        operator=terminal.operator_id,
-        type="terminal.status_changed",
-        data_object=_terminal_data(terminal),
-        extra_data={"previous_status": previous},
-    )
+    terminal_status_changed_emit(terminal=terminal, previous_status=previous)
     return terminal
 
 
@@ -102,7 +95,7 @@ def terminal_register(
                 metadata=metadata or {},
                 status=TerminalStatus.OFFLINE,
             )
-            event_emit(operator=operator, type="terminal.registered", data_object=_terminal_data(terminal))
+            terminal_registered_emit(terminal=terminal)
     except IntegrityError as duplicate:  # uniq_terminal_serial_per_operator, also when a parallel request won
         raise TerminalExists(
             f"Operator {operator.pk} has a terminal with serial number {serial_number!r} already.",
@@ -154,11 +147,7 @@ def terminal_health_event_record(
     Events arrive out of order (terminals buffer and retry): only the newest one so far (by occurred_at) moves
     the status and the summary; an older one is stored and counted."""
     now = timezone.now()
-    if occurred_at > now + MAX_CLOCK_SKEW:
-        raise ValidationFailed(
-            "occurred_at is in the future.",
-            errors={"occurred_at": ["More than 5 minutes ahead of the server's clock."]},
-        )
+    not_in_future(occurred_at, field="occurred_at", now=now)
     metrics = {k: v for k, v in (metrics or {}).items() if v is not None} or None
     with transaction.atomic():
         terminal = _lock(terminal)
@@ -243,14 +232,7 @@ def terminals_errors_24h_refresh(*, now: datetime | None = None) -> int:
 def terminal_health_events_prune(*, now: datetime | None = None) -> int:
     """Delete health events older than TERMINAL_HEALTH_RETENTION_DAYS, in batches (short transactions)."""
     cutoff = (now or timezone.now()) - timedelta(days=settings.TERMINAL_HEALTH_RETENTION_DAYS)
-    deleted = 0
-    while True:
-        ids = list(
-            TerminalHealthEvent.objects.filter(occurred_at__lt=cutoff).values_list("pk", flat=True)[:PRUNE_BATCH]
-        )
-        if not ids:
-            return deleted
-        deleted += TerminalHealthEvent.objects.filter(pk__in=ids).delete()[0]
+    return prune_in_batches(TerminalHealthEvent.objects.filter(occurred_at__lt=cutoff), batch=PRUNE_BATCH)
 
 
 # --- demo data (`manage.py seed_demo`) ----------------------------------------------------------------------

@@ -4,8 +4,8 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from evpay.api.idempotency import idempotency_keys_prune
 from evpay.core.models import IdempotencyKey
+from evpay.core.services import idempotency_keys_prune
 from payments.models import PaymentIntent
 from tests.base import assert_problem
 from webhooks.models import Event

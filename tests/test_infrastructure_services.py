@@ -4,7 +4,7 @@ from decimal import Decimal
 
 import pytest
 
-from evpay.api.errors import ValidationFailed
+from evpay.core.errors import ValidationFailed
 from infrastructure.models import Connector, StationMapping
 from infrastructure.services import MappingExists, MappingInUse, mapping_create, mapping_delete, mapping_update
 

@@ -286,7 +286,7 @@ def test_retry_now_gives_a_failed_delivery_another_attempt(operator, receiver, s
 
 
 def test_retry_now_refuses_a_succeeded_delivery(operator, receiver):
-    from evpay.api.errors import InvalidState
+    from evpay.core.errors import InvalidState
 
     subscribe(operator, receiver.url)
     delivery = attempt(only_delivery(emit(operator)))

@@ -1,7 +1,7 @@
 from django.db import models
 from django.utils import timezone
 
-from evpay.api.ids import PrefixedIdField
+from evpay.core.ids import PrefixedIdField
 from evpay.crypto import EncryptedTextField
 
 # Every event type a subscription may ask for (contract sections 1-3 and 5, plus webhook.test).

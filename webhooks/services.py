@@ -17,13 +17,17 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from evpay.api.errors import InvalidState
+from evpay.core.errors import InvalidState
 from evpay.core.models import Operator
+from evpay.core.pruning import prune_in_batches
+from evpay.core.transitions import transition_check
 
 from . import metrics, transport
+from .events import webhook_subscription_payload
 from .models import (
     ALL_EVENT_TYPES,
     DELIVERY_TRANSITIONS,
+    EVENT_TYPES,
     TEST_EVENT_TYPE,
     DeliveryStatus,
     DisabledReason,
@@ -54,6 +58,8 @@ def event_emit(*, operator: Operator | str, type: str, data_object: dict, extra_
     back together. `extra_data` goes next to `object` in `data` (e.g. `previous_status`)."""
     if not connection.in_atomic_block:
         raise RuntimeError(f"event_emit({type}) outside a transaction: the event could outlive or miss its change.")
+    if type not in EVENT_TYPES:
+        raise ValueError(f"event_emit({type!r}): not an event type of webhooks.models.EVENT_TYPES.")
     operator_id = operator if isinstance(operator, str) else operator.pk
     event = Event.objects.create(
         operator_id=operator_id,
@@ -224,8 +230,6 @@ def _subscription_disable(subscription_id: str, reason: str, *, only_if: Q | Non
 
 def webhook_test_send(*, subscription: WebhookSubscription) -> WebhookDelivery:
     """A `webhook.test` event delivered to this subscription only."""
-    from .serializers import WebhookSubscriptionSerializer
-
     with transaction.atomic():
         subscription = WebhookSubscription.objects.select_for_update().get(pk=subscription.pk)
         if not subscription.is_active:
@@ -237,7 +241,7 @@ def webhook_test_send(*, subscription: WebhookSubscription) -> WebhookDelivery:
             operator_id=subscription.operator_id,
             type=TEST_EVENT_TYPE,
             object_id=subscription.pk,
-            data={"object": WebhookSubscriptionSerializer(subscription).data},
+            data={"object": webhook_subscription_payload(subscription)},
         )
         (delivery,) = _deliveries_create(event=event, subscription_ids=[subscription.pk])
     return delivery
@@ -284,34 +288,34 @@ def events_prune(*, batch: int = 2000) -> int:
     """Beat: events older than EVENT_RETENTION_DAYS, with their deliveries and payloads, in batches. An event
     with a delivery still pending is kept until that delivery is finished."""
     cutoff = timezone.now() - timedelta(days=settings.EVENT_RETENTION_DAYS)
-    deleted = 0
-    while True:
-        ids = list(
-            Event.objects.filter(created_at__lt=cutoff)
-            .exclude(webhook_deliveries__status=DeliveryStatus.PENDING)
-            .values_list("pk", flat=True)[:batch]
-        )
-        if not ids:
-            break
+
+    def delete(ids: list[str]) -> int:
         with transaction.atomic():
             # Deliveries first: they protect the payload that the event's deletion takes with it.
             WebhookDelivery.objects.filter(event_id__in=ids).delete()
-            deleted += Event.objects.filter(pk__in=ids).delete()[1].get(Event._meta.label, 0)
-    return deleted
+            return Event.objects.filter(pk__in=ids).delete()[1].get(Event._meta.label, 0)
+
+    return prune_in_batches(
+        Event.objects.filter(created_at__lt=cutoff).exclude(webhook_deliveries__status=DeliveryStatus.PENDING),
+        batch=batch,
+        delete=delete,
+    )
 
 
 # --- Deliveries ---------------------------------------------------------------------------------------------------
 
 
 def _transition(delivery: WebhookDelivery, action: str) -> None:
-    """The one place that says whether `action` may happen to a (locked) delivery now."""
-    allowed_from, target = DELIVERY_TRANSITIONS[action]
-    if delivery.status not in allowed_from:
-        raise InvalidState(
+    """Move a (locked) delivery along `action` (the table in webhooks.models)."""
+    delivery.status = transition_check(
+        DELIVERY_TRANSITIONS,
+        action=action,
+        status=delivery.status,
+        refusal=lambda allowed_from: (
             f"Webhook delivery {delivery.id} is {delivery.status}; "
             f"only a {' or '.join(sorted(allowed_from))} delivery can {action.replace('_', ' ')}."
-        )
-    delivery.status = target
+        ),
+    )
 
 
 def webhook_delivery_retry(*, delivery: WebhookDelivery) -> WebhookDelivery:
@@ -480,15 +484,8 @@ def webhook_deliveries_prune(*, batch: int = 5000) -> int:
     """Beat: succeeded deliveries (with their attempts) and payloads nobody needs any more, after
     WEBHOOK_RETENTION_DAYS. Failed and pending ones stay for inspection."""
     cutoff = timezone.now() - timedelta(days=settings.WEBHOOK_RETENTION_DAYS)
-    deleted = 0
-    while True:
-        ids = list(
-            WebhookDelivery.objects.filter(status=DeliveryStatus.SUCCEEDED, created_at__lt=cutoff).values_list(
-                "pk", flat=True
-            )[:batch]
-        )
-        if not ids:
-            break
-        deleted += WebhookDelivery.objects.filter(pk__in=ids).delete()[1].get(WebhookDelivery._meta.label, 0)
-    WebhookPayload.objects.filter(created_at__lt=cutoff, deliveries__isnull=True).delete()
+    deleted = prune_in_batches(
+        WebhookDelivery.objects.filter(status=DeliveryStatus.SUCCEEDED, created_at__lt=cutoff), batch=batch
+    )
+    prune_in_batches(WebhookPayload.objects.filter(created_at__lt=cutoff, deliveries__isnull=True), batch=batch)
     return deleted

@@ -2,7 +2,7 @@
 
 import django.db.models.deletion
 import django.utils.timezone
-import evpay.api.ids
+import evpay.core.ids
 from django.db import migrations, models
 
 
@@ -18,7 +18,7 @@ class Migration(migrations.Migration):
         migrations.CreateModel(
             name='Tariff',
             fields=[
-                ('id', evpay.api.ids.PrefixedIdField(prefix='trf', serialize=False)),
+                ('id', evpay.core.ids.PrefixedIdField(prefix='trf', serialize=False)),
                 ('name', models.CharField(max_length=200)),
                 ('currency', models.CharField(max_length=3)),
                 ('price_per_kwh', models.DecimalField(decimal_places=4, default=0, max_digits=12)),

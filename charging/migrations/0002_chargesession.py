@@ -2,7 +2,7 @@
 
 import django.db.models.deletion
 import django.utils.timezone
-import evpay.api.ids
+import evpay.core.ids
 from django.db import migrations, models
 
 
@@ -20,7 +20,7 @@ class Migration(migrations.Migration):
         migrations.CreateModel(
             name='ChargeSession',
             fields=[
-                ('id', evpay.api.ids.PrefixedIdField(prefix='chs', serialize=False)),
+                ('id', evpay.core.ids.PrefixedIdField(prefix='chs', serialize=False)),
                 ('status', models.CharField(choices=[('pending', 'Pending'), ('charging', 'Charging'), ('stopping', 'Stopping'), ('completed', 'Completed'), ('failed', 'Failed')], default='pending', max_length=16)),
                 ('station_id', models.CharField(max_length=100)),
                 ('connector_id', models.CharField(max_length=36)),

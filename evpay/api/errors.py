@@ -1,4 +1,5 @@
-"""One domain-error base class and one exception handler that turns every error into RFC 9457 problem details."""
+"""The one exception handler: every error (a `evpay.core.errors.DomainError`, a DRF or Django exception, a bug)
+becomes RFC 9457 problem details."""
 
 import logging
 
@@ -7,71 +8,20 @@ from django.http import Http404, JsonResponse
 from rest_framework import exceptions as drf
 from rest_framework.response import Response
 
+from evpay.core.errors import DomainError
+
 logger = logging.getLogger(__name__)
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 ERROR_TYPE_BASE = "https://evpay.dev/errors/"
 
 
-class DomainError(Exception):
-    """Base of every error the services raise on purpose. Subclasses fix status, code and title."""
+class IdempotentReplay(Exception):
+    """Raised before a view runs (`evpay.api.idempotency`); the handler answers with the stored response."""
 
-    status_code = 400
-    code = "validation_error"
-    title = "Invalid request"
-
-    def __init__(
-        self,
-        detail: str = "",
-        *,
-        errors: dict | None = None,
-        code: str | None = None,
-        headers: dict | None = None,
-        extra: dict | None = None,
-    ):
-        super().__init__(detail)
-        self.detail = detail or self.title
-        self.errors = errors
-        self.headers = headers or {}
-        self.extra = extra or {}
-        if code:
-            self.code = code
-
-
-class ValidationFailed(DomainError):
-    status_code, code, title = 400, "validation_error", "Validation error"
-
-
-class NotFound(DomainError):
-    status_code, code, title = 404, "not_found", "Not found"
-
-
-class InvalidState(DomainError):
-    status_code, code, title = 409, "invalid_state", "Invalid state"
-
-
-class Conflict(DomainError):
-    status_code, code, title = 409, "conflict", "Conflict"
-
-
-class PaymentDeclined(DomainError):
-    status_code, code, title = 402, "card_declined", "Card declined"
-
-
-class UpstreamUnavailable(DomainError):
-    status_code, code, title = 503, "processor_unavailable", "Upstream unavailable"
-
-
-class UpstreamTimeout(DomainError):
-    status_code, code, title = 504, "upstream_timeout", "Upstream timeout"
-
-
-class IdempotencyKeyReused(DomainError):
-    status_code, code, title = 422, "idempotency_key_reused", "Idempotency key reused"
-
-
-class IdempotencyKeyInUse(DomainError):
-    status_code, code, title = 409, "idempotency_key_in_use", "Idempotency key in use"
+    def __init__(self, response: Response):
+        super().__init__("idempotent replay")
+        self.response = response
 
 
 _DRF_CODES = {
@@ -155,8 +105,6 @@ _INTERNAL_ERROR = {
 
 
 def problem_exception_handler(exc, context):
-    from evpay.api.idempotency import IdempotentReplay
-
     if isinstance(exc, IdempotentReplay):
         return exc.response
 

@@ -2,7 +2,7 @@
 
 from rest_framework import serializers
 
-from evpay import money
+from evpay.core import money
 
 METADATA_MAX_KEYS = 20
 METADATA_MAX_KEY_LENGTH = 40

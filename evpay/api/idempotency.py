@@ -16,19 +16,12 @@ from django.utils import timezone
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
-from evpay.api.errors import PROBLEM_CONTENT_TYPE, IdempotencyKeyInUse, IdempotencyKeyReused, ValidationFailed
+from evpay.api.errors import PROBLEM_CONTENT_TYPE, IdempotentReplay
+from evpay.core.errors import IdempotencyKeyInUse, IdempotencyKeyReused, ValidationFailed
 from evpay.core.models import IdempotencyKey
 
 HEADER = "Idempotency-Key"
 REPLAY_HEADER = "Idempotent-Replayed"
-
-
-class IdempotentReplay(Exception):
-    """Raised before the view runs; the exception handler answers with the stored response."""
-
-    def __init__(self, response: Response):
-        super().__init__("idempotent replay")
-        self.response = response
 
 
 def _fingerprint(request) -> str:
@@ -105,9 +98,3 @@ def idempotency_finish(record: IdempotencyKey, response: Response) -> None:
     IdempotencyKey.objects.filter(pk=record.pk).update(
         response_status=response.status_code, response_body=body, completed_at=timezone.now()
     )
-
-
-def idempotency_keys_prune(*, older_than: timedelta | None = None) -> int:
-    cutoff = timezone.now() - (older_than or timedelta(seconds=settings.IDEMPOTENCY_KEY_TTL))
-    deleted, _ = IdempotencyKey.objects.filter(created_at__lt=cutoff).delete()
-    return deleted

@@ -4,7 +4,7 @@ from django.contrib.auth.models import AbstractUser
 from django.db import models
 from django.utils import timezone
 
-from evpay.api.ids import PrefixedIdField
+from evpay.core.ids import PrefixedIdField
 
 RESOURCES = ("payments", "charges", "terminals", "webhooks", "infrastructure")
 ALL_SCOPES = tuple(f"{r}:{a}" for r in RESOURCES for a in ("read", "write"))

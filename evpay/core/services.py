@@ -1,15 +1,17 @@
-"""Operators, their users and API keys."""
+"""Operators, their users and API keys; pruning of stored idempotent responses."""
 
 import secrets
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from evpay.api.errors import NotFound, ValidationFailed
+from evpay.core.errors import NotFound, ValidationFailed
+from evpay.core.pruning import prune_in_batches
 
-from .models import ALL_SCOPES, ApiKey, Operator, Role, User
+from .models import ALL_SCOPES, ApiKey, IdempotencyKey, Operator, Role, User
 
 
 def operator_create(*, name: str) -> Operator:
@@ -75,3 +77,9 @@ def operator_user_create(*, operator: Operator, username: str, password: str, ro
         role=role,
         is_staff=is_staff,
     )
+
+
+def idempotency_keys_prune(*, older_than: timedelta | None = None) -> int:
+    """Stored POST responses older than IDEMPOTENCY_KEY_TTL (hourly, from beat)."""
+    cutoff = timezone.now() - (older_than or timedelta(seconds=settings.IDEMPOTENCY_KEY_TTL))
+    return prune_in_batches(IdempotencyKey.objects.filter(created_at__lt=cutoff))

@@ -1,6 +1,6 @@
 from celery import shared_task
 
-from evpay.api.idempotency import idempotency_keys_prune
+from evpay.core.services import idempotency_keys_prune
 
 
 @shared_task

@@ -2,7 +2,7 @@
 
 import django.db.models.deletion
 import django.utils.timezone
-import evpay.api.ids
+import evpay.core.ids
 from django.db import migrations, models
 
 
@@ -47,7 +47,7 @@ class Migration(migrations.Migration):
         migrations.CreateModel(
             name='StationMapping',
             fields=[
-                ('id', evpay.api.ids.PrefixedIdField(prefix='map', serialize=False)),
+                ('id', evpay.core.ids.PrefixedIdField(prefix='map', serialize=False)),
                 ('station_id', models.CharField(max_length=100)),
                 ('adapter_type', models.CharField(max_length=32)),
                 ('cpms_station_id', models.CharField(max_length=100)),

@@ -2,7 +2,7 @@
 
 import django.db.models.deletion
 import django.utils.timezone
-import evpay.api.ids
+import evpay.core.ids
 from django.db import migrations, models
 
 
@@ -19,7 +19,7 @@ class Migration(migrations.Migration):
         migrations.CreateModel(
             name='PaymentIntent',
             fields=[
-                ('id', evpay.api.ids.PrefixedIdField(prefix='pi', serialize=False)),
+                ('id', evpay.core.ids.PrefixedIdField(prefix='pi', serialize=False)),
                 ('amount', models.BigIntegerField()),
                 ('currency', models.CharField(max_length=3)),
                 ('status', models.CharField(choices=[('requires_authorization', 'Requires Authorization'), ('authorized', 'Authorized'), ('captured', 'Captured'), ('voided', 'Voided'), ('expired', 'Expired')], default='requires_authorization', max_length=32)),

@@ -2,7 +2,7 @@
 
 import django.db.models.deletion
 import django.utils.timezone
-import evpay.api.ids
+import evpay.core.ids
 from django.db import migrations, models
 
 
@@ -24,7 +24,7 @@ class Migration(migrations.Migration):
         migrations.CreateModel(
             name='Terminal',
             fields=[
-                ('id', evpay.api.ids.PrefixedIdField(prefix='trm', serialize=False)),
+                ('id', evpay.core.ids.PrefixedIdField(prefix='trm', serialize=False)),
                 ('serial_number', models.CharField(max_length=100)),
                 ('vendor', models.CharField(blank=True, default='', max_length=100)),
                 ('model', models.CharField(blank=True, default='', max_length=100)),
@@ -52,7 +52,7 @@ class Migration(migrations.Migration):
         migrations.CreateModel(
             name='TerminalHealthEvent',
             fields=[
-                ('id', evpay.api.ids.PrefixedIdField(prefix='the', serialize=False)),
+                ('id', evpay.core.ids.PrefixedIdField(prefix='the', serialize=False)),
                 ('type', models.CharField(choices=[('heartbeat', 'Heartbeat'), ('error', 'Error'), ('warning', 'Warning'), ('recovered', 'Recovered'), ('reboot', 'Reboot'), ('tamper', 'Tamper')], max_length=20)),
                 ('occurred_at', models.DateTimeField()),
                 ('code', models.CharField(blank=True, max_length=100, null=True)),

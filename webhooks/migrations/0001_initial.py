@@ -2,7 +2,7 @@
 
 import django.db.models.deletion
 import django.utils.timezone
-import evpay.api.ids
+import evpay.core.ids
 from django.db import migrations, models
 
 
@@ -18,7 +18,7 @@ class Migration(migrations.Migration):
         migrations.CreateModel(
             name='Event',
             fields=[
-                ('id', evpay.api.ids.PrefixedIdField(prefix='evt', serialize=False)),
+                ('id', evpay.core.ids.PrefixedIdField(prefix='evt', serialize=False)),
                 ('type', models.CharField(db_index=True, max_length=64)),
                 ('data', models.JSONField()),
                 ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
@@ -31,7 +31,7 @@ class Migration(migrations.Migration):
         migrations.CreateModel(
             name='WebhookDelivery',
             fields=[
-                ('id', evpay.api.ids.PrefixedIdField(prefix='whd', serialize=False)),
+                ('id', evpay.core.ids.PrefixedIdField(prefix='whd', serialize=False)),
                 ('event_type', models.CharField(max_length=64)),
                 ('status', models.CharField(choices=[('pending', 'Pending'), ('succeeded', 'Succeeded'), ('failed', 'Failed')], default='pending', max_length=16)),
                 ('attempt_count', models.PositiveIntegerField(default=0)),
@@ -82,7 +82,7 @@ class Migration(migrations.Migration):
         migrations.CreateModel(
             name='WebhookSubscription',
             fields=[
-                ('id', evpay.api.ids.PrefixedIdField(prefix='whs', serialize=False)),
+                ('id', evpay.core.ids.PrefixedIdField(prefix='whs', serialize=False)),
                 ('url', models.URLField(max_length=2048)),
                 ('description', models.CharField(blank=True, default='', max_length=500)),
                 ('event_types', models.JSONField(default=list)),

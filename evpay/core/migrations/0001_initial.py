@@ -4,7 +4,7 @@ import django.contrib.auth.models
 import django.contrib.auth.validators
 import django.db.models.deletion
 import django.utils.timezone
-import evpay.api.ids
+import evpay.core.ids
 from django.db import migrations, models
 
 
@@ -20,7 +20,7 @@ class Migration(migrations.Migration):
         migrations.CreateModel(
             name='Operator',
             fields=[
-                ('id', evpay.api.ids.PrefixedIdField(prefix='op', serialize=False)),
+                ('id', evpay.core.ids.PrefixedIdField(prefix='op', serialize=False)),
                 ('name', models.CharField(max_length=200, unique=True)),
                 ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
             ],

@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from evpay.api.errors import DomainError
+from evpay.core.errors import DomainError
 from evpay.core.services import operator_get, operator_user_create
 
 
