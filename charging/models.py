@@ -34,6 +34,20 @@ class Tariff(models.Model):
         return f"{self.name} ({self.currency})"
 
 
+class StationTariff(models.Model):
+    """The tariff of one mapped station, where it is not the operator's default. Kept here, by the app that prices
+    sessions: infrastructure knows stations, not tariffs (the mapping API shows and takes `tariff_id` through
+    the seam in `infrastructure.selectors`, filled in by `charging.apps`)."""
+
+    mapping = models.OneToOneField(
+        "infrastructure.StationMapping", primary_key=True, on_delete=models.CASCADE, related_name="+"
+    )
+    tariff = models.ForeignKey(Tariff, on_delete=models.PROTECT, related_name="station_tariffs")
+
+    def __str__(self):
+        return f"{self.mapping_id} -> {self.tariff_id}"
+
+
 class ChargeSessionStatus(models.TextChoices):
     PENDING = "pending"
     CHARGING = "charging"

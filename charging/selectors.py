@@ -1,26 +1,51 @@
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Count, Q
+from django.db.models import Count, Exists, OuterRef, Q
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
 from infrastructure.models import Connector
+from payments.selectors import IntentUse
 
-from .models import RUNNING_STATUSES, ChargeSession, ChargeSessionStatus, Tariff
+from .models import RUNNING_STATUSES, ChargeSession, ChargeSessionStatus, StationTariff, Tariff
 
 
 def tariff_for_mapping(mapping) -> Tariff | None:
-    """The mapping's own tariff, else the operator's default."""
-    if mapping.tariff_id is not None:
-        return mapping.tariff
-    return Tariff.objects.filter(operator_id=mapping.operator_id, is_default=True).first()
+    """The mapping's own tariff, else the operator's default. One query."""
+    own = Exists(StationTariff.objects.filter(mapping_id=mapping.pk, tariff_id=OuterRef("pk")))
+    return (
+        Tariff.objects.filter(operator_id=mapping.operator_id)
+        .filter(Q(own) | Q(is_default=True))
+        .order_by(own.desc())
+        .first()
+    )
+
+
+# --- the station-tariff seam of `infrastructure.selectors` (registered in charging.apps) -----------------------
+
+
+def station_tariff_ids(mapping_ids: list[str]) -> dict[str, str]:
+    """{mapping_id: tariff_id} of the mappings with a tariff of their own. One query."""
+    return dict(StationTariff.objects.filter(mapping_id__in=mapping_ids).values_list("mapping_id", "tariff_id"))
+
+
+def tariff_exists(operator_id: str, tariff_id: str) -> bool:
+    return Tariff.objects.filter(operator_id=operator_id, pk=tariff_id).exists()
+
+
+def tariff_choices(operator_id: str | None) -> list[tuple[str, str]]:
+    """[(tariff_id, label)] of one operator's tariffs, or of every operator's."""
+    tariffs = Tariff.objects.order_by("name", "pk")
+    if operator_id is not None:
+        tariffs = tariffs.filter(operator_id=operator_id)
+    return [(t.pk, str(t)) for t in tariffs]
 
 
 def connector_lookup(*, operator_id: str, station_id: str, connector_id: str) -> Connector | None:
     """The connector on an active, live mapping of the operator, or None."""
     return (
-        Connector.objects.select_related("mapping", "mapping__tariff")
+        Connector.objects.select_related("mapping")
         .filter(
             operator_id=operator_id,
             mapping__station_id=station_id,
@@ -41,6 +66,16 @@ def running_sessions(mapping_ids: list[str]) -> dict[tuple[str, str], str]:
             mapping_id__in=mapping_ids,
             status__in=RUNNING_STATUSES,
         ).values_list("mapping_id", "connector_id", "id")
+    }
+
+
+def intent_uses(intent_ids: list[str]) -> dict[str, IntentUse]:
+    """The charge sessions paying with these intents (the seam of `payments.selectors`). One query."""
+    return {
+        intent_id: IntentUse(session_id=session_id, status=status, running=status in RUNNING_STATUSES)
+        for intent_id, session_id, status in ChargeSession.objects.filter(payment_intent_id__in=intent_ids).values_list(
+            "payment_intent_id", "id", "status"
+        )
     }
 
 

@@ -21,8 +21,8 @@ from evpay.core.models import Operator
 from evpay.core.transitions import transition_allowed, transition_check
 from evpay.core.updates import model_update
 from infrastructure.adapters.base import CommandOutcome, CommandResult
-from infrastructure.adapters.registry import adapter_for_mapping
 from infrastructure.models import Connector, OcpiStatus, StationMapping
+from infrastructure.services import adapter_for_mapping
 from payments import services as payment_services
 from payments.models import PaymentIntent, PaymentIntentStatus, VoidReason
 from payments.services import AuthorizationExpired
@@ -36,6 +36,7 @@ from .models import (
     RUNNING_STATUSES,
     ChargeSession,
     ChargeSessionStatus,
+    StationTariff,
     StopReason,
     Tariff,
 )
@@ -143,6 +144,16 @@ def tariff_update(*, tariff: Tariff, **changes) -> Tariff:
         model_update(instance=tariff, fields=TARIFF_FIELDS, data=changes)
         tariff.save()
     return tariff
+
+
+def station_tariff_set(mapping_id: str, tariff_id: str | None) -> None:
+    """Give a mapped station a tariff of its own, or (None) let the operator's default apply. Called by
+    infrastructure's mapping services through the seam (`charging.apps`), inside their transaction, after they
+    checked that the operator has the tariff."""
+    if tariff_id is None:
+        StationTariff.objects.filter(mapping_id=mapping_id).delete()
+    else:
+        StationTariff.objects.update_or_create(mapping_id=mapping_id, defaults={"tariff_id": tariff_id})
 
 
 def tariff_applicable(mapping) -> Tariff:

@@ -16,6 +16,7 @@ from evpay.core.errors import DomainError
 from . import services
 from .adapters.registry import adapter_requires_base_url, adapter_types
 from .models import AdapterCall, AdapterCallCounter, AdapterConfig, Connector, SimulatedConnectorState, StationMapping
+from .selectors import station_tariff_choices, station_tariff_ids
 
 _CONNECTIVITY_FIELDS = (
     "connectivity_test_status",
@@ -39,6 +40,16 @@ class ConnectorInline(OperatorScopedInline):
 
 class StationMappingForm(forms.ModelForm):
     adapter_type = forms.ChoiceField(choices=lambda: [(name, name) for name in adapter_types()])
+    # Kept by the charging app (see `selectors.StationTariffLink`); the admin narrows the choices per operator.
+    tariff = forms.ChoiceField(required=False, help_text="Else the operator's default tariff applies.")
+    tariff_operator_id: str | None = None
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        choices = station_tariff_choices(operator_id=self.tariff_operator_id)
+        self.fields["tariff"].choices = [("", "---------"), *choices]
+        if self.instance.pk:
+            self.initial["tariff"] = station_tariff_ids(mapping_ids=[self.instance.pk]).get(self.instance.pk, "")
 
     class Meta:
         model = StationMapping
@@ -74,10 +85,10 @@ class StationMappingAdmin(OperatorScopedAdmin):
     def get_exclude(self, request, obj=None):
         return () if is_platform_admin(request) else ("operator",)
 
-    def formfield_for_foreignkey(self, db_field, request, **kwargs):
-        if db_field.name == "tariff" and not is_platform_admin(request):
-            kwargs["queryset"] = db_field.remote_field.model.objects.filter(operator_id=request.user.operator_id)
-        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        operator_id = None if is_platform_admin(request) else request.user.operator_id
+        return type(form.__name__, (form,), {"tariff_operator_id": operator_id})
 
     def save_model(self, request, obj, form, change):
         pass  # saved in save_related, with the connectors, through the services
@@ -99,8 +110,10 @@ class StationMappingAdmin(OperatorScopedAdmin):
                 changed = {
                     name: data[name]
                     for name in form.changed_data
-                    if name in ("station_id", "adapter_type", "cpms_station_id", "tariff", "is_active", "metadata")
+                    if name in ("station_id", "adapter_type", "cpms_station_id", "is_active", "metadata")
                 }
+                if "tariff" in form.changed_data:
+                    changed["tariff_id"] = data["tariff"] or None
                 services.mapping_update(mapping=form.instance, connectors=connectors, **changed)
             else:
                 operator = data.get("operator") if is_platform_admin(request) else request.user.operator
@@ -109,7 +122,7 @@ class StationMappingAdmin(OperatorScopedAdmin):
                     station_id=data["station_id"],
                     adapter_type=data["adapter_type"],
                     cpms_station_id=data["cpms_station_id"],
-                    tariff=data.get("tariff"),
+                    tariff_id=data.get("tariff") or None,
                     is_active=data["is_active"],
                     connectors=connectors,
                     metadata=data.get("metadata") or {},

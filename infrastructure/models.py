@@ -72,9 +72,6 @@ class StationMapping(models.Model):
     station_id = models.CharField(max_length=100)
     adapter_type = models.CharField(max_length=32)
     cpms_station_id = models.CharField(max_length=100)
-    tariff = models.ForeignKey(
-        "charging.Tariff", null=True, blank=True, on_delete=models.PROTECT, related_name="station_mappings"
-    )
     is_active = models.BooleanField(default=True)
     metadata = models.JSONField(default=dict, blank=True)
     # The last connectivity test (POST /mappings/{id}/test); all null until the first one.

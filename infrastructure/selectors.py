@@ -1,5 +1,6 @@
-"""Reads of the infrastructure app, including the seam the charging app fills: which connectors have a
-running charge session."""
+"""Reads of the infrastructure app, including the seams the charging app fills (in `charging.apps`): which
+connectors have a running charge session, and which tariff a station uses. infrastructure never imports
+charging; what it needs to know of it is registered here."""
 
 import math
 from collections.abc import Callable, Iterable
@@ -11,6 +12,7 @@ from django.db import connection
 from django.db.models import Aggregate, Count, FloatField, Q
 from django.utils import timezone
 
+from .adapters.registry import adapter_config_defaults, adapter_types
 from .models import (
     AdapterCall,
     AdapterCallCounter,
@@ -56,6 +58,51 @@ def active_sessions_by_connector(*, mapping_ids: Iterable[str]) -> dict[tuple[st
 
 def mapping_has_running_session(*, mapping_id: str) -> bool:
     return bool(active_sessions_by_connector(mapping_ids=[mapping_id]))
+
+
+# --- station tariffs (kept by the charging app) -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StationTariffLink:
+    """What the app that prices sessions answers about a mapping's `tariff_id` (shown and taken by the mapping
+    API). Every function takes and returns ids only."""
+
+    #: mapping ids -> {mapping_id: "trf_..."} for the mappings that have a tariff of their own. One query.
+    tariff_ids: Callable[[list[str]], dict[str, str]]
+    #: (operator_id, tariff_id) -> whether the operator has that tariff.
+    tariff_exists: Callable[[str, str], bool]
+    #: (mapping_id, tariff_id or None) -> None: set or clear, inside the caller's transaction.
+    tariff_set: Callable[[str, str | None], None]
+    #: operator_id (None: every operator) -> [(tariff_id, label)] for the admin's choice.
+    tariff_choices: Callable[[str | None], list[tuple[str, str]]]
+
+
+_station_tariff_links: list[StationTariffLink] = []
+
+
+def station_tariff_link_register(link: StationTariffLink) -> None:
+    """The charging app calls this once (in its AppConfig.ready)."""
+    _station_tariff_links[:] = [link]
+
+
+def station_tariff_link() -> StationTariffLink | None:
+    return _station_tariff_links[0] if _station_tariff_links else None
+
+
+def station_tariff_ids(*, mapping_ids: Iterable[str]) -> dict[str, str]:
+    link, mapping_ids = station_tariff_link(), list(dict.fromkeys(mapping_ids))
+    return link.tariff_ids(mapping_ids) if link is not None and mapping_ids else {}
+
+
+def station_tariff_exists(*, operator_id: str, tariff_id: str) -> bool:
+    link = station_tariff_link()
+    return link is not None and link.tariff_exists(operator_id, tariff_id)
+
+
+def station_tariff_choices(*, operator_id: str | None) -> list[tuple[str, str]]:
+    link = station_tariff_link()
+    return link.tariff_choices(operator_id) if link is not None else []
 
 
 # --- simulator ------------------------------------------------------------------------------------------
@@ -109,8 +156,6 @@ def live_connectors():
 
 def connector_summary(*, operator_id: str) -> dict:
     """GET /connectors/summary in two queries, whatever the number of connectors."""
-    from .adapters.registry import adapter_types
-
     by_status = {status: 0 for status in OcpiStatus.values}
     by_adapter = {adapter_type: 0 for adapter_type in adapter_types()}
     rows = (
@@ -198,8 +243,6 @@ def _health_status(*, enabled: bool, circuit: str, requests: int, errors: int) -
 def adapter_health(*, operator_id: str, adapter_type: str | None = None) -> list[dict]:
     """GET /adapters/health: one entry per adapter type, in three queries. An adapter type the operator never
     configured shows its defaults (nothing is created by a read)."""
-    from .adapters.registry import adapter_types
-
     types = [adapter_type] if adapter_type else adapter_types()
     configs = {c.adapter_type: c for c in AdapterConfig.objects.filter(operator_id=operator_id, adapter_type__in=types)}
     figures = _recent_call_figures(operator_id, adapter_type)
@@ -237,9 +280,6 @@ def adapter_health(*, operator_id: str, adapter_type: str | None = None) -> list
 
 def adapter_configs(*, operator_id: str) -> list[AdapterConfig]:
     """GET /config: the operator's config of every adapter type; unsaved defaults for types never configured."""
-    from .adapters.registry import adapter_types
-    from .services import adapter_config_defaults
-
     configs = {c.adapter_type: c for c in AdapterConfig.objects.filter(operator_id=operator_id)}
     return [
         configs.get(kind) or AdapterConfig(operator_id=operator_id, adapter_type=kind, **adapter_config_defaults(kind))
@@ -280,8 +320,6 @@ def adapter_call_totals() -> list[dict]:
 
 def adapter_circuit_counts() -> dict[tuple[str, str], int]:
     """{(adapter_type, circuit state): enabled configs} over every operator (every state present)."""
-    from .adapters.registry import adapter_types
-
     counts = {(kind, state): 0 for kind in adapter_types() for state in CircuitState.values}
     counts.update(
         {

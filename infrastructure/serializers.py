@@ -3,11 +3,11 @@ from decimal import Decimal
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from charging.models import Tariff
-from evpay.api.fields import MetadataField, OperatorObjectField
+from evpay.api.fields import MetadataField
 
 from .adapters.registry import adapter_types
 from .models import AdapterHealth, CircuitState, ConnectivityTestStatus, OcpiStatus, PowerType, StationMapping
+from .selectors import station_tariff_ids
 
 # OCPI 2.2.1 ConnectorType.
 CONNECTOR_STANDARDS = (
@@ -121,7 +121,10 @@ class ConnectivityTestRequestSerializer(serializers.Serializer):
 
 
 class StationMappingSerializer(serializers.ModelSerializer):
-    tariff_id = serializers.CharField(allow_null=True, read_only=True)
+    """A mapping as the API shows it. `tariff_id` is kept by the charging app (`selectors.station_tariff_ids`):
+    a list passes `tariff_ids` for its page in the context (one lookup), a single mapping looks it up."""
+
+    tariff_id = serializers.SerializerMethodField()
     connectors = serializers.SerializerMethodField()
     last_connectivity_test = serializers.SerializerMethodField()
 
@@ -141,6 +144,13 @@ class StationMappingSerializer(serializers.ModelSerializer):
             "updated_at",
         ]
         read_only_fields = fields
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_tariff_id(self, mapping) -> str | None:
+        tariff_ids = self.context.get("tariff_ids")
+        if tariff_ids is None:
+            tariff_ids = station_tariff_ids(mapping_ids=[mapping.pk])
+        return tariff_ids.get(mapping.pk)
 
     @extend_schema_field(ConnectorSerializer(many=True))
     def get_connectors(self, mapping):
@@ -168,7 +178,8 @@ class StationMappingWriteSerializer(serializers.Serializer):
     station_id = serializers.CharField(max_length=100)
     adapter_type = AdapterTypeField()
     cpms_station_id = serializers.CharField(max_length=100)
-    tariff_id = OperatorObjectField(queryset=Tariff.objects.all(), required=False, allow_null=True)
+    # Checked against the operator's tariffs by the service (the charging app keeps them).
+    tariff_id = serializers.CharField(required=False, allow_null=True)
     is_active = serializers.BooleanField(required=False, default=True)
     connectors = ConnectorListField(required=False)
     metadata = MetadataField()

@@ -9,20 +9,14 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from charging.models import Tariff
 from evpay.core.errors import DomainError, NotFound, ValidationFailed
 from evpay.core.models import Operator
 from evpay.core.pruning import prune_in_batches
 from evpay.core.updates import model_update
 
 from .adapters.base import AdapterUnavailable, ConnectorStatusReport
-from .adapters.registry import (
-    GuardedAdapter,
-    adapter_for_mapping,
-    adapter_requires_base_url,
-    adapter_types,
-    is_adapter_type,
-)
+from .adapters.guard import GuardedAdapter, StationAdapter
+from .adapters.registry import adapter_config_defaults, adapter_requires_base_url, adapter_types, is_adapter_type
 from .credentials import credentials_encrypt
 from .events import adapter_status_changed_emit, connectivity_tested_emit, connector_status_changed_emit
 from .models import (
@@ -34,22 +28,18 @@ from .models import (
     SimulatedConnectorState,
     StationMapping,
 )
-from .selectors import active_sessions_by_connector, adapter_health, live_connectors
+from .selectors import (
+    active_sessions_by_connector,
+    adapter_health,
+    live_connectors,
+    station_tariff_exists,
+    station_tariff_link,
+)
 from .statuses import PROTOCOLS
 
 logger = logging.getLogger(__name__)
 
 UNSET = object()
-
-# Defaults of a fresh AdapterConfig, per adapter type (the rest are the model defaults).
-ADAPTER_DEFAULTS = {
-    "simulator": {"poll_interval_s": 60},
-    "ocpi": {"poll_interval_s": 300, "timeout_ms": 10000},
-}
-
-
-def adapter_config_defaults(adapter_type: str) -> dict:
-    return {"enabled": adapter_type == settings.CPMS_DEFAULT_ADAPTER, **ADAPTER_DEFAULTS.get(adapter_type, {})}
 
 
 def adapter_config_ensure(*, operator_id: str, adapter_type: str) -> AdapterConfig:
@@ -65,6 +55,16 @@ def adapter_config_ensure(*, operator_id: str, adapter_type: str) -> AdapterConf
             )
     except IntegrityError:  # created meanwhile by another request
         return AdapterConfig.objects.get(operator_id=operator_id, adapter_type=adapter_type)
+
+
+def adapter_for(*, operator_id: str, adapter_type: str) -> GuardedAdapter:
+    """The guarded adapter of an operator's adapter type (its AdapterConfig is created with defaults if absent)."""
+    return GuardedAdapter(adapter_config_ensure(operator_id=operator_id, adapter_type=adapter_type))
+
+
+def adapter_for_mapping(mapping: StationMapping) -> StationAdapter:
+    """The guarded adapter of one mapped station: `adapter_for_mapping(mapping).start_session(...)`."""
+    return StationAdapter(mapping, adapter_for(operator_id=mapping.operator_id, adapter_type=mapping.adapter_type))
 
 
 def simulator_connector_status_set(
@@ -99,9 +99,18 @@ def _check_adapter_type(adapter_type: str) -> None:
         )
 
 
-def _check_tariff(operator_id: str, tariff: Tariff | None) -> None:
-    if tariff is not None and tariff.operator_id != operator_id:
-        raise ValidationFailed(f"No tariff {tariff.pk!r}.", errors={"tariff_id": ["Unknown tariff."]})
+def _check_tariff(operator_id: str, tariff_id: str | None) -> None:
+    if tariff_id is not None and not station_tariff_exists(operator_id=operator_id, tariff_id=tariff_id):
+        raise ValidationFailed(f"No tariff {tariff_id!r}.", errors={"tariff_id": ["Unknown tariff."]})
+
+
+def _tariff_set(mapping: StationMapping, tariff_id: str | None) -> None:
+    """The mapping's own tariff, kept by the charging app (see `selectors.StationTariffLink`)."""
+    link = station_tariff_link()
+    if link is not None:
+        link.tariff_set(mapping.pk, tariff_id)
+    elif tariff_id is not None:
+        raise ValidationFailed("No app keeps station tariffs.", errors={"tariff_id": ["Unknown tariff."]})
 
 
 def _station_taken(operator_id: str, station_id: str, exclude_pk: str | None = None) -> bool:
@@ -150,13 +159,13 @@ def mapping_create(
     station_id: str,
     adapter_type: str,
     cpms_station_id: str,
-    tariff: Tariff | None = None,
+    tariff_id: str | None = None,
     is_active: bool = True,
     connectors: list[dict] | None = None,
     metadata: dict | None = None,
 ) -> StationMapping:
     _check_adapter_type(adapter_type)
-    _check_tariff(operator.pk, tariff)
+    _check_tariff(operator.pk, tariff_id)
     if _station_taken(operator.pk, station_id):
         raise MappingExists(f"Station {station_id!r} is mapped already.")
     try:
@@ -166,10 +175,11 @@ def mapping_create(
                 station_id=station_id,
                 adapter_type=adapter_type,
                 cpms_station_id=cpms_station_id,
-                tariff=tariff,
                 is_active=is_active,
                 metadata=metadata or {},
             )
+            if tariff_id is not None:
+                _tariff_set(mapping, tariff_id)
             _connectors_replace(mapping, connectors or [])
     except IntegrityError:  # a parallel create of the same station won
         raise MappingExists(f"Station {station_id!r} is mapped already.") from None
@@ -183,16 +193,16 @@ def mapping_update(
     station_id: str | None = None,
     adapter_type: str | None = None,
     cpms_station_id: str | None = None,
-    tariff: Tariff | None | object = UNSET,
+    tariff_id: str | None | object = UNSET,
     is_active: bool | None = None,
     connectors: list[dict] | None = None,
     metadata: dict | None = None,
 ) -> StationMapping:
-    """Change the given fields only (PATCH). `tariff=None` clears the tariff."""
+    """Change the given fields only (PATCH). `tariff_id=None` clears the station's own tariff."""
     if adapter_type is not None:
         _check_adapter_type(adapter_type)
-    if tariff is not UNSET:
-        _check_tariff(mapping.operator_id, tariff)
+    if tariff_id is not UNSET:
+        _check_tariff(mapping.operator_id, tariff_id)  # type: ignore[arg-type]
     try:
         with transaction.atomic():
             mapping = _lock_mapping(mapping)
@@ -220,9 +230,9 @@ def mapping_update(
                     "metadata": metadata,
                 },
             )
-            if tariff is not UNSET:
-                mapping.tariff = tariff
             mapping.save()
+            if tariff_id is not UNSET:
+                _tariff_set(mapping, tariff_id)  # type: ignore[arg-type]
             if connectors is not None:
                 _connectors_replace(mapping, connectors)
     except IntegrityError:

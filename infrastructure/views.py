@@ -61,7 +61,7 @@ class StationMappingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Op
             station_id=data["station_id"],
             adapter_type=data["adapter_type"],
             cpms_station_id=data["cpms_station_id"],
-            tariff=data.get("tariff_id"),
+            tariff_id=data.get("tariff_id"),
             is_active=data["is_active"],
             connectors=data.get("connectors", []),
             metadata=data.get("metadata"),
@@ -71,8 +71,6 @@ class StationMappingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Op
     @extend_schema(request=StationMappingWriteSerializer, responses={200: StationMappingSerializer})
     def partial_update(self, request, pk=None):
         mapping, data = self.get_object(), self.validated_input(StationMappingWriteSerializer, partial=True)
-        if "tariff_id" in data:
-            data["tariff"] = data.pop("tariff_id")
         return Response(self._render(services.mapping_update(mapping=mapping, **data)))
 
     @extend_schema(responses={204: None})
@@ -91,6 +89,9 @@ class StationMappingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Op
     def test(self, request, pk=None):
         mapping = services.mapping_connectivity_test_request(mapping=self.get_object())
         return Response(ConnectivityTestRequestSerializer(mapping).data, status=status.HTTP_202_ACCEPTED)
+
+    def page_context(self, objects) -> dict:
+        return {"tariff_ids": selectors.station_tariff_ids(mapping_ids=[m.pk for m in objects])}
 
     def _render(self, mapping):
         return StationMappingSerializer(self.get_queryset().get(pk=mapping.pk)).data

@@ -1,6 +1,40 @@
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
 from django.utils import timezone
 
 from .models import PaymentIntent, PaymentIntentStatus, Refund, RefundStatus
+
+# --- what pays with an intent (filled in by the charging app, in its AppConfig.ready) -------------------------
+
+
+@dataclass(frozen=True)
+class IntentUse:
+    """A charge session paid by an intent: its id, status and whether it still runs."""
+
+    session_id: str
+    status: str
+    running: bool
+
+
+#: fn(intent_ids) -> {intent_id: IntentUse} for the intents a charge session pays with. One query.
+IntentUseSource = Callable[[list[str]], dict[str, IntentUse]]
+_intent_use_sources: list[IntentUseSource] = []
+
+
+def intent_use_source_register(source: IntentUseSource) -> None:
+    if source not in _intent_use_sources:
+        _intent_use_sources.append(source)
+
+
+def intent_uses(*, intent_ids: Iterable[str]) -> dict[str, IntentUse]:
+    intent_ids = list(dict.fromkeys(intent_ids))
+    found: dict[str, IntentUse] = {}
+    if not intent_ids:
+        return found
+    for source in _intent_use_sources:
+        found.update(source(intent_ids))
+    return found
 
 
 def payment_intents_due_for_expiry(*, limit: int = 500) -> list[PaymentIntent]:

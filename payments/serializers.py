@@ -1,4 +1,3 @@
-from django.core.exceptions import ObjectDoesNotExist
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -6,6 +5,7 @@ from evpay.api.fields import AmountField, CurrencyField, MetadataField, Operator
 from terminals.models import Terminal
 
 from .models import PaymentIntent, Refund, RefundReason, VoidReason
+from .selectors import intent_uses
 
 
 class PaymentMethodSerializer(serializers.Serializer):
@@ -63,11 +63,14 @@ class PaymentIntentSerializer(serializers.ModelSerializer):
         return "payment_intent"
 
     @extend_schema_field(serializers.CharField(allow_null=True))
-    def get_charge_session_id(self, obj):
-        try:
-            return obj.charge_session.pk
-        except (AttributeError, ObjectDoesNotExist):
-            return None
+    def get_charge_session_id(self, obj) -> str | None:
+        """Kept by the charging app (`selectors.intent_uses`): a list passes `intent_uses` for its page in the
+        context (one lookup), a single intent looks it up."""
+        uses = self.context.get("intent_uses")
+        if uses is None:
+            uses = intent_uses(intent_ids=[obj.pk])
+        use = uses.get(obj.pk)
+        return use.session_id if use is not None else None
 
 
 class PaymentIntentCreateSerializer(serializers.Serializer):

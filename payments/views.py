@@ -10,6 +10,7 @@ from evpay.api.views import OperatorScopedViewSet
 from . import services
 from .filters import PaymentIntentFilterSet, RefundFilterSet
 from .models import PaymentIntent, Refund
+from .selectors import intent_uses
 from .serializers import (
     PaymentIntentAuthorizeSerializer,
     PaymentIntentCaptureSerializer,
@@ -22,10 +23,13 @@ from .serializers import (
 
 
 class PaymentIntentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, OperatorScopedViewSet):
-    queryset = PaymentIntent.objects.select_related("charge_session")
+    queryset = PaymentIntent.objects.all()
     serializer_class = PaymentIntentSerializer
     filterset_class = PaymentIntentFilterSet
     scope_resource = "payments"
+
+    def page_context(self, objects) -> dict:
+        return {"intent_uses": intent_uses(intent_ids=[i.pk for i in objects])}
 
     @extend_schema(request=PaymentIntentCreateSerializer, responses={201: PaymentIntentSerializer})
     def create(self, request):

@@ -45,7 +45,7 @@ def make_station(operator, *, station_id="DE*EVP*S1", cpms_station_id="CP-1", ta
         station_id=station_id,
         adapter_type="simulator",
         cpms_station_id=cpms_station_id,
-        tariff=tariff,
+        tariff_id=tariff.pk if tariff is not None else None,
         connectors=[
             {
                 "connector_id": c,

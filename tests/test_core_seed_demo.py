@@ -5,6 +5,7 @@ from django.core.management import call_command
 from rest_framework.test import APIClient
 
 from charging.models import ChargeSession, Tariff
+from charging.selectors import tariff_for_mapping
 from evpay.core.models import ApiKey, Operator
 from infrastructure.models import Connector, StationMapping
 from payments.models import PaymentIntent
@@ -42,7 +43,7 @@ def test_seed_demo_creates_a_realistic_operator_once(capsys):
 
     default = Tariff.objects.get(operator=operator, is_default=True)
     assert (default.currency, str(default.vat_rate_percent), default.preauthorize_amount) == ("EUR", "19.00", 5000)
-    fast = StationMapping.objects.get(operator=operator, station_id="DE*EVP*S0002").tariff
+    fast = tariff_for_mapping(StationMapping.objects.get(operator=operator, station_id="DE*EVP*S0002"))
     assert fast is not None and not fast.is_default
     statuses = sorted(Terminal.objects.filter(operator=operator).values_list("status", flat=True))
     assert statuses == ["maintenance", "online", "online", "online", "online"]

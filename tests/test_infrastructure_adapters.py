@@ -4,9 +4,9 @@ import pytest
 from django.test import override_settings
 
 from infrastructure.adapters.base import AdapterUnavailable, CommandOutcome
-from infrastructure.adapters.registry import adapter_for, adapter_for_mapping, adapter_types
+from infrastructure.adapters.registry import adapter_types
 from infrastructure.models import AdapterCall, AdapterCallCounter, AdapterConfig
-from infrastructure.services import simulator_connector_status_set
+from infrastructure.services import adapter_for, adapter_for_mapping, simulator_connector_status_set
 from tests.infrastructure_support import CCS, TYPE2, make_mapping
 
 

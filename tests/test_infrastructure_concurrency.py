@@ -4,9 +4,13 @@ import pytest
 from rest_framework.test import APIClient
 
 from infrastructure.adapters.base import ConnectorStatusReport
-from infrastructure.adapters.registry import adapter_for_mapping
 from infrastructure.models import AdapterCall, AdapterConfig, Connector, StationMapping
-from infrastructure.services import adapter_config_ensure, adapter_poll_claim, connector_statuses_apply
+from infrastructure.services import (
+    adapter_config_ensure,
+    adapter_for_mapping,
+    adapter_poll_claim,
+    connector_statuses_apply,
+)
 from tests.infrastructure_support import CCS, make_mapping
 from tests.test_infrastructure_api import MAPPINGS
 from webhooks.models import Event

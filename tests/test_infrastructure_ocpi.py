@@ -10,9 +10,13 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 
 from infrastructure.adapters.base import AdapterUnavailable, CommandOutcome
-from infrastructure.adapters.registry import adapter_for_mapping
 from infrastructure.models import AdapterCall, AdapterConfig, Connector
-from infrastructure.services import adapter_config_update, adapter_poll, mapping_connectivity_test_run
+from infrastructure.services import (
+    adapter_config_update,
+    adapter_for_mapping,
+    adapter_poll,
+    mapping_connectivity_test_run,
+)
 from tests.infrastructure_support import CCS, TYPE2, make_mapping
 from webhooks.models import Event
 

@@ -86,8 +86,8 @@ def test_demo_seed_maps_simulator_stations_once(capsys):
 
 @pytest.mark.django_db
 def test_prometheus_selectors(operator):
-    from infrastructure.adapters.registry import adapter_for_mapping
     from infrastructure.selectors import adapter_call_totals, connector_counts_by_status
+    from infrastructure.services import adapter_for_mapping
 
     mapping = mapping_create(
         operator=operator,
@@ -116,8 +116,8 @@ def test_prometheus_selectors(operator):
 
 @pytest.mark.django_db(transaction=True)  # health checks run in threads with their own connections
 def test_metrics_and_detailed_health(client, operator, anon_client):
-    from infrastructure.adapters.registry import adapter_for_mapping
     from infrastructure.models import AdapterConfig
+    from infrastructure.services import adapter_for_mapping
 
     mapping = mapping_create(
         operator=operator, station_id="S1", adapter_type="simulator", cpms_station_id="CP-1", connectors=[CONNECTOR]

@@ -52,6 +52,18 @@ class OperatorScopedViewSet(EvpayAPIMixin, viewsets.GenericViewSet):
             return queryset.none()
         return queryset.filter(operator=self.request.user.operator)
 
+    def page_context(self, objects: list) -> dict:
+        """What a list's serializer needs to know about a whole page (e.g. what an upper app keeps about these
+        rows), looked up once per page instead of once per row. Nothing by default."""
+        return {}
+
+    def get_serializer(self, *args, **kwargs):
+        if kwargs.get("many") and args:
+            objects = list(args[0])
+            kwargs["context"] = {**self.get_serializer_context(), **self.page_context(objects)}
+            args = (objects, *args[1:])
+        return super().get_serializer(*args, **kwargs)
+
 
 class ReadOnlyOperatorViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, OperatorScopedViewSet):
     pass

@@ -20,6 +20,7 @@ class DemoSeed:
 def demo_seed(*, name: str, admin_username: str, admin_password: str) -> DemoSeed:
     from charging.services import charge_session_demo_seed, tariff_demo_seed
     from infrastructure.models import StationMapping
+    from infrastructure.selectors import station_tariff_ids
     from infrastructure.services import DEMO_STATIONS, mapping_demo_seed, mapping_update
     from terminals.services import terminal_demo_seed
     from webhooks.services import webhook_subscription_demo_seed
@@ -31,8 +32,8 @@ def demo_seed(*, name: str, admin_username: str, admin_password: str) -> DemoSee
         _, fast_tariff = tariff_demo_seed(operator=operator)
         mapping_demo_seed(operator=operator)
         fast_station = StationMapping.objects.live().get(operator=operator, station_id=DEMO_STATIONS[1][0])
-        if fast_station.tariff_id is None:
-            mapping_update(mapping=fast_station, tariff=fast_tariff)
+        if not station_tariff_ids(mapping_ids=[fast_station.pk]):
+            mapping_update(mapping=fast_station, tariff_id=fast_tariff.pk)
         terminals = terminal_demo_seed(operator=operator)
     # Outside the transaction above: payment intents call the processor, which must not run under a lock.
     charge_session_demo_seed(operator=operator, terminals=terminals)

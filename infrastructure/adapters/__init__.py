@@ -1,2 +1,4 @@
-"""CPMS adapters. Use `registry.adapter_for_mapping(mapping)` / `registry.adapter_for(...)`; see base.py for
-the interface and /work/brief/infra-interface.md for the conventions."""
+"""CPMS adapters. `base.py` is the interface every adapter implements; `registry.py` says which class serves
+which adapter type (registered in `InfrastructureConfig.ready()`); `guard.py` wraps every call in the circuit
+breaker, retries and metrics. Callers use `infrastructure.services.adapter_for_mapping(mapping)` or
+`adapter_for(...)`, never an adapter directly."""

@@ -1,12 +1,13 @@
 """The CPMS adapter interface: what evpay asks of any charge point management system.
 
 Adapters do I/O only; they never touch the database. Every call goes through
-`infrastructure.adapters.registry` (circuit breaker, retries, per-call metrics), never to an adapter directly."""
+`infrastructure.adapters.guard` (circuit breaker, retries, per-call metrics), never to an adapter directly."""
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import Any, ClassVar
 
 
 class CommandOutcome(StrEnum):
@@ -76,7 +77,7 @@ class AdapterTimeout(AdapterError):
 
 
 class AdapterUnavailable(AdapterError):
-    """Raised by the registry to callers: the CPMS could not be reached (after retries), the circuit is
+    """Raised by the guard to callers: the CPMS could not be reached (after retries), the circuit is
     open, or the adapter is disabled. Nothing is known to have happened at the CPMS."""
 
     def __init__(self, message: str, *, reason: str = "failure"):
@@ -89,6 +90,8 @@ class CpmsAdapter(ABC):
 
     adapter_type: str = ""
     requires_base_url: bool = False  # an HTTP adapter cannot be enabled without one
+    #: Fields of a fresh AdapterConfig of this type (the rest are the model's defaults).
+    config_defaults: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, settings: AdapterSettings):
         self.settings = settings

@@ -32,7 +32,6 @@ from .base import (
     CpmsAdapter,
     PingResult,
 )
-from .registry import register_adapter
 
 VERSION = "2.2.1"
 UNKNOWN_LOCATION = 2003  # OCPI status_code: "Unknown Location"
@@ -109,10 +108,10 @@ def _malformed_answer_is_failure(method):
     return wrapper
 
 
-@register_adapter
 class OcpiAdapter(CpmsAdapter):
     adapter_type = "ocpi"
     requires_base_url = True
+    config_defaults = {"poll_interval_s": 300, "timeout_ms": 10000}
 
     def _client(self) -> OcpiClient:
         return OcpiClient(

@@ -1,283 +1,43 @@
-"""Adapter registry, circuit breaker and per-call metrics.
+"""The adapter registry: which adapter class serves which adapter type. Nothing else.
 
-Every adapter call goes through `GuardedAdapter`: the circuit is checked, the call is made (outside any
-database transaction), retried per the operator's `max_retries`, and its outcome and latency recorded.
-The circuit state lives on the `AdapterConfig` row, so every web, worker and beat process shares it:
-
-    closed --CPMS_CIRCUIT_FAILURE_THRESHOLD consecutive failures--> open
-    open --CPMS_CIRCUIT_RESET_TIMEOUT passed, one trial call let through--> half_open
-    half_open --trial succeeds--> closed;  half_open --trial fails--> open
+The app registers its built-in adapters in `InfrastructureConfig.ready()`; each adapter class carries what
+the registry says about it (`adapter_type`, `requires_base_url`, `config_defaults`). The guard around every
+call (circuit breaker, retries, metrics) is `guard.py`.
 """
 
-import logging
-import time
-from collections.abc import Callable
-from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
-from django.db.models import Case, F, Q, Value, When
-from django.utils import timezone
 
-from ..models import AdapterCall, AdapterCallCounter, AdapterConfig, CallOutcome, CircuitState, StationMapping
-from .base import (
-    AdapterError,
-    AdapterSettings,
-    AdapterTimeout,
-    AdapterUnavailable,
-    CommandOutcome,
-    CommandResult,
-    ConnectorStatusReport,
-    CpmsAdapter,
-    PingResult,
-)
-
-logger = logging.getLogger(__name__)
+from .base import CpmsAdapter
 
 ADAPTERS: dict[str, type[CpmsAdapter]] = {}
 
 
 def register_adapter(cls: type[CpmsAdapter]) -> type[CpmsAdapter]:
+    if not cls.adapter_type:
+        raise ValueError(f"{cls.__name__} has no adapter_type")
     ADAPTERS[cls.adapter_type] = cls
     return cls
 
 
 def adapter_types() -> list[str]:
-    _load_builtin()
     return sorted(ADAPTERS)
 
 
 def is_adapter_type(name: str) -> bool:
-    return name in adapter_types()
+    return name in ADAPTERS
+
+
+def adapter_class(name: str) -> type[CpmsAdapter]:
+    return ADAPTERS[name]
 
 
 def adapter_requires_base_url(name: str) -> bool:
-    _load_builtin()
     return ADAPTERS[name].requires_base_url
 
 
-def _load_builtin() -> None:
-    from . import ocpi, simulator  # noqa: F401  (registration on import)
-
-
-def _now_ms() -> float:
-    return time.monotonic() * 1000
-
-
-# --- circuit breaker --------------------------------------------------------------------------------
-
-
-def _circuit_admit(config_pk: int) -> bool:
-    """May a call be made now? Closed: yes. Open past the reset timeout: exactly one caller (the one whose
-    conditional UPDATE wins) is let through as the half-open trial. A half-open trial that never reported
-    back (a killed process) is replaced after another reset timeout."""
-    row = AdapterConfig.objects.filter(pk=config_pk).values("circuit_state", "circuit_opened_at").first()
-    if row is None or row["circuit_state"] == CircuitState.CLOSED:
-        return True
-    now = timezone.now()
-    retry_after = now - timedelta(seconds=settings.CPMS_CIRCUIT_RESET_TIMEOUT)
-    if row["circuit_opened_at"] is not None and row["circuit_opened_at"] > retry_after:
-        return False
-    won = AdapterConfig.objects.filter(
-        pk=config_pk, circuit_state=row["circuit_state"], circuit_opened_at=row["circuit_opened_at"]
-    ).update(circuit_state=CircuitState.HALF_OPEN, circuit_opened_at=now)
-    return won == 1
-
-
-def _circuit_record(config_pk: int, *, failed: bool) -> None:
-    now = timezone.now()
-    if not failed:
-        AdapterConfig.objects.filter(pk=config_pk).update(
-            circuit_state=CircuitState.CLOSED, consecutive_failures=0, circuit_opened_at=None, last_success_at=now
-        )
-        return
-    # One UPDATE: every SET expression sees the row as it was, so the decision is atomic across processes.
-    opens = Q(circuit_state=CircuitState.HALF_OPEN) | Q(
-        circuit_state=CircuitState.CLOSED, consecutive_failures__gte=settings.CPMS_CIRCUIT_FAILURE_THRESHOLD - 1
-    )
-    AdapterConfig.objects.filter(pk=config_pk).update(
-        consecutive_failures=F("consecutive_failures") + 1,
-        last_failure_at=now,
-        circuit_state=Case(When(opens, then=Value(CircuitState.OPEN)), default=F("circuit_state")),
-        circuit_opened_at=Case(When(opens, then=Value(now)), default=F("circuit_opened_at")),
-    )
-
-
-# --- metrics ----------------------------------------------------------------------------------------
-
-
-def _metrics_record(config: AdapterConfig, *, operation: str, outcome: str, latency_ms: int, error: str = "") -> None:
-    AdapterCall.objects.create(
-        operator_id=config.operator_id,
-        adapter_type=config.adapter_type,
-        operation=operation,
-        outcome=outcome,
-        latency_ms=latency_ms,
-        error=error[:500],
-    )
-    key = {"adapter_type": config.adapter_type, "operation": operation, "outcome": outcome}
-    increment = {"count": F("count") + 1, "latency_ms_sum": F("latency_ms_sum") + latency_ms}
-    if AdapterCallCounter.objects.filter(**key).update(**increment):
-        return
-    try:
-        with transaction.atomic():
-            AdapterCallCounter.objects.create(**key, count=1, latency_ms_sum=latency_ms)
-    except IntegrityError:  # another process created it first
-        AdapterCallCounter.objects.filter(**key).update(**increment)
-
-
-# --- the guarded adapter ----------------------------------------------------------------------------
-
-
-class GuardedAdapter:
-    """An adapter of one operator's adapter type, wrapped in the circuit breaker, retries and metrics.
-
-    - start_session / stop_session -> CommandResult (accepted | rejected | timeout); raise
-      AdapterUnavailable when the CPMS failed, the circuit is open or the adapter is disabled.
-      Commands are retried only when the request certainly never reached the CPMS.
-    - fetch_connector_statuses -> reports; raises AdapterUnavailable. Retried up to max_retries.
-    - ping -> PingResult; never raises (a failure is `ok=False` with the error). Retried up to max_retries.
-    """
-
-    def __init__(self, config: AdapterConfig):
-        from ..credentials import credentials_decrypt
-
-        _load_builtin()
-        self.config = config
-        self.adapter_type = config.adapter_type
-        self.adapter: CpmsAdapter = ADAPTERS[config.adapter_type](
-            AdapterSettings(
-                operator_id=config.operator_id,
-                adapter_type=config.adapter_type,
-                base_url=config.base_url,
-                timeout_s=config.timeout_ms / 1000,
-                credentials=credentials_decrypt(config.credentials_encrypted),
-            )
-        )
-
-    def _call(self, operation: str, fn: Callable, *, retry_unsent_only: bool, classify=None):
-        if not self.config.enabled:
-            raise AdapterUnavailable(f"The {self.adapter_type} adapter is disabled.", reason="disabled")
-        attempts = 1 + self.config.max_retries
-        for attempt in range(attempts):
-            if not _circuit_admit(self.config.pk):
-                _metrics_record(self.config, operation=operation, outcome=CallOutcome.CIRCUIT_OPEN, latency_ms=0)
-                raise AdapterUnavailable(f"The {self.adapter_type} circuit is open.", reason="circuit_open")
-            started = _now_ms()
-            try:
-                result = fn()
-            except AdapterError as exc:
-                latency = int(_now_ms() - started)
-                outcome = CallOutcome.TIMEOUT if isinstance(exc, AdapterTimeout) else CallOutcome.FAILURE
-                _metrics_record(self.config, operation=operation, outcome=outcome, latency_ms=latency, error=str(exc))
-                _circuit_record(self.config.pk, failed=True)
-                logger.info(
-                    "%s.%s failed (attempt %d/%d): %s", self.adapter_type, operation, attempt + 1, attempts, exc
-                )
-                last_attempt = attempt + 1 >= attempts
-                if last_attempt or (retry_unsent_only and not exc.not_sent):
-                    raise AdapterUnavailable(str(exc), reason=outcome) from exc
-                time.sleep(min(settings.CPMS_RETRY_BACKOFF * 2**attempt, 2.0))
-                continue
-            latency = int(_now_ms() - started)
-            outcome, error = classify(result) if classify else (CallOutcome.SUCCESS, "")
-            _metrics_record(self.config, operation=operation, outcome=outcome, latency_ms=latency, error=error)
-            _circuit_record(self.config.pk, failed=False)
-            return result
-        raise AssertionError("unreachable")
-
-    @staticmethod
-    def _classify_command(result: CommandResult):
-        if result.outcome is CommandOutcome.ACCEPTED:
-            return CallOutcome.SUCCESS, ""
-        # The CPMS answered (it is healthy); the charger refused or did not answer it.
-        return CallOutcome.REJECTED, f"{result.outcome.value}: {result.message}"
-
-    @staticmethod
-    def _classify_ping(result: PingResult):
-        # The CPMS answered but does not know the station: healthy CPMS, failed test.
-        return (CallOutcome.SUCCESS, "") if result.ok else (CallOutcome.REJECTED, result.error or "")
-
-    def _command(self, operation: str, fn: Callable) -> CommandResult:
-        try:
-            return self._call(operation, fn, retry_unsent_only=True, classify=self._classify_command)
-        except AdapterUnavailable as exc:
-            if exc.reason == CallOutcome.TIMEOUT:
-                return CommandResult(CommandOutcome.TIMEOUT, message=str(exc))
-            raise
-
-    def start_session(
-        self, *, cpms_station_id: str, connector_id: str, session_id: str, evse_uid: str = ""
-    ) -> CommandResult:
-        return self._command(
-            "start_session",
-            lambda: self.adapter.start_session(
-                cpms_station_id=cpms_station_id, connector_id=connector_id, evse_uid=evse_uid, session_id=session_id
-            ),
-        )
-
-    def stop_session(self, *, cpms_station_id: str, cpms_session_id: str | None, session_id: str) -> CommandResult:
-        return self._command(
-            "stop_session",
-            lambda: self.adapter.stop_session(
-                cpms_station_id=cpms_station_id, cpms_session_id=cpms_session_id, session_id=session_id
-            ),
-        )
-
-    def fetch_connector_statuses(self, *, cpms_station_ids: list[str]) -> list[ConnectorStatusReport]:
-        return self._call(
-            "fetch_connector_statuses",
-            lambda: self.adapter.fetch_connector_statuses(cpms_station_ids=cpms_station_ids),
-            retry_unsent_only=False,
-        )
-
-    def ping(self, *, cpms_station_id: str | None = None) -> PingResult:
-        started = _now_ms()
-        try:
-            return self._call(
-                "ping",
-                lambda: self.adapter.ping(cpms_station_id=cpms_station_id),
-                retry_unsent_only=False,
-                classify=self._classify_ping,
-            )
-        except AdapterUnavailable as exc:
-            return PingResult(ok=False, latency_ms=int(_now_ms() - started), error=f"{exc.reason}: {exc}")
-
-
-class StationAdapter:
-    """The adapter of one mapped station:
-    `adapter_for_mapping(mapping).start_session(connector_id=..., session_id=...)`."""
-
-    def __init__(self, mapping: StationMapping, guarded: GuardedAdapter):
-        self.mapping = mapping
-        self.guarded = guarded
-
-    def start_session(self, *, connector_id: str, session_id: str, evse_uid: str = "") -> CommandResult:
-        return self.guarded.start_session(
-            cpms_station_id=self.mapping.cpms_station_id,
-            connector_id=connector_id,
-            session_id=session_id,
-            evse_uid=evse_uid,
-        )
-
-    def stop_session(self, *, cpms_session_id: str | None, session_id: str) -> CommandResult:
-        return self.guarded.stop_session(
-            cpms_station_id=self.mapping.cpms_station_id, cpms_session_id=cpms_session_id, session_id=session_id
-        )
-
-    def fetch_connector_statuses(self) -> list[ConnectorStatusReport]:
-        return self.guarded.fetch_connector_statuses(cpms_station_ids=[self.mapping.cpms_station_id])
-
-    def ping(self) -> PingResult:
-        return self.guarded.ping(cpms_station_id=self.mapping.cpms_station_id)
-
-
-def adapter_for(*, operator_id: str, adapter_type: str) -> GuardedAdapter:
-    """The guarded adapter of an operator's adapter type (its AdapterConfig is created with defaults if absent)."""
-    from ..services import adapter_config_ensure
-
-    return GuardedAdapter(adapter_config_ensure(operator_id=operator_id, adapter_type=adapter_type))
-
-
-def adapter_for_mapping(mapping: StationMapping) -> StationAdapter:
-    return StationAdapter(mapping, adapter_for(operator_id=mapping.operator_id, adapter_type=mapping.adapter_type))
+def adapter_config_defaults(name: str) -> dict[str, Any]:
+    """The fields of a fresh AdapterConfig of this type (the rest are the model's defaults): enabled when it is
+    CPMS_DEFAULT_ADAPTER, plus what the adapter class asks for."""
+    return {"enabled": name == settings.CPMS_DEFAULT_ADAPTER, **ADAPTERS[name].config_defaults}

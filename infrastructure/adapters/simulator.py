@@ -15,6 +15,8 @@ including the station-less health ping.
 
 import hashlib
 import time
+from collections.abc import Callable
+from typing import Any, ClassVar
 
 from django.conf import settings
 
@@ -27,7 +29,6 @@ from .base import (
     CpmsAdapter,
     PingResult,
 )
-from .registry import register_adapter
 
 REJECT_PREFIX = "SIM-REJECT"
 TIMEOUT_PREFIX = "SIM-TIMEOUT"
@@ -47,9 +48,9 @@ def _rejects(cpms_station_id: str) -> bool:
     return cpms_station_id.upper().startswith(REJECT_PREFIX)
 
 
-@register_adapter
 class SimulatorAdapter(CpmsAdapter):
     adapter_type = "simulator"
+    config_defaults = {"poll_interval_s": 60}
 
     def start_session(self, *, cpms_station_id, connector_id, evse_uid, session_id):
         _check_reachable(cpms_station_id)
@@ -68,9 +69,15 @@ class SimulatorAdapter(CpmsAdapter):
             )
         return CommandResult(CommandOutcome.ACCEPTED, cpms_session_id=cpms_session_id)
 
-    def fetch_connector_statuses(self, *, cpms_station_ids):
-        from ..selectors import simulator_connector_states
+    #: Where the simulated CPMS keeps its charge points: fn(*, operator_id, cpms_station_ids) -> states with
+    #: cpms_station_id, connector_id, evse_uid, status, protocol, raw_status. Set in
+    #: `InfrastructureConfig.ready()` to `selectors.simulator_connector_states` (adapters sit below the app's
+    #: selectors and never import them).
+    connector_states: ClassVar[Callable[..., list[Any]] | None] = None
 
+    def fetch_connector_statuses(self, *, cpms_station_ids):
+        if SimulatorAdapter.connector_states is None:
+            raise AdapterError("the simulator has no connector state source (InfrastructureConfig.ready sets it)")
         # A station that fails is left out of a multi-station report (as a CPMS would skip it); asked
         # alone, it fails the call.
         reachable = []
@@ -81,6 +88,7 @@ class SimulatorAdapter(CpmsAdapter):
             except AdapterError:
                 if len(cpms_station_ids) == 1 or settings.CPMS_SIMULATOR_MODE:
                     raise
+        states = SimulatorAdapter.connector_states(operator_id=self.settings.operator_id, cpms_station_ids=reachable)
         return [
             ConnectorStatusReport(
                 cpms_station_id=s.cpms_station_id,
@@ -90,7 +98,7 @@ class SimulatorAdapter(CpmsAdapter):
                 protocol=s.protocol,
                 raw_status=s.raw_status,
             )
-            for s in simulator_connector_states(operator_id=self.settings.operator_id, cpms_station_ids=reachable)
+            for s in states
         ]
 
     def ping(self, *, cpms_station_id=None):

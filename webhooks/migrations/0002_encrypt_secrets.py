@@ -20,6 +20,21 @@ def encrypt_existing_secrets(apps, schema_editor):
             )
 
 
+def decrypt_secrets(apps, schema_editor):
+    """The reverse: back to the plain text that 0001's fields read (before the columns are altered back)."""
+    from evpay.crypto import decrypt
+
+    table = apps.get_model("webhooks", "WebhookSubscription")._meta.db_table
+    with schema_editor.connection.cursor() as cursor:
+        cursor.execute(f"SELECT id, secret, previous_secret FROM {table}")
+        for pk, secret, previous in cursor.fetchall():
+            cursor.execute(
+                f"UPDATE {table} SET secret = %s, previous_secret = %s WHERE id = %s",
+                [decrypt(secret, purpose="webhooks.secret"),
+                 decrypt(previous, purpose="webhooks.secret") if previous else None, pk],
+            )
+
+
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -37,5 +52,5 @@ class Migration(migrations.Migration):
             name='secret',
             field=evpay.crypto.EncryptedTextField(editable=False, purpose='webhooks.secret'),
         ),
-        migrations.RunPython(encrypt_existing_secrets, migrations.RunPython.noop),
+        migrations.RunPython(encrypt_existing_secrets, decrypt_secrets),
     ]
