@@ -3,9 +3,9 @@ from rest_framework import mixins, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from evpay.api.errors import NotFound
 from evpay.api.schema import ProblemSerializer
 from evpay.api.views import OperatorScopedViewSet
+from evpay.core.errors import NotFound
 
 from . import services
 from .filters import PaymentIntentFilterSet, RefundFilterSet

@@ -2,7 +2,7 @@
 
 import django.db.models.deletion
 import django.utils.timezone
-import evpay.api.ids
+import evpay.core.ids
 from django.db import migrations, models
 
 
@@ -27,7 +27,7 @@ class Migration(migrations.Migration):
         migrations.CreateModel(
             name='Refund',
             fields=[
-                ('id', evpay.api.ids.PrefixedIdField(prefix='re', serialize=False)),
+                ('id', evpay.core.ids.PrefixedIdField(prefix='re', serialize=False)),
                 ('amount', models.BigIntegerField()),
                 ('currency', models.CharField(max_length=3)),
                 ('status', models.CharField(choices=[('pending', 'Pending'), ('succeeded', 'Succeeded'), ('failed', 'Failed')], default='pending', max_length=16)),
