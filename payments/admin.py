@@ -1,9 +1,12 @@
+from django import forms
 from django.contrib import admin
 
-from evpay.admin import LedgerAdmin, run_service_action
+from evpay.admin import LedgerAdmin, OperatorScopedAdmin, is_platform_admin, run_service_action
+from evpay.api.errors import DomainError
+from evpay.core.models import Operator
 
 from . import services
-from .models import PaymentIntent, Refund, RefundReason, VoidReason
+from .models import PaymentIntent, Refund, RefundReason, StripeAccount, VoidReason
 
 
 @admin.register(PaymentIntent)
@@ -58,3 +61,48 @@ class RefundAdmin(LedgerAdmin):
     search_fields = ("id", "payment_intent__id", "processor_reference")
     date_hierarchy = "created_at"
     list_select_related = ("operator", "payment_intent")
+
+
+class StripeAccountForm(forms.ModelForm):
+    operator = forms.ModelChoiceField(queryset=Operator.objects.none())
+    new_secret_key = forms.CharField(
+        label="Stripe secret key",
+        widget=forms.PasswordInput(render_value=False),
+        help_text="sk_... or rk_...; write-only: stored encrypted, never shown again.",
+    )
+
+    class Meta:
+        model = StripeAccount
+        fields = ()
+
+    def clean_new_secret_key(self):
+        try:
+            return services.stripe_secret_key_check(self.cleaned_data["new_secret_key"])
+        except DomainError as exc:
+            raise forms.ValidationError(exc.detail) from exc
+
+
+@admin.register(StripeAccount)
+class StripeAccountAdmin(OperatorScopedAdmin):
+    """An operator's own Stripe key, which overrides STRIPE_SECRET_KEY for its intents. Only its hint shows."""
+
+    form = StripeAccountForm
+    list_display = ("operator", "key_hint", "updated_at")
+    search_fields = ("operator__name",)
+    list_select_related = ("operator",)
+    readonly_fields = ("key_hint", "updated_at")
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        operators = Operator.objects.all()
+        if not is_platform_admin(request):
+            operators = operators.filter(pk=request.user.operator_id)
+        form.base_fields["operator"].queryset = operators
+        form.base_fields["operator"].initial = obj.operator_id if obj else getattr(request.user, "operator_id", None)
+        form.base_fields["operator"].disabled = obj is not None
+        return form
+
+    def save_model(self, request, obj, form, change):
+        operator = obj.operator if change else form.cleaned_data["operator"]
+        saved = services.stripe_account_set(operator=operator, secret_key=form.cleaned_data["new_secret_key"])
+        obj.pk, obj.operator, obj.key_hint = saved.pk, saved.operator, saved.key_hint

@@ -2,6 +2,7 @@ from django.db import models
 from django.utils import timezone
 
 from evpay.core.ids import PrefixedIdField
+from evpay.crypto import EncryptedTextField
 
 
 class PaymentIntentStatus(models.TextChoices):
@@ -59,6 +60,9 @@ class PaymentIntent(models.Model):
     processor_reference = models.CharField(max_length=100, null=True, blank=True)
     authorization_code = models.CharField(max_length=32, null=True, blank=True)
     last_payment_error = models.JSONField(null=True, blank=True)
+    # Declined authorizations so far: part of the processor idempotency key, so that a retry after a time-out
+    # repeats the same attempt and a new attempt after a decline is a new one.
+    authorization_attempts = models.PositiveIntegerField(default=0, editable=False)
     terminal = models.ForeignKey(
         "terminals.Terminal", null=True, blank=True, on_delete=models.PROTECT, related_name="payment_intents"
     )
@@ -136,3 +140,19 @@ class Refund(models.Model):
 
     def __str__(self):
         return f"{self.id} {self.amount} {self.currency} {self.status}"
+
+
+class StripeAccount(models.Model):
+    """An operator's own Stripe secret key: overrides STRIPE_SECRET_KEY for its intents. Encrypted at rest
+    (evpay.crypto), set in the admin, never shown again (only `key_hint`)."""
+
+    operator = models.OneToOneField("core.Operator", on_delete=models.CASCADE, related_name="stripe_account")
+    secret_key = EncryptedTextField(purpose="payments.stripe_secret_key", editable=False)
+    key_hint = models.CharField(max_length=32, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "Stripe account"
+
+    def __str__(self):
+        return f"{self.operator} ({self.key_hint})"

@@ -6,6 +6,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.utils.module_loading import import_string
 
 
 class ProcessorError(Exception):
@@ -34,7 +35,7 @@ class ProcessorRefused(ProcessorError):
 @dataclass(frozen=True)
 class Authorization:
     reference: str
-    authorization_code: str
+    authorization_code: str | None
     brand: str
     last4: str
     fingerprint: str
@@ -46,8 +47,15 @@ class PaymentProcessor(ABC):
 
     name: str
 
+    @classmethod
+    def for_operator(cls, operator_id: str | None) -> "PaymentProcessor":
+        """The processor as configured for this operator (e.g. with its own credentials)."""
+        return cls()
+
     @abstractmethod
-    def authorize(self, *, amount: int, currency: str, token: str, idempotency_key: str) -> Authorization:
+    def authorize(
+        self, *, amount: int, currency: str, token: str, idempotency_key: str, metadata: dict | None = None
+    ) -> Authorization:
         """Place a hold of `amount`. Raises ProcessorDeclined, InvalidPaymentMethod or ProcessorUnavailable."""
 
     @abstractmethod
@@ -80,7 +88,7 @@ class SimulatorProcessor(PaymentProcessor):
     }
     UNAVAILABLE = "tok_processorUnavailable"
 
-    def authorize(self, *, amount, currency, token, idempotency_key):
+    def authorize(self, *, amount, currency, token, idempotency_key, metadata=None):
         if token == self.UNAVAILABLE:
             raise ProcessorUnavailable("The simulated processor is unavailable.")
         if token in self.DECLINES:
@@ -115,8 +123,15 @@ class SimulatorProcessor(PaymentProcessor):
             raise ProcessorUnavailable(f"The simulated processor is unavailable ({operation}).")
 
 
-PROCESSORS: dict[str, type[PaymentProcessor]] = {"simulator": SimulatorProcessor}
+# name -> class, by path: a processor module builds on this one.
+PROCESSORS: dict[str, str] = {
+    "simulator": "payments.processors.SimulatorProcessor",
+    "stripe": "payments.stripe_processor.StripeProcessor",
+}
 
 
-def get_processor(name: str | None = None) -> PaymentProcessor:
-    return PROCESSORS[name or settings.PAYMENT_PROCESSOR]()
+def get_processor(name: str | None = None, *, operator_id: str | None = None) -> PaymentProcessor:
+    """The one way to get a processor: `name` (an intent's `processor`, default PAYMENT_PROCESSOR) for the
+    operator whose intent it is."""
+    processor_class: type[PaymentProcessor] = import_string(PROCESSORS[name or settings.PAYMENT_PROCESSOR])
+    return processor_class.for_operator(operator_id)

@@ -1,9 +1,10 @@
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.utils import timezone
 
-from .models import PaymentIntent, PaymentIntentStatus, Refund, RefundStatus
+from .models import PaymentIntent, PaymentIntentStatus, Refund, RefundStatus, StripeAccount
 
 # --- what pays with an intent (filled in by the charging app, in its AppConfig.ready) -------------------------
 
@@ -51,6 +52,12 @@ def refunds_due_for_retry(*, stale_before, limit: int = 100) -> list[Refund]:
         .select_related("payment_intent")
         .order_by("attempted_at")[:limit]
     )
+
+
+def stripe_secret_key(*, operator_id: str | None) -> str:
+    """The operator's own Stripe secret key when it set one, else STRIPE_SECRET_KEY."""
+    own = StripeAccount.objects.filter(operator_id=operator_id).values_list("secret_key", flat=True).first()
+    return own or settings.STRIPE_SECRET_KEY
 
 
 def dashboard_panels(*, operator_id: str | None, since) -> list:

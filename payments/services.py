@@ -30,12 +30,14 @@ from .models import (
     PaymentIntentStatus,
     Refund,
     RefundStatus,
+    StripeAccount,
     VoidReason,
 )
 from .processors import (
     InvalidPaymentMethod,
     ProcessorDeclined,
     ProcessorError,
+    ProcessorRefused,
     ProcessorUnavailable,
     get_processor,
 )
@@ -52,6 +54,12 @@ class AuthorizationExpired(DomainError):
 
 class AmountExceedsCapturable(DomainError):
     status_code, code, title = 400, "amount_exceeds_capturable", "Amount exceeds capturable"
+
+
+class ProcessorRejected(DomainError):
+    """The processor answered and refused a capture or void (e.g. its hold is gone): nothing changed here."""
+
+    status_code, code, title = 502, "processor_unavailable", "Processor refused the request"
 
 
 class AmountExceedsRefundable(DomainError):
@@ -135,10 +143,13 @@ def _claim_and_call(intent: PaymentIntent, action: str, call, check=None) -> tup
     and leaves the intent as it was."""
     intent = _claim(intent, action, check)
     try:
-        result = call(get_processor(intent.processor), intent)
+        result = call(get_processor(intent.processor, operator_id=intent.operator_id), intent)
     except ProcessorUnavailable as unavailable:
         _release(intent)
         raise _unavailable(unavailable) from unavailable
+    except ProcessorRefused as refused:
+        _release(intent)
+        raise ProcessorRejected(f"The payment processor refused it: {refused}. Nothing changed.") from refused
     except BaseException:
         _release(intent)
         raise
@@ -183,7 +194,11 @@ def payment_intent_authorize(*, intent: PaymentIntent, token: str) -> PaymentInt
     def authorize(processor, claimed: PaymentIntent):
         try:
             return processor.authorize(
-                amount=claimed.amount, currency=claimed.currency, token=token, idempotency_key=f"{claimed.id}:authorize"
+                amount=claimed.amount,
+                currency=claimed.currency,
+                token=token,
+                idempotency_key=f"{claimed.id}:authorize:{claimed.authorization_attempts}",
+                metadata={"evpay_payment_intent_id": claimed.id},
             )
         except ProcessorDeclined as declined:
             # Recorded while the claim is still held; `_claim_and_call` releases it.
@@ -194,6 +209,7 @@ def payment_intent_authorize(*, intent: PaymentIntent, token: str) -> PaymentInt
                     "decline_code": declined.decline_code,
                     "message": declined.message,
                 }
+                locked.authorization_attempts += 1
                 locked.save()
                 payment_intent_event_emit(intent=locked, type="payment_intent.authorization_failed")
             raise PaymentDeclined(
@@ -347,7 +363,7 @@ def refund_create(
 def _refund_send(refund: Refund, intent: PaymentIntent) -> Refund:
     """One processor call for a pending refund, outside any transaction, then its outcome recorded."""
     try:
-        reference = get_processor(intent.processor).refund(
+        reference = get_processor(intent.processor, operator_id=intent.operator_id).refund(
             reference=intent.processor_reference,
             amount=refund.amount,
             currency=refund.currency,
@@ -402,3 +418,27 @@ def refunds_retry_pending(*, limit: int = 100) -> int:
         if claimed and _refund_send(refund, refund.payment_intent).status != RefundStatus.PENDING:
             ended += 1
     return ended
+
+
+# --- an operator's own Stripe key -----------------------------------------------------------------------------
+
+
+def stripe_secret_key_check(secret_key: str) -> str:
+    secret_key = secret_key.strip()
+    if not secret_key.startswith(("sk_", "rk_")) or len(secret_key) < 12:
+        raise ValidationFailed(
+            "A Stripe secret key starts with sk_ (or rk_ for a restricted key).",
+            errors={"secret_key": ["Not a Stripe secret key."]},
+        )
+    return secret_key
+
+
+def stripe_account_set(*, operator: Operator, secret_key: str) -> StripeAccount:
+    """Store (encrypted) the operator's own Stripe secret or restricted key; its intents use it from now on."""
+    secret_key = stripe_secret_key_check(secret_key)
+    hint = f"{secret_key[:8]}…{secret_key[-4:]}"
+    with transaction.atomic():
+        account, _ = StripeAccount.objects.select_for_update().update_or_create(
+            operator=operator, defaults={"secret_key": secret_key, "key_hint": hint}
+        )
+    return account

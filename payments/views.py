@@ -46,7 +46,12 @@ class PaymentIntentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Ope
 
     @extend_schema(
         request=PaymentIntentAuthorizeSerializer,
-        responses={200: PaymentIntentSerializer, 402: ProblemSerializer, 503: ProblemSerializer},
+        responses={
+            200: PaymentIntentSerializer,
+            402: ProblemSerializer,
+            502: ProblemSerializer,
+            503: ProblemSerializer,
+        },
     )
     @action(detail=True, methods=["post"])
     def authorize(self, request, pk=None):
@@ -55,7 +60,8 @@ class PaymentIntentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Ope
         return Response(PaymentIntentSerializer(intent).data)
 
     @extend_schema(
-        request=PaymentIntentCaptureSerializer, responses={200: PaymentIntentSerializer, 503: ProblemSerializer}
+        request=PaymentIntentCaptureSerializer,
+        responses={200: PaymentIntentSerializer, 502: ProblemSerializer, 503: ProblemSerializer},
     )
     @action(detail=True, methods=["post"])
     def capture(self, request, pk=None):
@@ -64,7 +70,8 @@ class PaymentIntentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Ope
         return Response(PaymentIntentSerializer(intent).data)
 
     @extend_schema(
-        request=PaymentIntentVoidSerializer, responses={200: PaymentIntentSerializer, 503: ProblemSerializer}
+        request=PaymentIntentVoidSerializer,
+        responses={200: PaymentIntentSerializer, 502: ProblemSerializer, 503: ProblemSerializer},
     )
     @action(detail=True, methods=["post"])
     def void(self, request, pk=None):

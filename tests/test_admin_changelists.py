@@ -27,6 +27,19 @@ def _refunds(operator, n):
         Refund.objects.create(operator=operator, payment_intent=intent, amount=100 + i, currency="EUR")
 
 
+def _stripe_accounts(operator, n):
+    from evpay.core.services import operator_create
+    from payments.models import StripeAccount
+    from payments.services import stripe_account_set
+
+    for _ in range(n):
+        # One account per operator: the given operator's first, then one more operator each.
+        owner = operator
+        if StripeAccount.objects.filter(operator=operator).exists():
+            owner = operator_create(name=f"Stripe operator {StripeAccount.objects.count()}")
+        stripe_account_set(operator=owner, secret_key=f"sk_test_{StripeAccount.objects.count():012d}")
+
+
 def _api_keys(operator, n):
     for _ in range(n):
         api_key_create(operator=operator, scopes=["*"])
@@ -215,6 +228,7 @@ CHANGELISTS = [
     ("/admin/core/idempotencykey/", _idempotency_keys),
     ("/admin/payments/paymentintent/", _payment_intents),
     ("/admin/payments/refund/", _refunds),
+    ("/admin/payments/stripeaccount/", _stripe_accounts),
     ("/admin/terminals/terminal/", _terminals),
     ("/admin/terminals/terminalhealthevent/", _terminal_health_events),
     ("/admin/charging/chargesession/", _charge_sessions),

@@ -164,7 +164,14 @@ SPECTACULAR_SETTINGS = {
 
 # --- Payments -------------------------------------------------------------------------------------
 PAYMENT_AUTHORIZATION_TTL = env.int("PAYMENT_AUTHORIZATION_TTL", default=7 * 24 * 3600)
+# simulator | stripe: the processor of new intents (an unknown name stops the service at start-up).
 PAYMENT_PROCESSOR = env("PAYMENT_PROCESSOR", default="simulator")
+# The stripe processor: the platform's secret key (an operator's own key, set in the admin, overrides it), the
+# API base (tests point it at a local Stripe-compatible server), per-request time-out and SDK retries.
+STRIPE_SECRET_KEY = env("STRIPE_SECRET_KEY", default="")
+STRIPE_API_BASE = env("STRIPE_API_BASE", default="https://api.stripe.com")
+STRIPE_TIMEOUT = env.float("STRIPE_TIMEOUT", default=10)
+STRIPE_MAX_NETWORK_RETRIES = env.int("STRIPE_MAX_NETWORK_RETRIES", default=1)
 # A processor call that claimed an intent and never recorded its result (a crash) frees the intent after this.
 # The simulator's capture/void fail for the operations listed here (tests of retry paths).
 PAYMENT_SIMULATOR_FAIL = env.list("PAYMENT_SIMULATOR_FAIL", default=[])
