@@ -82,7 +82,11 @@ def test_cpms_refusing_the_start_fails_the_session_and_voids(
     session_id = client.post(START_URL, start_body(make_terminal(operator), intent), format="json").json()["id"]
     failed = session_status(client, session_id, "failed")
     assert failed["stop_reason"] == stop_reason and failed["amount_captured"] == 0
-    voided = client.get(f"/v1/payment-intents/{intent.pk}").json()
+    # The worker voids the hold right after it commits the failed session (never in the same transaction).
+    voided = wait_for(
+        lambda: (body := client.get(f"/v1/payment-intents/{intent.pk}").json())["status"] != "authorized" and body,
+        message="the intent voided",
+    )
     assert (voided["status"], voided["void_reason"], voided["amount_capturable"]) == ("voided", "session_failed", 0)
     assert event_types(session_id) == ["charge.failed"]
     assert AdapterCall.objects.filter(operation="start_session").count() == 1
