@@ -2,7 +2,7 @@ from django import forms
 from django.contrib import admin
 
 from evpay.admin import LedgerAdmin, OperatorScopedAdmin, is_platform_admin, run_service_action
-from evpay.api.errors import DomainError
+from evpay.core.errors import DomainError
 from evpay.core.models import Operator
 
 from . import services
