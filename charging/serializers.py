@@ -3,7 +3,7 @@ from decimal import Decimal
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from evpay.api.fields import AmountField, CurrencyField, MetadataField
+from evpay.api.fields import AmountField, CurrencyField, MetadataField, RequestTimeField
 from evpay.core import money
 
 from .costs import price_incl_vat
@@ -187,7 +187,7 @@ class ChargeSessionStartSerializer(serializers.Serializer):
 
 class ChargeSessionProgressSerializer(serializers.Serializer):
     energy_wh = serializers.IntegerField(min_value=0, max_value=10**9, help_text="Cumulative Wh since the start.")
-    measured_at = serializers.DateTimeField()
+    measured_at = RequestTimeField()
     power_kw = serializers.DecimalField(
         max_digits=9, decimal_places=3, min_value=Decimal(0), required=False, allow_null=True
     )
@@ -201,7 +201,7 @@ class ChargeSessionCompleteSerializer(serializers.Serializer):
         allow_null=True,
         help_text="Final cumulative Wh; default: the last reading.",
     )
-    ended_at = serializers.DateTimeField(
+    ended_at = RequestTimeField(
         required=False, allow_null=True, help_text="When charging ended; default: now. Billed time runs to it."
     )
     stop_reason = serializers.ChoiceField(

@@ -1,11 +1,19 @@
+import io
 import logging
 import re
 import time
 import uuid
 
 from django.conf import settings
+from django.core.handlers.wsgi import LimitedStream
 
-from evpay.api.errors import handler404, handler500, problem_response
+from evpay.api.errors import (
+    DATABASE_UNAVAILABLE_ERRORS,
+    database_unavailable_response,
+    handler404,
+    handler500,
+    problem_response,
+)
 from evpay.logging import bind_context
 
 access_logger = logging.getLogger("evpay.access")
@@ -43,23 +51,40 @@ class RequestIdMiddleware:
 
 
 class BodySizeLimitMiddleware:
-    """Refuse bodies over API_MAX_BODY_BYTES with 413 before anything reads them."""
+    """Refuse bodies over API_MAX_BODY_BYTES with 413 before anything reads them.
+
+    A body sent with `Transfer-Encoding: chunked` has no Content-Length, and Django reads a request without
+    one as empty: such a body is read here (the server has already removed the chunking), up to the limit,
+    and handed on with its length."""
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
+        limit = settings.API_MAX_BODY_BYTES
+        if "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower() and not request.META.get(
+            "CONTENT_LENGTH"
+        ):
+            body = request.META["wsgi.input"].read(limit + 1) if "wsgi.input" in request.META else b""
+            if len(body) > limit:
+                return self._too_large(f"Request body is over {limit} bytes")
+            request._stream = LimitedStream(io.BytesIO(body), len(body))
+            request.META["CONTENT_LENGTH"] = str(len(body))
         try:
             length = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:
             length = 0
-        if length > settings.API_MAX_BODY_BYTES and not request.path.startswith("/admin/"):
-            return problem_response(
-                status=413,
-                code="request_too_large",
-                detail=f"Request body is {length} bytes; the limit is {settings.API_MAX_BODY_BYTES}.",
-            )
+        if length > limit and not request.path.startswith("/admin/"):
+            return self._too_large(f"Request body is {length} bytes")
         return self.get_response(request)
+
+    @staticmethod
+    def _too_large(what: str):
+        return problem_response(
+            status=413,
+            code="request_too_large",
+            detail=f"{what}; the limit is {settings.API_MAX_BODY_BYTES}.",
+        )
 
 
 class ApiProblemMiddleware:
@@ -80,3 +105,10 @@ class ApiProblemMiddleware:
         ):
             return handler404(request) if response.status_code == 404 else handler500(request)
         return response
+
+    def process_exception(self, request, exception):
+        # Outside DRF's exception handler (admin, a middleware after this one): the database being away is a
+        # 503 the client can retry, not a 500.
+        if isinstance(exception, DATABASE_UNAVAILABLE_ERRORS):
+            return database_unavailable_response(exception)
+        return None

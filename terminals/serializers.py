@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from evpay.api.fields import MetadataField
+from evpay.api.fields import MetadataField, RequestTimeField
 
 from .countries import ISO_3166_ALPHA2
 from .models import (
@@ -125,7 +125,7 @@ class TerminalHealthEventSerializer(serializers.ModelSerializer):
 
 class TerminalHealthEventCreateSerializer(serializers.Serializer):
     type = serializers.ChoiceField(choices=HealthEventType.choices)
-    occurred_at = serializers.DateTimeField(
+    occurred_at = RequestTimeField(
         help_text="When the terminal observed it (RFC 3339). At most 5 minutes ahead of the server's clock."
     )
     code = serializers.CharField(max_length=100, required=False, allow_null=True, allow_blank=True, default=None)

@@ -4,6 +4,7 @@ becomes RFC 9457 problem details."""
 import logging
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.db import InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions as drf
 from rest_framework.response import Response
@@ -96,6 +97,23 @@ def _first_message(errors: dict) -> str:
     return "Validation error"
 
 
+# The database unreachable (restarting, failing over, out of connections): the request changed nothing, so the
+# client may retry. Django drops the broken connection when the request ends and opens a new one for the next.
+DATABASE_UNAVAILABLE_ERRORS = (OperationalError, InterfaceError)
+DATABASE_RETRY_AFTER_S = 5
+_SERVICE_UNAVAILABLE = {
+    "status": 503,
+    "code": "service_unavailable",
+    "title": "Service unavailable",
+    "detail": "The database is unavailable for a moment; retry the request.",
+}
+
+
+def database_unavailable_body(exc: Exception) -> dict:
+    logger.warning("Database unavailable: %s", str(exc).strip().splitlines()[0] if str(exc).strip() else exc)
+    return problem_body(**_SERVICE_UNAVAILABLE)
+
+
 _INTERNAL_ERROR = {
     "status": 500,
     "code": "internal_error",
@@ -143,6 +161,14 @@ def problem_exception_handler(exc, context):
         body = problem_body(status=status, code=code, title=title, detail=detail, errors=errors)
         return Response(body, status=status, headers=headers, content_type=PROBLEM_CONTENT_TYPE)
 
+    if isinstance(exc, DATABASE_UNAVAILABLE_ERRORS):
+        return Response(
+            database_unavailable_body(exc),
+            status=503,
+            headers={"Retry-After": str(DATABASE_RETRY_AFTER_S)},
+            content_type=PROBLEM_CONTENT_TYPE,
+        )
+
     # Anything else is a bug: log it with its traceback and answer a problem document, never an HTML page.
     logger.exception("Unhandled error in %s", context.get("view").__class__.__name__ if context else "?")
     return Response(problem_body(**_INTERNAL_ERROR), status=500, content_type=PROBLEM_CONTENT_TYPE)
@@ -154,3 +180,10 @@ def handler404(request, exception=None):
 
 def handler500(request):
     return problem_response(**_INTERNAL_ERROR)
+
+
+def database_unavailable_response(exc: Exception) -> JsonResponse:
+    """For code outside DRF (middleware, admin): the same 503 as the exception handler answers."""
+    response = JsonResponse(database_unavailable_body(exc), status=503, content_type=PROBLEM_CONTENT_TYPE)
+    response["Retry-After"] = str(DATABASE_RETRY_AFTER_S)
+    return response

@@ -1,8 +1,11 @@
 """Serializer fields shared by every app: money, currency, metadata, references to operator-owned objects."""
 
+from datetime import UTC
+
 from rest_framework import serializers
 
 from evpay.core import money
+from evpay.core.clock import request_time_problem
 
 METADATA_MAX_KEYS = 20
 METADATA_MAX_KEY_LENGTH = 40
@@ -85,3 +88,21 @@ class OperatorObjectField(serializers.CharField):
 
     def to_representation(self, value):
         return getattr(value, "pk", value)
+
+
+class RequestTimeField(serializers.DateTimeField):
+    """A time sent by a client (RFC 3339), in UTC, within the bounds of `evpay.core.times`. Every time field of
+    a request body uses it."""
+
+    def to_internal_value(self, value):
+        if isinstance(value, str) and len(value) > 64:
+            self.fail("invalid", format="RFC 3339")
+        parsed = super().to_internal_value(value)
+        try:
+            parsed = parsed.astimezone(UTC)
+        except OverflowError:  # an offset that leaves years 1-9999
+            self.fail("invalid", format="RFC 3339")
+        problem = request_time_problem(parsed)
+        if problem:
+            raise serializers.ValidationError(problem, code="out_of_range")
+        return parsed

@@ -1,3 +1,4 @@
+from django.utils.dateparse import parse_datetime
 from rest_framework import pagination
 from rest_framework.exceptions import ValidationError
 
@@ -25,6 +26,20 @@ class CursorPagination(pagination.CursorPagination):
 
     def decode_cursor(self, request):
         try:
-            return super().decode_cursor(request)
+            cursor = super().decode_cursor(request)
         except Exception as exc:  # DRF raises NotFound; a bad cursor is bad input.
             raise ValidationError({"cursor": [self.invalid_cursor_message]}) from exc
+        # The position goes into the query as a creation time: anything else (forged) would fail in the database.
+        if cursor is not None and cursor.position is not None and not _is_time(cursor.position):
+            raise ValidationError({"cursor": [self.invalid_cursor_message]})
+        return cursor
+
+
+def _is_time(value: str) -> bool:
+    if len(value) > 40:
+        return False
+    try:
+        parsed = parse_datetime(value)
+    except ValueError:
+        return False
+    return parsed is not None and parsed.tzinfo is not None

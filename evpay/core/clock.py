@@ -1,6 +1,6 @@
-"""Time rules shared by every app: how far ahead of our clock a reported time may be."""
+"""Time rules shared by every app: the bounds of a time a client sends (contract section 0, "Time")."""
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.utils import timezone
 
@@ -8,6 +8,8 @@ from evpay.core.errors import ValidationFailed
 
 # A terminal's or a CPMS's clock may run a little ahead of ours; a time further ahead is bad input.
 MAX_CLOCK_SKEW = timedelta(minutes=5)
+# Nothing the platform records happened before this; an earlier time (a year 42, a clock reset) is bad input.
+EARLIEST_REQUEST_TIME = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 def not_in_future(value: datetime, *, field: str, now: datetime | None = None) -> None:
@@ -17,3 +19,13 @@ def not_in_future(value: datetime, *, field: str, now: datetime | None = None) -
             f"{field} is in the future.",
             errors={field: ["More than 5 minutes ahead of the server's clock."]},
         )
+
+
+def request_time_problem(value: datetime, *, now: datetime | None = None) -> str | None:
+    """Why `value` (aware) is not an acceptable client time, or None. `evpay.api.fields.RequestTimeField`
+    applies it to every time field of a request body."""
+    if value < EARLIEST_REQUEST_TIME:
+        return "Must not be before 2000-01-01T00:00:00Z."
+    if value > (now or timezone.now()) + MAX_CLOCK_SKEW:
+        return "Must not be more than 5 minutes ahead of the server's clock."
+    return None
