@@ -19,6 +19,14 @@ ROOT = Path(__file__).resolve().parent.parent
 pytest_plugins = ["tests.infrastructure_support"]
 
 
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Rate-limit counters (failed authentication above all) live in the cache: every test starts from none."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
 @pytest.fixture
 def operator(db):
     return operator_create(name="Operator A")

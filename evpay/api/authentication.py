@@ -9,7 +9,9 @@ from rest_framework import authentication, exceptions
 from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
 from rest_framework_simplejwt.settings import api_settings as jwt_settings
+from rest_framework_simplejwt.utils import get_md5_hash_password
 
+from evpay.api.throttling import auth_failed
 from evpay.core.models import ApiKey, Operator, User
 from evpay.logging import bind_context
 
@@ -42,13 +44,14 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         raw_key = raw_key.strip()
         parts = raw_key.split("_", 2)
         if len(parts) != 3 or parts[0] != "evp":
-            raise exceptions.AuthenticationFailed("Malformed API key.")
+            auth_failed(request, None, exceptions.AuthenticationFailed("Malformed API key."))
+        credential = f"key:{parts[1]}"
         api_key = ApiKey.objects.select_related("operator").filter(prefix=parts[1]).first()
         now = timezone.now()
         if api_key is None or not hmac.compare_digest(api_key.key_hash, ApiKey.hash_key(raw_key)):
-            raise exceptions.AuthenticationFailed("Invalid API key.")
+            auth_failed(request, credential, exceptions.AuthenticationFailed("Invalid API key."))
         if not api_key.is_usable(now):
-            raise exceptions.AuthenticationFailed("API key revoked or expired.")
+            auth_failed(request, credential, exceptions.AuthenticationFailed("API key revoked or expired."))
         if api_key.last_used_at is None or now - api_key.last_used_at > _LAST_USED_RESOLUTION:
             ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
         bind_context(operator_id=api_key.operator_id)
@@ -59,17 +62,20 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
 
 
 class OperatorJWTAuthentication(JWTAuthentication):
-    """simplejwt, with its errors folded into our 401 `authentication_failed`."""
+    """simplejwt, with its errors folded into our 401 `authentication_failed`. A token stops working when its
+    user's password changes (the `hash_password` claim, CHECK_REVOKE_TOKEN) or the user is deactivated."""
 
     def authenticate(self, request):
         try:
             result = super().authenticate(request)
-        except (InvalidToken, TokenError) as exc:
-            raise exceptions.AuthenticationFailed("Invalid or expired token.") from exc
+        except (InvalidToken, TokenError):
+            auth_failed(request, None, exceptions.AuthenticationFailed("Invalid or expired token."))
+        except exceptions.AuthenticationFailed as exc:
+            auth_failed(request, None, exc)
         if result is not None:
             user, _ = result
             if user.operator_id is None:
-                raise exceptions.AuthenticationFailed("This user belongs to no operator.")
+                auth_failed(request, None, exceptions.AuthenticationFailed("This user belongs to no operator."))
             bind_context(operator_id=user.operator_id)
         return result
 
@@ -83,4 +89,8 @@ class OperatorJWTAuthentication(JWTAuthentication):
         )
         if user is None or not user.is_active:
             raise exceptions.AuthenticationFailed("User not found or inactive.")
+        if jwt_settings.CHECK_REVOKE_TOKEN and validated_token.get(
+            jwt_settings.REVOKE_TOKEN_CLAIM
+        ) != get_md5_hash_password(user.password):
+            raise exceptions.AuthenticationFailed("The password has changed since this token was issued.")
         return user

@@ -1,4 +1,29 @@
+"""Rate limits. Both kinds keep their counters in the cache; a cache that is down (Redis stopped) lets
+requests through with a warning and a metric rather than failing them: the limits protect the service,
+the service must not fall over with them."""
+
+import logging
+import time
+from typing import NoReturn
+
+from django.conf import settings
+from django.core.cache import cache
+from prometheus_client import Counter
+from rest_framework import exceptions
 from rest_framework.throttling import SimpleRateThrottle
+
+logger = logging.getLogger(__name__)
+
+THROTTLE_CACHE_ERRORS = Counter(
+    "evpay_throttle_cache_errors",
+    "Rate-limit checks that could not reach the cache and let the request through (fail open).",
+    ["limiter"],
+)
+
+
+def _cache_unavailable(limiter: str, exc: Exception) -> None:
+    THROTTLE_CACHE_ERRORS.labels(limiter=limiter).inc()
+    logger.warning("Rate limit %s not applied, cache unavailable (failing open): %s", limiter, exc)
 
 
 class CredentialRateThrottle(SimpleRateThrottle):
@@ -10,3 +35,72 @@ class CredentialRateThrottle(SimpleRateThrottle):
         user = request.user
         ident = user.credential_id if getattr(user, "is_authenticated", False) else self.get_ident(request)
         return self.cache_format % {"scope": self.scope, "ident": ident}
+
+    def allow_request(self, request, view):
+        try:
+            return super().allow_request(request, view)
+        except Exception as exc:  # noqa: BLE001 - any cache backend error
+            _cache_unavailable(self.scope, exc)
+            return True
+
+
+# --- Failed authentication -------------------------------------------------------------------------------------
+# Fixed windows of AUTH_FAILURE_WINDOW seconds, counted per client address and per credential (API-key prefix or
+# username). Over the limit, a failing attempt answers 429 instead of 401. API keys and JWTs are checked first
+# (their secrets cannot be guessed, so a valid one from a noisy address is served as usual); a password login is
+# refused before the password is checked, so that guessing stops while the window lasts.
+
+
+def _window() -> tuple[int, int]:
+    window = settings.AUTH_FAILURE_WINDOW
+    now = int(time.time())
+    return now // window, window - now % window
+
+
+def _failure_keys(address: str, credential: str | None) -> list[tuple[str, int]]:
+    bucket, _ = _window()
+    keys = [(f"authfail:addr:{address}:{bucket}", settings.AUTH_FAILURES_PER_ADDRESS)]
+    if credential:
+        keys.append((f"authfail:cred:{credential[:200]}:{bucket}", settings.AUTH_FAILURES_PER_CREDENTIAL))
+    return keys
+
+
+def client_address(request) -> str:
+    return request.META.get("REMOTE_ADDR") or "unknown"
+
+
+def auth_failures_exceeded(*, address: str, credential: str | None) -> int | None:
+    """Seconds until the window ends if the address or the credential is over its limit, else None."""
+    keys = _failure_keys(address, credential)
+    try:
+        counts = cache.get_many([key for key, _ in keys])
+    except Exception as exc:  # noqa: BLE001
+        _cache_unavailable("auth_failures", exc)
+        return None
+    if any(counts.get(key, 0) >= limit for key, limit in keys):
+        return _window()[1]
+    return None
+
+
+def auth_failure_record(*, address: str, credential: str | None) -> None:
+    try:
+        for key, _ in _failure_keys(address, credential):
+            if not cache.add(key, 1, timeout=settings.AUTH_FAILURE_WINDOW + 1):
+                cache.incr(key)
+    except Exception as exc:  # noqa: BLE001
+        _cache_unavailable("auth_failures", exc)
+
+
+def refuse_if_throttled(*, address: str, credential: str | None) -> None:
+    wait = auth_failures_exceeded(address=address, credential=credential)
+    if wait is not None:
+        raise exceptions.Throttled(wait=wait, detail="Too many failed authentication attempts; try again later.")
+
+
+def auth_failed(request, credential: str | None, exc: exceptions.APIException) -> NoReturn:
+    """A failed attempt: 429 once the address or the credential has used up its failures, else count it and
+    raise `exc`."""
+    address = client_address(request)
+    refuse_if_throttled(address=address, credential=credential)
+    auth_failure_record(address=address, credential=credential)
+    raise exc

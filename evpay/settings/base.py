@@ -138,7 +138,15 @@ SIMPLE_JWT = {
     "REFRESH_TOKEN_LIFETIME": timedelta(seconds=env.int("JWT_REFRESH_TTL", default=86400)),
     "AUTH_HEADER_TYPES": ("Bearer",),
     "SIGNING_KEY": env("JWT_SIGNING_KEY", default=SECRET_KEY),
+    # Tokens carry a hash of the password hash: a password change ends every token issued before it.
+    "CHECK_REVOKE_TOKEN": True,
 }
+# Failed authentication (wrong password, API key or token), per window of AUTH_FAILURE_WINDOW seconds: a
+# client address gets AUTH_FAILURES_PER_ADDRESS failures, a username or key prefix AUTH_FAILURES_PER_CREDENTIAL,
+# then 429 `rate_limited` with Retry-After until the window ends.
+AUTH_FAILURE_WINDOW = env.int("AUTH_FAILURE_WINDOW", default=300)
+AUTH_FAILURES_PER_ADDRESS = env.int("AUTH_FAILURES_PER_ADDRESS", default=100)
+AUTH_FAILURES_PER_CREDENTIAL = env.int("AUTH_FAILURES_PER_CREDENTIAL", default=10)
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "evpay API",

@@ -14,3 +14,6 @@ REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {"credential": API_RATE_LIMIT}  # noq
 WEBHOOK_ALLOW_HTTP = env.bool("WEBHOOK_ALLOW_HTTP", default=True)
 WEBHOOK_ALLOWED_NETWORKS = env.list("WEBHOOK_ALLOWED_NETWORKS", default=["127.0.0.0/8", "::1/128"])
 WEBHOOK_TIMEOUT = env.float("WEBHOOK_TIMEOUT", default=2)
+# Access tests send many wrong credentials from one address; the brute-force tests set their own low limits.
+AUTH_FAILURES_PER_ADDRESS = env.int("AUTH_FAILURES_PER_ADDRESS", default=10_000)
+AUTH_FAILURES_PER_CREDENTIAL = env.int("AUTH_FAILURES_PER_CREDENTIAL", default=10_000)
