@@ -1,5 +1,6 @@
 """Liveness, readiness: unauthenticated and cheap. Each readiness check has its own time limit."""
 
+import functools
 import time
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -133,7 +134,8 @@ class ReadyView(PublicHealthView):
 PROCESS_STARTED = time.monotonic()
 # Components that make the whole service down when they are; any other failing component is "degraded".
 CRITICAL_COMPONENTS = ("database", "broker", "migrations")
-# Apps add their components here: name -> dotted path of a check returning a dict with its own "status".
+# Apps add their components here: name -> dotted path of a check `fn(*, operator_id)` returning a dict with its
+# own "status"; it reports the caller's operator only.
 DETAILED_COMPONENT_SOURCES: dict[str, str] = {
     "cpms_adapters": "infrastructure.selectors.adapters_health_component",
     "webhook_backlog": "webhooks.selectors.backlog_health_component",
@@ -163,7 +165,9 @@ def check_celery_workers() -> dict:
     return {"status": "ok" if replies else "down", "count": len(replies)}
 
 
-def _detailed_checks() -> dict[str, tuple]:
+def _detailed_checks(*, operator_id: str) -> dict[str, tuple]:
+    """Platform components (database, broker, ...) plus the apps' components scoped to the caller's operator:
+    an operator never sees another's terminals, circuits or backlog."""
     from django.utils.module_loading import import_string
 
     checks = {
@@ -172,7 +176,7 @@ def _detailed_checks() -> dict[str, tuple]:
         "celery_workers": (check_celery_workers, False),
     }
     for name, path in DETAILED_COMPONENT_SOURCES.items():
-        checks[name] = (import_string(path), True)
+        checks[name] = (functools.partial(import_string(path), operator_id=operator_id), True)
     return checks
 
 
@@ -204,7 +208,7 @@ class DetailedHealthView(EvpayAPIView):
     def get(self, request):
         from django.conf import settings
 
-        components = run_checks(_detailed_checks())
+        components = run_checks(_detailed_checks(operator_id=request.user.operator.pk))
         return Response(
             {
                 "status": overall_status(components),

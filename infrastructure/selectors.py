@@ -318,14 +318,17 @@ def adapter_call_totals() -> list[dict]:
     )
 
 
-def adapter_circuit_counts() -> dict[tuple[str, str], int]:
-    """{(adapter_type, circuit state): enabled configs} over every operator (every state present)."""
+def adapter_circuit_counts(*, operator_id: str | None = None) -> dict[tuple[str, str], int]:
+    """{(adapter_type, circuit state): enabled configs} of one operator, or over every operator (every state
+    present)."""
+    configs = AdapterConfig.objects.filter(enabled=True)
+    if operator_id is not None:
+        configs = configs.filter(operator_id=operator_id)
     counts = {(kind, state): 0 for kind in adapter_types() for state in CircuitState.values}
     counts.update(
         {
             (kind, state): n
-            for kind, state, n in AdapterConfig.objects.filter(enabled=True)
-            .values_list("adapter_type", "circuit_state")
+            for kind, state, n in configs.values_list("adapter_type", "circuit_state")
             .annotate(n=Count("id"))
             .order_by()
         }
@@ -333,10 +336,10 @@ def adapter_circuit_counts() -> dict[tuple[str, str], int]:
     return counts
 
 
-def adapters_health_component() -> dict:
-    """The `cpms_adapters` component of /health/detailed (platform-wide): `degraded` while any enabled
-    adapter of any operator has an open circuit."""
-    counts = adapter_circuit_counts()
+def adapters_health_component(*, operator_id: str) -> dict:
+    """The `cpms_adapters` component of /health/detailed (the caller's operator): `degraded` while any of its
+    enabled adapters has an open circuit."""
+    counts = adapter_circuit_counts(operator_id=operator_id)
     open_circuits = sum(n for (_, state), n in counts.items() if state == CircuitState.OPEN)
     by_type = {}
     for (kind, state), n in counts.items():

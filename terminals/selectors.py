@@ -58,12 +58,12 @@ def terminal_counts_by_status(*, operator_id: str | None = None) -> dict[str, in
     return dict.fromkeys(TerminalStatus.values, 0) | _counts(queryset, "status")
 
 
-def terminals_health_component() -> dict:
-    """The `terminals` component of /health/detailed (platform-wide). Online terminals unseen for twice
+def terminals_health_component(*, operator_id: str) -> dict:
+    """The `terminals` component of /health/detailed (the caller's operator). Online terminals unseen for twice
     TERMINAL_OFFLINE_AFTER mean the minute-by-minute offline sweep is not running: `degraded`."""
     now = timezone.now()
     overdue = now - timedelta(seconds=2 * settings.TERMINAL_OFFLINE_AFTER)
-    row = Terminal.objects.aggregate(
+    row = Terminal.objects.filter(operator_id=operator_id).aggregate(
         total=Count("pk"),
         online=Count("pk", filter=Q(status=TerminalStatus.ONLINE)),
         unswept=Count(

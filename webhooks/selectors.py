@@ -38,10 +38,14 @@ def deliveries_due(*, now=None) -> QuerySet[WebhookDelivery]:
 OVERDUE_AFTER = timedelta(minutes=5)
 
 
-def delivery_backlog(*, now=None) -> dict:
-    """Platform-wide pending deliveries, the age of the oldest, and how many are overdue (one query)."""
+def delivery_backlog(*, now=None, operator_id: str | None = None) -> dict:
+    """Pending deliveries (of one operator, or platform-wide), the age of the oldest, and how many are overdue
+    (one query)."""
     now = now or timezone.now()
-    row = WebhookDelivery.objects.filter(status=DeliveryStatus.PENDING).aggregate(
+    pending = WebhookDelivery.objects.filter(status=DeliveryStatus.PENDING)
+    if operator_id is not None:
+        pending = pending.filter(operator_id=operator_id)
+    row = pending.aggregate(
         pending=Count("pk"),
         oldest=Min("created_at"),
         overdue=Count("pk", filter=Q(next_attempt_at__lt=now - OVERDUE_AFTER)),
@@ -50,9 +54,10 @@ def delivery_backlog(*, now=None) -> dict:
     return {"pending": row["pending"], "oldest_pending_age_s": round(oldest_age, 1), "overdue": row["overdue"]}
 
 
-def backlog_health_component() -> dict:
-    """The `webhook_backlog` component of /health/detailed: `degraded` while due deliveries wait too long."""
-    backlog = delivery_backlog()
+def backlog_health_component(*, operator_id: str) -> dict:
+    """The `webhook_backlog` component of /health/detailed (the caller's operator): `degraded` while due
+    deliveries wait too long."""
+    backlog = delivery_backlog(operator_id=operator_id)
     return {"status": "degraded" if backlog["overdue"] else "ok", **backlog}
 
 
