@@ -8,7 +8,7 @@ from django.conf import settings
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser as DRFJSONParser
 
-from evpay.api.errors import DomainError
+from evpay.core.errors import DomainError
 
 # No request body of the contract nests deeper than a few levels; a deep one only costs stack (Python's parser
 # recurses per level: 1,000 levels is a RecursionError).
