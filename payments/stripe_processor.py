@@ -118,7 +118,9 @@ class StripeProcessor(PaymentProcessor):
             raise _translate(exc) from exc
 
     def refund(self, *, reference, amount, currency, idempotency_key, metadata):
-        refund = self._call(
+        # Stripe keeps idempotency keys for 24 h; a refund retried after a longer outage is found by our id in
+        # its metadata instead of being made a second time.
+        refund = self._existing_refund(reference, metadata.get("evpay_refund_id")) or self._call(
             lambda: self.client.v1.refunds.create(
                 params={"payment_intent": reference, "amount": amount, "metadata": metadata},
                 options={"idempotency_key": idempotency_key},
@@ -128,6 +130,15 @@ class StripeProcessor(PaymentProcessor):
             reason = getattr(refund, "failure_reason", None)
             raise ProcessorRefused(f"Stripe refund {refund.id} {refund.status}: {reason}.")
         return refund.id
+
+    def _existing_refund(self, reference: str, evpay_refund_id: str | None):
+        if not evpay_refund_id:
+            return None
+        found = self._call(lambda: self.client.v1.refunds.list(params={"payment_intent": reference, "limit": 100}))
+        for refund in found.auto_paging_iter():
+            if refund.metadata.to_dict().get("evpay_refund_id") == evpay_refund_id:
+                return refund
+        return None
 
     @staticmethod
     def _call(request):

@@ -170,3 +170,7 @@ def stripe_intent(id_="pi_3Test", status="requires_capture", amount=5000) -> dic
 
 def stripe_error(type_: str, message: str, **fields) -> dict:
     return {"error": {"type": type_, "message": message, **fields}}
+
+
+def stripe_list(*objects: dict) -> dict:
+    return {"object": "list", "data": list(objects), "has_more": False, "url": "/v1/refunds"}

@@ -22,7 +22,7 @@ from payments.models import PaymentIntent, Refund, StripeAccount
 from payments.tasks import retry_pending_refunds
 from tests.base import assert_problem
 from tests.charging_support import START_URL, make_station, make_tariff, make_terminal
-from tests.stripe_support import ROOT, LocalStripe, ScriptedStripe, stripe_error, stripe_intent
+from tests.stripe_support import ROOT, LocalStripe, ScriptedStripe, stripe_error, stripe_intent, stripe_list
 from webhooks.models import Event
 
 INTENTS = "/v1/payment-intents"
@@ -238,6 +238,7 @@ class TestScriptedStripe:
     def test_every_request_carries_a_key_of_our_object_and_action(self, client, scripted):
         scripted.answer(200, stripe_intent("pi_S1"))
         scripted.answer(200, stripe_intent("pi_S1", status="succeeded"))
+        scripted.answer(200, stripe_list())
         scripted.answer(200, {"id": "re_S1", "object": "refund", "status": "succeeded", "amount": 1000})
         scripted.answer(200, stripe_intent("pi_S2"))
         scripted.answer(200, stripe_intent("pi_S2", status="canceled"))
@@ -252,6 +253,7 @@ class TestScriptedStripe:
         assert _keys(scripted) == [
             ("POST", "/v1/payment_intents", f"{first['id']}:authorize:0"),
             ("POST", "/v1/payment_intents/pi_S1/capture", f"{first['id']}:capture"),
+            ("GET", "/v1/refunds", None),  # made already (after a long outage)? Then it is not made again.
             ("POST", "/v1/refunds", f"{refund['id']}:refund"),
             ("POST", "/v1/payment_intents", f"{second['id']}:authorize:0"),
             ("POST", "/v1/payment_intents/pi_S2/cancel", f"{second['id']}:cancel"),
@@ -261,7 +263,8 @@ class TestScriptedStripe:
         assert create["payment_method"] == ["pm_card_visa"] and create["amount"] == ["5000"]
         assert create["currency"] == ["eur"] and create["metadata[evpay_payment_intent_id]"] == [first["id"]]
         assert parse_qs(scripted.requests[1]["body"])["amount_to_capture"] == ["3000"]
-        assert parse_qs(scripted.requests[2]["body"])["payment_intent"] == ["pi_S1"]
+        assert parse_qs(scripted.requests[2]["path"].split("?")[1])["payment_intent"] == ["pi_S1"]
+        assert parse_qs(scripted.requests[3]["body"])["payment_intent"] == ["pi_S1"]
         assert {r["headers"]["Authorization"] for r in scripted.requests} == {"Bearer sk_test_evpay_platform"}
         assert refund["processor_reference"] == "re_S1"
 
@@ -354,22 +357,42 @@ class TestScriptedStripe:
         intent = authorized(client)
         client.post(f"{INTENTS}/{intent['id']}/capture", {}, format="json")
 
+        scripted.answer(200, stripe_list())
         scripted.answer(
             400, stripe_error("invalid_request_error", "Charge ch_3Test has been disputed.", code="charge_disputed")
         )
         failed = client.post(REFUNDS, {"payment_intent_id": intent["id"], "amount": 100}, format="json").json()
         assert failed["status"] == "failed" and "disputed" in failed["failure_reason"]
 
+        scripted.answer(200, stripe_list())
         scripted.answer(500, stripe_error("api_error", "Internal error"), times=2)
         pending = client.post(REFUNDS, {"payment_intent_id": intent["id"], "amount": 200}, format="json").json()
         assert pending["status"] == "pending"
+        scripted.answer(200, stripe_list())
         scripted.answer(200, {"id": "re_F2", "object": "refund", "status": "succeeded", "amount": 200})
         Refund.objects.filter(pk=pending["id"]).update(attempted_at=timezone.now() - timedelta(hours=1))
         assert retry_pending_refunds() == 1
         assert Refund.objects.get(pk=pending["id"]).processor_reference == "re_F2"
-        refund_keys = [key for _, path, key in _keys(scripted) if path == "/v1/refunds"]
+        refund_keys = [key for method, path, key in _keys(scripted) if (method, path) == ("POST", "/v1/refunds")]
         assert refund_keys == [f"{failed['id']}:refund"] + [f"{pending['id']}:refund"] * 3
         assert PaymentIntent.objects.get(pk=intent["id"]).amount_refunded == 200
+
+    def test_a_refund_stripe_already_made_is_not_made_again(self, client, scripted):
+        # E.g. retried after an outage longer than Stripe keeps idempotency keys (24 h).
+        scripted.answer(200, stripe_intent("pi_L1"))
+        scripted.answer(200, stripe_intent("pi_L1", status="succeeded"))
+        intent = authorized(client)
+        client.post(f"{INTENTS}/{intent['id']}/capture", {}, format="json")
+        scripted.answer(200, stripe_list())
+        scripted.answer(500, stripe_error("api_error", "Internal error"), times=2)
+        pending = client.post(REFUNDS, {"payment_intent_id": intent["id"], "amount": 300}, format="json").json()
+        made = {"id": "re_L1", "object": "refund", "status": "succeeded", "amount": 300}
+        other = {"id": "re_L0", "object": "refund", "status": "succeeded", "amount": 5, "metadata": {}}
+        scripted.answer(200, stripe_list(other, {**made, "metadata": {"evpay_refund_id": pending["id"]}}))
+        Refund.objects.filter(pk=pending["id"]).update(attempted_at=timezone.now() - timedelta(days=2))
+        assert retry_pending_refunds() == 1
+        assert Refund.objects.get(pk=pending["id"]).processor_reference == "re_L1"
+        assert [m for m, path, _ in _keys(scripted) if path == "/v1/refunds"] == ["GET", "POST", "POST", "GET"]
 
     def test_an_operators_own_key_overrides_the_platform_key(self, client, operator, other_client, scripted):
         services.stripe_account_set(operator=operator, secret_key="sk_test_operator_own_key")
