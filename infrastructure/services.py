@@ -3,7 +3,6 @@ connectivity tests. Adapter calls happen outside any transaction; their results 
 
 import logging
 from datetime import timedelta
-from decimal import Decimal
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -455,36 +454,3 @@ def adapter_health_probe(*, config: AdapterConfig) -> str:
 def adapter_calls_prune(*, before=None) -> int:
     before = before or timezone.now() - timedelta(seconds=settings.CPMS_CALL_RETENTION)
     return prune_in_batches(AdapterCall.objects.filter(created_at__lt=before))
-
-
-# --- demo ----------------------------------------------------------------------------------------------
-
-DEMO_STATIONS = (
-    ("DE*EVP*S0001", "SIM-DEMO-1", [("1", "DC", "IEC_62196_T2_COMBO", 150), ("2", "AC_3_PHASE", "IEC_62196_T2", 22)]),
-    ("DE*EVP*S0002", "SIM-DEMO-2", [("1", "DC", "CHADEMO", 50)]),
-    ("DE*EVP*S0003", "SIM-REJECT-DEMO", [("1", "AC_3_PHASE", "IEC_62196_T2", 11)]),
-)
-
-
-def mapping_demo_seed(*, operator: Operator) -> None:
-    """Demo stations on the simulator (idempotent); the third one rejects every start, to show that path."""
-    for station_id, cpms_station_id, connectors in DEMO_STATIONS:
-        if StationMapping.objects.live().filter(operator=operator, station_id=station_id).exists():
-            continue
-        mapping_create(
-            operator=operator,
-            station_id=station_id,
-            adapter_type="simulator",
-            cpms_station_id=cpms_station_id,
-            metadata={"demo": "true"},
-            connectors=[
-                {
-                    "connector_id": cid,
-                    "evse_uid": f"{station_id}*E{cid}",
-                    "power_type": power,
-                    "standard": standard,
-                    "max_power_kw": Decimal(kw),
-                }
-                for cid, power, standard, kw in connectors
-            ],
-        )

@@ -39,7 +39,7 @@ from .models import (
 )
 from .selectors import deliveries_due, subscription_ids_matching
 from .signing import secret_generate, signature_header
-from .ssrf import url_resolve_checked
+from .ssrf import url_form_checked, url_resolve_checked
 
 logger = logging.getLogger(__name__)
 
@@ -145,37 +145,21 @@ def _normalize_event_types(event_types: list[str]) -> list[str]:
 
 
 def webhook_subscription_create(
-    *, operator: Operator, url: str, event_types: list[str], description: str = ""
+    *, operator: Operator, url: str, event_types: list[str], description: str = "", resolve_now: bool = True
 ) -> WebhookSubscription:
-    url_resolve_checked(url)  # DNS, before any transaction
-    return _subscription_insert(operator=operator, url=url, event_types=event_types, description=description)
-
-
-def _subscription_insert(
-    *, operator: Operator, url: str, event_types: list[str], description: str
-) -> WebhookSubscription:
+    """A subscription with a new secret. The URL is checked by the SSRF guard, its host resolved now (before any
+    transaction) unless `resolve_now=False` (the demo seeds offline: only the URL's form is checked then). Every
+    delivery resolves and checks the address again before it connects."""
+    if resolve_now:
+        url_resolve_checked(url)
+    else:
+        url_form_checked(url)
     return WebhookSubscription.objects.create(
         operator=operator,
         url=url,
         event_types=_normalize_event_types(event_types),
         description=description or "",
         secret=secret_generate(),
-    )
-
-
-DEMO_WEBHOOK_URL = "https://example.com/evpay-webhooks"
-
-
-def webhook_subscription_demo_seed(*, operator: Operator) -> WebhookSubscription:
-    """The demo operator's subscription to every event (idempotent, by URL). Made without the DNS check of
-    `webhook_subscription_create` so that seeding works offline; each delivery still resolves and checks the
-    address before it connects."""
-    existing = WebhookSubscription.objects.filter(operator=operator, url=DEMO_WEBHOOK_URL).first()
-    return existing or _subscription_insert(
-        operator=operator,
-        url=DEMO_WEBHOOK_URL,
-        event_types=[ALL_EVENT_TYPES],
-        description="Demo endpoint: point it at your own receiver",
     )
 
 

@@ -40,9 +40,8 @@ def address_is_blocked(address: IPAddress) -> bool:
     )
 
 
-def url_resolve_checked(url: str) -> tuple[str, int, IPAddress]:
-    """Return (host, port, address to connect to) for a URL every resolved address of which is allowed.
-    Raises UrlNotAllowed otherwise."""
+def url_form_checked(url: str) -> tuple[str, int]:
+    """(host, port) of a URL whose scheme, port, host and lack of credentials are allowed; no DNS lookup."""
     parts = urlsplit(url)
     allowed_schemes = ("https", "http") if settings.WEBHOOK_ALLOW_HTTP else ("https",)
     if parts.scheme not in allowed_schemes:
@@ -57,6 +56,13 @@ def url_resolve_checked(url: str) -> tuple[str, int, IPAddress]:
         raise UrlNotAllowed("The URL has no host.", errors={"url": ["No host."]})
     if parts.username or parts.password:
         raise UrlNotAllowed("Credentials in webhook URLs are not allowed.", errors={"url": ["Credentials in URL."]})
+    return host, port
+
+
+def url_resolve_checked(url: str) -> tuple[str, int, IPAddress]:
+    """Return (host, port, address to connect to) for a URL every resolved address of which is allowed.
+    Raises UrlNotAllowed otherwise."""
+    host, port = url_form_checked(url)
     try:
         addresses = [ipaddress.ip_address(host)]
     except ValueError:

@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from evpay.core.demo import demo_seed
+from charging.demo import demo_seed
 
 
 class Command(BaseCommand):
