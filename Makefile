@@ -19,9 +19,14 @@ run: install
 test: install
 	PY=$(PY) ./scripts/test.sh $(ARGS)
 
+# ruff (lint, format), the import contracts (pyproject.toml), mypy with django-stubs and djangorestframework-stubs,
+# and no model change without its migration (checked on an in-memory database: nothing to set up).
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy
+	DATABASE_URL=sqlite:///:memory: $(PY) manage.py makemigrations --check --dry-run
 
 bench: install
 	PY=$(PY) ./bench/run_all.sh

@@ -1,9 +1,11 @@
+from typing import Any
+
 from django.db import models
 from django.utils import timezone
 
 from evpay.core.ids import PrefixedIdField
 
-PRICE_DIGITS = {"max_digits": 12, "decimal_places": 4}
+PRICE_DIGITS: dict[str, Any] = {"max_digits": 12, "decimal_places": 4}
 
 
 class Tariff(models.Model):
@@ -71,7 +73,7 @@ S = ChargeSessionStatus
 RUNNING_STATUSES = (S.PENDING, S.CHARGING, S.STOPPING)
 # The only transitions that exist: action -> (statuses it may start from, status it ends in).
 # Progress readings are recorded in any running status without a transition of their own.
-CHARGE_SESSION_TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
+CHARGE_SESSION_TRANSITIONS: dict[str, tuple[frozenset[str], str | None]] = {
     "begin": (frozenset({S.PENDING}), S.CHARGING),  # the CPMS accepted the start, or the first reading came
     "fail": (frozenset({S.PENDING}), S.FAILED),  # the CPMS rejected the start, or never answered in time
     "reach_cap": (frozenset({S.CHARGING}), S.STOPPING),

@@ -5,13 +5,13 @@ from django.db.models import Count, Exists, OuterRef, Q
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
-from infrastructure.models import Connector
+from infrastructure.models import Connector, StationMapping
 from payments.selectors import IntentUse
 
 from .models import RUNNING_STATUSES, ChargeSession, ChargeSessionStatus, StationTariff, Tariff
 
 
-def tariff_for_mapping(mapping) -> Tariff | None:
+def tariff_for_mapping(mapping: StationMapping) -> Tariff | None:
     """The mapping's own tariff, else the operator's default. One query."""
     own = Exists(StationTariff.objects.filter(mapping_id=mapping.pk, tariff_id=OuterRef("pk")))
     return (
@@ -137,7 +137,7 @@ def dashboard_panels(*, operator_id: str | None, since: datetime) -> list:
 
 def session_counts_by_running_status() -> dict[str, int]:
     """Running sessions of every operator per running status (zeros included). One query."""
-    counts = dict.fromkeys(RUNNING_STATUSES, 0)
+    counts: dict[str, int] = dict.fromkeys(RUNNING_STATUSES, 0)
     counts.update(
         ChargeSession.objects.filter(status__in=RUNNING_STATUSES)
         .order_by()

@@ -16,7 +16,7 @@ def decimal_string(value: Decimal | None) -> str | None:
         return None
     value = Decimal(value)
     normalized = value.normalize()
-    if -normalized.as_tuple().exponent < 2:
+    if -int(normalized.as_tuple().exponent) < 2:
         normalized = value.quantize(Decimal("0.01"))
     return f"{normalized:f}"
 

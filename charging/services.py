@@ -9,6 +9,7 @@ Celery tasks enqueued on commit; the payment is settled after the session's tran
 import logging
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -130,7 +131,7 @@ TARIFF_FIELDS = (
 )
 
 
-def tariff_update(*, tariff: Tariff, **changes) -> Tariff:
+def tariff_update(*, tariff: Tariff, **changes: Any) -> Tariff:
     """Change the given fields (PATCH). Making a tariff the default takes the flag from the previous one in the
     same transaction. Running sessions keep the prices they copied at start."""
     unknown = set(changes) - set(TARIFF_FIELDS)
@@ -156,7 +157,7 @@ def station_tariff_set(mapping_id: str, tariff_id: str | None) -> None:
         StationTariff.objects.update_or_create(mapping_id=mapping_id, defaults={"tariff_id": tariff_id})
 
 
-def tariff_applicable(mapping) -> Tariff:
+def tariff_applicable(mapping: StationMapping) -> Tariff:
     """The tariff that applies to the mapping's station; 409 when none does."""
     tariff = selectors.tariff_for_mapping(mapping)
     if tariff is None:
@@ -187,7 +188,7 @@ _ACTION_VERBS = {
 }
 
 
-def _check_transition(session: ChargeSession, action: str) -> str | None:
+def _check_transition(session: ChargeSession, action: str) -> str:
     """Whether `action` may happen to `session` now (the table in charging.models); its target status."""
     return transition_check(
         CHARGE_SESSION_TRANSITIONS,
@@ -282,7 +283,7 @@ def charge_session_start(
             intent = (
                 PaymentIntent.objects.select_for_update().filter(operator_id=operator.pk, pk=payment_intent_id).first()
             )
-            _check_references(
+            connector, terminal, intent = _check_references(
                 connector,
                 terminal,
                 intent,
@@ -324,20 +325,31 @@ def charge_session_start(
     return session
 
 
-def _check_references(connector, terminal, intent, *, station_id, connector_id, terminal_id, payment_intent_id):
-    errors = {}
+def _check_references(
+    connector: Connector | None,
+    terminal: Terminal | None,
+    intent: PaymentIntent | None,
+    *,
+    station_id: str,
+    connector_id: str,
+    terminal_id: str,
+    payment_intent_id: str,
+) -> tuple[Connector, Terminal, PaymentIntent]:
+    """All three found (of the operator), or 400 naming each one that is not."""
+    errors: dict[str, list[str]] = {}
     if connector is None:
         errors["connector_id"] = [f"No connector {connector_id!r} on an active mapping of station {station_id!r}."]
     if terminal is None:
         errors["terminal_id"] = [f"No terminal {terminal_id!r}."]
     if intent is None:
         errors["payment_intent_id"] = [f"No payment intent {payment_intent_id!r}."]
-    if errors:
+    if connector is None or terminal is None or intent is None:
         raise ValidationFailed(next(iter(errors.values()))[0], errors=errors)
+    return connector, terminal, intent
 
 
 def _check_intent(intent: PaymentIntent, *, tariff: Tariff, terminal: Terminal) -> None:
-    def unusable(reason: str):
+    def unusable(reason: str) -> PaymentIntentUnusable:
         return PaymentIntentUnusable(f"Payment intent {intent.pk} {reason}.")
 
     if intent.status != PaymentIntentStatus.AUTHORIZED:
@@ -506,7 +518,7 @@ def charge_session_complete(
                 )
             session.energy_wh = energy_wh
         end = ended_at or now
-        if end < session.started_at:
+        if session.started_at is not None and end < session.started_at:
             raise ValidationFailed(
                 "ended_at is before the session started.",
                 errors={"ended_at": [f"Not before {session.started_at.isoformat()}."]},
@@ -602,7 +614,8 @@ def charge_sessions_complete_stale(*, limit: int = 500) -> int:
     completed = 0
     for session in selectors.sessions_stale(limit=limit):
         try:
-            charge_session_complete(session=session, ended_at=session.last_seen, stop_reason=StopReason.TIMEOUT)
+            last_seen = session.last_seen  # type: ignore[attr-defined]  # annotated by selectors.sessions_stale
+            charge_session_complete(session=session, ended_at=last_seen, stop_reason=StopReason.TIMEOUT)
             completed += 1
         except InvalidState:  # completed meanwhile
             pass

@@ -30,7 +30,7 @@ class OperatorScopedAdmin(admin.ModelAdmin):
         )
 
     def _is_operator_staff(self, request) -> bool:
-        return request.user.is_active and request.user.is_staff and getattr(request.user, "operator_id", None)
+        return bool(request.user.is_active and request.user.is_staff and getattr(request.user, "operator_id", None))
 
     def has_module_permission(self, request):
         return is_platform_admin(request) or bool(self._is_operator_staff(request))

@@ -5,11 +5,12 @@ charging; what it needs to know of it is registered here."""
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Aggregate, Count, FloatField, Q
+from django.db.models import Aggregate, Count, FloatField, Q, QuerySet
 from django.utils import timezone
 
 from .adapters.registry import adapter_config_defaults, adapter_types
@@ -149,7 +150,7 @@ def simulator_connector_states(*, operator_id: str, cpms_station_ids: list[str])
 # --- connectors, health ---------------------------------------------------------------------------------
 
 
-def live_connectors():
+def live_connectors() -> QuerySet[Connector]:
     """Connectors of mappings that are not deleted (the base of every connector read)."""
     return Connector.objects.filter(mapping__deleted_at__isnull=True)
 
@@ -213,12 +214,12 @@ def _recent_call_figures(operator_id: str, adapter_type: str | None = None) -> d
     samples: dict[str, list] = {}
     for kind, outcome, latency in calls.values_list("adapter_type", "outcome", "latency_ms"):
         samples.setdefault(kind, []).append((outcome, latency))
-    for kind, rows in samples.items():
-        latencies = sorted(latency for _, latency in rows)
+    for kind, kind_samples in samples.items():
+        latencies = sorted(latency for _, latency in kind_samples)
         rank = max(0, math.ceil(0.95 * len(latencies)) - 1)
         figures[kind] = {
-            "requests": len(rows),
-            "errors": sum(1 for o, _ in rows if o in _ERROR_OUTCOMES),
+            "requests": len(kind_samples),
+            "errors": sum(1 for o, _ in kind_samples if o in _ERROR_OUTCOMES),
             "p95": latencies[rank],
         }
     return figures
@@ -287,7 +288,7 @@ def adapter_configs(*, operator_id: str) -> list[AdapterConfig]:
     ]
 
 
-def adapter_configs_due_for_poll(*, now=None) -> list[AdapterConfig]:
+def adapter_configs_due_for_poll(*, now: datetime | None = None) -> list[AdapterConfig]:
     """Enabled configs whose poll_interval_s has passed since their last poll (all operators)."""
     now = now or timezone.now()
     return [
@@ -311,11 +312,12 @@ def connector_counts_by_status(*, operator_id: str | None = None) -> dict[str, i
 def adapter_call_totals() -> list[dict]:
     """Lifetime adapter call counters: [{adapter_type, operation, outcome, count, latency_ms_sum}] (monotonic,
     whichever process made the calls)."""
-    return list(
-        AdapterCallCounter.objects.order_by("adapter_type", "operation", "outcome").values(
+    return [
+        dict(row)
+        for row in AdapterCallCounter.objects.order_by("adapter_type", "operation", "outcome").values(
             "adapter_type", "operation", "outcome", "count", "latency_ms_sum"
         )
-    )
+    ]
 
 
 def adapter_circuit_counts(*, operator_id: str | None = None) -> dict[tuple[str, str], int]:
@@ -341,13 +343,13 @@ def adapters_health_component(*, operator_id: str) -> dict:
     enabled adapters has an open circuit."""
     counts = adapter_circuit_counts(operator_id=operator_id)
     open_circuits = sum(n for (_, state), n in counts.items() if state == CircuitState.OPEN)
-    by_type = {}
+    by_type: dict[str, dict[str, int]] = {}
     for (kind, state), n in counts.items():
         by_type.setdefault(kind, {})[state] = n
     return {"status": "degraded" if open_circuits else "ok", "open_circuits": open_circuits, "circuits": by_type}
 
 
-def dashboard_panels(*, operator_id: str | None, since) -> list:
+def dashboard_panels(*, operator_id: str | None, since: datetime) -> list[Any]:
     """Connectors by OCPI status (of one operator, or of all for a superuser)."""
     from evpay.dashboard import Panel
 

@@ -2,7 +2,8 @@
 connectivity tests. Adapter calls happen outside any transaction; their results are recorded after."""
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import cast
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -333,7 +334,7 @@ def adapter_config_update(
         changed = model_update(instance=config, fields=changes, data=changes)
         connection_changed = bool({"enabled", "base_url"} & set(changed))
         if credentials is not UNSET:
-            config.credentials_encrypted = credentials_encrypt(credentials)
+            config.credentials_encrypted = credentials_encrypt(cast(dict | None, credentials))
             connection_changed = True
         if config.enabled and adapter_requires_base_url(adapter_type) and not config.base_url:
             raise ValidationFailed(
@@ -451,6 +452,6 @@ def adapter_health_probe(*, config: AdapterConfig) -> str:
     return entry["status"]
 
 
-def adapter_calls_prune(*, before=None) -> int:
+def adapter_calls_prune(*, before: datetime | None = None) -> int:
     before = before or timezone.now() - timedelta(seconds=settings.CPMS_CALL_RETENTION)
     return prune_in_batches(AdapterCall.objects.filter(created_at__lt=before))

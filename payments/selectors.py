@@ -1,5 +1,7 @@
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 from django.conf import settings
 from django.utils import timezone
@@ -46,7 +48,7 @@ def payment_intents_due_for_expiry(*, limit: int = 500) -> list[PaymentIntent]:
     )
 
 
-def refunds_due_for_retry(*, stale_before, limit: int = 100) -> list[Refund]:
+def refunds_due_for_retry(*, stale_before: datetime, limit: int = 100) -> list[Refund]:
     return list(
         Refund.objects.filter(status=RefundStatus.PENDING, attempted_at__lt=stale_before)
         .select_related("payment_intent")
@@ -60,7 +62,7 @@ def stripe_secret_key(*, operator_id: str | None) -> str:
     return own or settings.STRIPE_SECRET_KEY
 
 
-def dashboard_panels(*, operator_id: str | None, since) -> list:
+def dashboard_panels(*, operator_id: str | None, since: datetime) -> list[Any]:
     """Captured volume and intents by status since `since` (today)."""
     from django.db.models import Count, Sum
 

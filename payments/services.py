@@ -3,7 +3,9 @@ its event in the same transaction. Processor calls happen outside any transactio
 claimed (`processing_action`), then the processor is called, then the result is recorded."""
 
 import logging
+from collections.abc import Callable
 from datetime import timedelta
+from typing import Any, cast
 
 from django.conf import settings
 from django.db import transaction
@@ -35,6 +37,7 @@ from .models import (
 )
 from .processors import (
     InvalidPaymentMethod,
+    PaymentProcessor,
     ProcessorDeclined,
     ProcessorError,
     ProcessorRefused,
@@ -43,6 +46,9 @@ from .processors import (
 )
 
 logger = logging.getLogger(__name__)
+
+#: A check a claim makes on the locked intent (raises to refuse).
+Check = Callable[[PaymentIntent], None]
 
 _ACTION_VERBS = {"authorize": "authorized", "capture": "captured", "void": "voided", "expire": "expired"}
 _ACTION_EVENTS = {action: f"payment_intent.{verb}" for action, verb in _ACTION_VERBS.items()}
@@ -91,7 +97,7 @@ def _check_transition(intent: PaymentIntent, action: str) -> None:
             )
     if _claim_is_live(intent):
         raise InvalidState(
-            f"Payment intent {intent.id} is being {_ACTION_VERBS[intent.processing_action]} by another request."
+            f"Payment intent {intent.id} is being {_ACTION_VERBS[str(intent.processing_action)]} by another request."
         )
 
 
@@ -102,7 +108,7 @@ def _claim_is_live(intent: PaymentIntent) -> bool:
     return intent.processing_started_at is not None and intent.processing_started_at > stale_before
 
 
-def _apply(intent: PaymentIntent, action: str, **fields) -> PaymentIntent:
+def _apply(intent: PaymentIntent, action: str, **fields: Any) -> PaymentIntent:
     """Move a locked intent along `action`, clear its claim, save and emit the event."""
     _, target = PAYMENT_INTENT_TRANSITIONS[action]
     intent.status = target
@@ -115,7 +121,7 @@ def _apply(intent: PaymentIntent, action: str, **fields) -> PaymentIntent:
     return intent
 
 
-def _claim(intent: PaymentIntent, action: str, check=None) -> PaymentIntent:
+def _claim(intent: PaymentIntent, action: str, check: Check | None = None) -> PaymentIntent:
     """Mark the intent as being worked on by `action`, in a short transaction of its own."""
     with transaction.atomic():
         intent = _lock(intent)
@@ -137,7 +143,9 @@ def _release(intent: PaymentIntent) -> None:
     )
 
 
-def _claim_and_call(intent: PaymentIntent, action: str, call, check=None) -> tuple[PaymentIntent, object]:
+def _claim_and_call(
+    intent: PaymentIntent, action: str, call: Callable[[Any, PaymentIntent], Any], check: Check | None = None
+) -> tuple[PaymentIntent, Any]:
     """Claim the intent for `action`, then make the processor call `call(processor, intent)` with no
     transaction open; returns the claimed intent and what the call returned. A failed call releases the claim
     and leaves the intent as it was."""
@@ -156,9 +164,15 @@ def _claim_and_call(intent: PaymentIntent, action: str, call, check=None) -> tup
     return intent, result
 
 
-def _release_hold(processor, intent: PaymentIntent) -> None:
+def _reference(intent: PaymentIntent) -> str:
+    """The processor's reference of an intent it has authorized (only such intents are captured, voided at the
+    processor or refunded)."""
+    return cast(str, intent.processor_reference)
+
+
+def _release_hold(processor: PaymentProcessor, intent: PaymentIntent) -> None:
     # void and expire release the same hold: one key, so that the hold is released once.
-    processor.void(reference=intent.processor_reference, idempotency_key=f"{intent.id}:cancel")
+    processor.void(reference=_reference(intent), idempotency_key=f"{intent.id}:cancel")
 
 
 def _unavailable(exc: ProcessorUnavailable) -> UpstreamUnavailable:
@@ -191,7 +205,7 @@ def payment_intent_create(
 
 
 def payment_intent_authorize(*, intent: PaymentIntent, token: str) -> PaymentIntent:
-    def authorize(processor, claimed: PaymentIntent):
+    def authorize(processor: PaymentProcessor, claimed: PaymentIntent) -> Any:
         try:
             return processor.authorize(
                 amount=claimed.amount,
@@ -264,9 +278,9 @@ def payment_intent_capture(*, intent: PaymentIntent, amount_to_capture: int | No
                 errors={"amount_to_capture": [f"At most {locked.amount_capturable}."]},
             )
 
-    def capture(processor, claimed: PaymentIntent) -> None:
+    def capture(processor: PaymentProcessor, claimed: PaymentIntent) -> None:
         processor.capture(
-            reference=claimed.processor_reference,
+            reference=_reference(claimed),
             currency=claimed.currency,
             amount=amount_of(claimed),
             idempotency_key=f"{claimed.id}:capture",
@@ -364,7 +378,7 @@ def _refund_send(refund: Refund, intent: PaymentIntent) -> Refund:
     """One processor call for a pending refund, outside any transaction, then its outcome recorded."""
     try:
         reference = get_processor(intent.processor, operator_id=intent.operator_id).refund(
-            reference=intent.processor_reference,
+            reference=_reference(intent),
             amount=refund.amount,
             currency=refund.currency,
             idempotency_key=f"{refund.id}:refund",
@@ -378,7 +392,7 @@ def _refund_send(refund: Refund, intent: PaymentIntent) -> Refund:
     return _refund_finish(refund, "succeed", processor_reference=reference)
 
 
-def _refund_finish(refund: Refund, action: str, **fields) -> Refund:
+def _refund_finish(refund: Refund, action: str, **fields: Any) -> Refund:
     """Move a pending refund along `action`, release its reservation and, when it succeeded, add it to the
     intent's amount_refunded; events in the same transaction. A refund another attempt finished is left."""
     with transaction.atomic():

@@ -1,7 +1,8 @@
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
-from django.db.models import Count, Q
+from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
 from evpay.core.models import Operator
@@ -11,7 +12,7 @@ from .models import HealthEventType, Terminal, TerminalHealthEvent, TerminalStat
 UNKNOWN = "unknown"
 
 
-def _counts(queryset, field: str) -> dict[str, int]:
+def _counts(queryset: QuerySet[Any], field: str) -> dict[str, int]:
     rows = queryset.order_by().values(field).annotate(n=Count("*")).values_list(field, "n")
     return {key or UNKNOWN: n for key, n in rows}
 
@@ -73,7 +74,7 @@ def terminals_health_component(*, operator_id: str) -> dict:
     return {"status": "degraded" if row["unswept"] else "ok", **row}
 
 
-def dashboard_panels(*, operator_id: str | None, since) -> list:
+def dashboard_panels(*, operator_id: str | None, since: datetime) -> list[Any]:
     from evpay.dashboard import Panel
 
     return [Panel("Terminals by status", list(terminal_counts_by_status(operator_id=operator_id).items()))]

@@ -1,4 +1,5 @@
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db.models import Count, Min, Q, QuerySet
@@ -23,7 +24,7 @@ def subscription_ids_matching(*, operator_id: str, event_type: str) -> list[str]
     )
 
 
-def deliveries_due(*, now=None) -> QuerySet[WebhookDelivery]:
+def deliveries_due(*, now: datetime | None = None) -> QuerySet[WebhookDelivery]:
     """Pending deliveries whose attempt is due and whose task message is not (or no longer) on its way."""
     now = now or timezone.now()
     requeue_before = now - timedelta(seconds=settings.WEBHOOK_REQUEUE_AFTER)
@@ -38,7 +39,7 @@ def deliveries_due(*, now=None) -> QuerySet[WebhookDelivery]:
 OVERDUE_AFTER = timedelta(minutes=5)
 
 
-def delivery_backlog(*, now=None, operator_id: str | None = None) -> dict:
+def delivery_backlog(*, now: datetime | None = None, operator_id: str | None = None) -> dict[str, Any]:
     """Pending deliveries (of one operator, or platform-wide), the age of the oldest, and how many are overdue
     (one query)."""
     now = now or timezone.now()
@@ -61,7 +62,7 @@ def backlog_health_component(*, operator_id: str) -> dict:
     return {"status": "degraded" if backlog["overdue"] else "ok", **backlog}
 
 
-def dashboard_panels(*, operator_id: str | None, since) -> list:
+def dashboard_panels(*, operator_id: str | None, since: datetime) -> list[Any]:
     """Webhook backlog now and today's attempt failure rate (of one operator, or of all)."""
     from evpay.dashboard import Panel
 

@@ -95,7 +95,7 @@ class EventSerializer(serializers.ModelSerializer):
     """Contract section 0: `id`, `type` and `data` are exactly what every delivery of the event sends."""
 
     object = serializers.SerializerMethodField(help_text='Always `"event"`.')
-    data = serializers.JSONField(
+    data = serializers.JSONField(  # type: ignore[assignment]  # the contract's field name, not Serializer.data
         help_text="`object`: the resource as the API returned it when the event happened; some types add fields "
         "next to it (`terminal.status_changed`: `previous_status`)."
     )

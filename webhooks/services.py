@@ -9,7 +9,7 @@ import json
 import logging
 import random
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
@@ -48,7 +48,7 @@ RETRY_AFTER_CAP = 24 * 3600
 RETRY_JITTER = 0.2
 
 
-def _iso(value) -> str:
+def _iso(value: datetime) -> str:
     return value.isoformat().replace("+00:00", "Z")
 
 
@@ -395,7 +395,7 @@ def webhook_delivery_attempt(*, delivery_id: str) -> WebhookDelivery | None:
     return _record(delivery_id=delivery.pk, attempted_at=attempted_at, result=result)
 
 
-def _record(*, delivery_id: str, attempted_at, result: transport.SendResult) -> WebhookDelivery:
+def _record(*, delivery_id: str, attempted_at: datetime, result: transport.SendResult) -> WebhookDelivery:
     now = timezone.now()
     with transaction.atomic():
         _relaxed_durability()

@@ -72,7 +72,7 @@ def url_resolve_checked(url: str) -> tuple[str, int, IPAddress]:
             raise UrlNotAllowed(
                 f"The host {host} does not resolve: {exc}.", errors={"url": ["Host does not resolve."]}
             ) from None
-        addresses = list(dict.fromkeys(ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos))
+        addresses = list(dict.fromkeys(ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos))
     # Every address must pass: a host with one public and one private address could be steered to the latter.
     blocked = [str(a) for a in addresses if address_is_blocked(a)]
     if blocked or not addresses:

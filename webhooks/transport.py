@@ -64,7 +64,8 @@ def _pinned_url(url: str, address) -> tuple[str, str]:
     """(URL with the checked IP in place of the host, Host header naming the original host)."""
     parts = urlsplit(url)
     ip = f"[{address}]" if isinstance(address, ipaddress.IPv6Address) else str(address)
-    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    hostname = parts.hostname or ""  # checked by the SSRF guard before
+    host = f"[{hostname}]" if ":" in hostname else hostname
     port = "" if parts.port is None else f":{parts.port}"
     return urlunsplit((parts.scheme, ip + port, parts.path or "/", parts.query, "")), host + port
 

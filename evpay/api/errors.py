@@ -2,6 +2,7 @@
 becomes RFC 9457 problem details."""
 
 import logging
+from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.db import InterfaceError, OperationalError
@@ -101,7 +102,7 @@ def _first_message(errors: dict) -> str:
 # client may retry. Django drops the broken connection when the request ends and opens a new one for the next.
 DATABASE_UNAVAILABLE_ERRORS = (OperationalError, InterfaceError)
 DATABASE_RETRY_AFTER_S = 5
-_SERVICE_UNAVAILABLE = {
+_SERVICE_UNAVAILABLE: dict[str, Any] = {
     "status": 503,
     "code": "service_unavailable",
     "title": "Service unavailable",
@@ -114,7 +115,7 @@ def database_unavailable_body(exc: Exception) -> dict:
     return problem_body(**_SERVICE_UNAVAILABLE)
 
 
-_INTERNAL_ERROR = {
+_INTERNAL_ERROR: dict[str, Any] = {
     "status": 500,
     "code": "internal_error",
     "title": "Internal server error",

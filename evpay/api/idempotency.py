@@ -43,7 +43,7 @@ def _replay(record: IdempotencyKey) -> Response:
         record.response_body,
         status=status,
         headers={REPLAY_HEADER: "true"},
-        content_type=PROBLEM_CONTENT_TYPE if status >= 400 else None,
+        content_type=PROBLEM_CONTENT_TYPE if (status or 0) >= 400 else None,
     )
 
 

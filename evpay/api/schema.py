@@ -17,7 +17,9 @@ class ProblemSerializer(serializers.Serializer):
     status = serializers.IntegerField()
     detail = serializers.CharField()
     code = serializers.CharField()
-    errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()), required=False)
+    errors = serializers.DictField(  # type: ignore[assignment]  # the problem document's field, not Serializer.errors
+        child=serializers.ListField(child=serializers.CharField()), required=False
+    )
 
 
 ERROR_DESCRIPTIONS = {

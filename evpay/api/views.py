@@ -31,7 +31,8 @@ class EvpayAPIMixin:
 
     def validated_input(self, serializer_class, **kwargs) -> dict:
         """Validate the request body with an input serializer; a failure is a 400 `validation_error`."""
-        serializer = serializer_class(data=self.request.data, context={"request": self.request, "view": self}, **kwargs)
+        request = self.request  # type: ignore[attr-defined]  # a mixin of DRF views
+        serializer = serializer_class(data=request.data, context={"request": request, "view": self}, **kwargs)
         serializer.is_valid(raise_exception=True)
         return serializer.validated_data
 

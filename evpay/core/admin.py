@@ -25,7 +25,7 @@ class UserAdmin(DjangoUserAdmin):
     list_filter = ("role", "is_staff", "is_active", "operator")
     list_select_related = ("operator",)
     date_hierarchy = "date_joined"
-    fieldsets = DjangoUserAdmin.fieldsets + (("Operator", {"fields": ("operator", "role")}),)
+    fieldsets = (*(DjangoUserAdmin.fieldsets or ()), ("Operator", {"fields": ("operator", "role")}))
 
 
 @admin.register(ApiKey)

@@ -14,12 +14,10 @@ def transition_allowed(table: Transitions, *, action: str, status: str) -> bool:
     return status in allowed_from
 
 
-def transition_check(
-    table: Transitions, *, action: str, status: str, refusal: Callable[[frozenset[str]], str]
-) -> str | None:
-    """The status `action` leads to from `status`; 409 `invalid_state` (detail from `refusal(allowed_from)`)
-    when the table has no such transition."""
+def transition_check(table: Transitions, *, action: str, status: str, refusal: Callable[[frozenset[str]], str]) -> str:
+    """The status `action` leads to from `status` (`status` itself for an action that keeps it); 409
+    `invalid_state` (detail from `refusal(allowed_from)`) when the table has no such transition."""
     allowed_from, target = table[action]
     if status not in allowed_from:
         raise InvalidState(refusal(allowed_from))
-    return target
+    return status if target is None else target

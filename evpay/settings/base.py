@@ -253,7 +253,7 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # not hold back CPMS start/stop commands and payment settlement. `celery -A evpay worker` consumes both
 # queues; a deployment may also run workers with `-Q webhooks` or `-Q celery` only.
 CELERY_TASK_DEFAULT_QUEUE = "celery"
-CELERY_TASK_QUEUES = {"celery": {}, "webhooks": {}}
+CELERY_TASK_QUEUES: dict[str, dict] = {"celery": {}, "webhooks": {}}
 CELERY_TASK_ROUTES = {"webhooks.tasks.deliver": {"queue": "webhooks"}}
 # Celery closes the worker's database connection after every task unless this is set; a new PostgreSQL
 # connection per task tripled the cost of a webhook delivery (bench/README.md). Reopened every N tasks.
