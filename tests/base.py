@@ -19,10 +19,14 @@ class EndpointAccessTests:
     """Subclasses set `scope_resource` and `endpoints`, and implement `make_object(operator)`.
 
     `endpoints`: (method, path template with `{id}`, body or None). Every endpoint is checked for:
-    401 without credentials, 403 without the needed scope, 404 for another operator's object."""
+    401 without credentials, 403 without the needed scope, 404 for another operator's object. The endpoints that
+    name an object are those with `{id}`, unless `object_endpoints` lists them (e.g. an object named in the query
+    string). A test that checked no endpoint fails: a base class fed with nothing asserts nothing.
+    `tests/test_access_coverage.py` checks that every URL of the API is in some subclass's `endpoints`."""
 
     scope_resource: str = ""
     endpoints: list[tuple[str, str, dict | None]] = []
+    object_endpoints: list[tuple[str, str, dict | None]] | None = None
 
     def make_object(self, operator):
         raise NotImplementedError
@@ -35,6 +39,7 @@ class EndpointAccessTests:
         )
 
     def _paths(self, operator):
+        assert self.endpoints, f"{type(self).__name__} names no endpoint: it would check nothing"
         obj = self.make_object(operator)
         return [(m, p.format(id=obj.pk), b) for m, p, b in self.endpoints]
 
@@ -59,7 +64,13 @@ class EndpointAccessTests:
     def test_other_operator_gets_404(self, make_client, operator, other_operator):
         stranger = make_client(other_operator)
         obj = self.make_object(operator)
-        for method, template, body in self.endpoints:
-            if "{id}" not in template:
-                continue
+        named = self.object_endpoints
+        if named is None:
+            named = [endpoint for endpoint in self.endpoints if "{id}" in endpoint[1]]
+        assert named, (
+            f"{type(self).__name__} has no endpoint that names an object: list them in `object_endpoints` "
+            "(or leave tenancy to the list tests), so that this test checks something"
+        )
+        for method, template, body in named:
             assert_problem(self._call(stranger, method, template.format(id=obj.pk), body), 404, "not_found")
+

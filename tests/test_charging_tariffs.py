@@ -37,6 +37,8 @@ class TestTariffAccess(EndpointAccessTests):
 class TestQuoteAccess(EndpointAccessTests):
     scope_resource = "charges"
     endpoints = [("GET", QUOTE + "?station_id=DE*EVP*S1&connector_id=1", None)]
+    # The quote names the operator's station in its query: another operator asking for it gets a 404.
+    object_endpoints = endpoints
 
     def make_object(self, operator):
         make_station(operator, tariff=make_tariff(operator))
