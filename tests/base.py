@@ -74,3 +74,50 @@ class EndpointAccessTests:
         for method, template, body in named:
             assert_problem(self._call(stranger, method, template.format(id=obj.pk), body), 404, "not_found")
 
+
+# Model fields no list filters by, whatever the model.
+COMMON_UNFILTERED = {
+    "id": "an object is fetched by its id (GET /{id})",
+    "operator": "every query is cut to the caller's operator",
+    "updated_at": "lists filter by creation time (created_after / created_before)",
+    "metadata": "the client's free-form data: not a search key, not indexed",
+}
+
+
+class FilterSetTests:
+    """In NetBox's spirit: subclasses set `filterset` and `unfiltered` ({model field: why no filter}). A model field
+    that has no filter and no reason fails, so a new field gets a filter or a stated reason; a reason for a field
+    that has a filter, or that does not exist, fails too."""
+
+    filterset: type | None = None
+    unfiltered: dict[str, str] = {}
+
+    def _model_fields(self) -> list[str]:
+        model = self.filterset._meta.model
+        return [f.name for f in model._meta.get_fields() if not (f.auto_created and not f.concrete)]
+
+    def _filtered_fields(self) -> set[str]:
+        names = set()
+        for name, declared in self.filterset.base_filters.items():
+            for candidate in (name, declared.field_name.split("__")[0]):
+                names.add(candidate)
+                if candidate.endswith("_id"):  # terminal_id filters the `terminal` foreign key
+                    names.add(candidate.removesuffix("_id"))
+        return names
+
+    def _reasons(self) -> dict[str, str]:
+        return {**COMMON_UNFILTERED, **self.unfiltered}
+
+    def test_every_model_field_has_a_filter_or_a_reason(self):
+        assert self.filterset is not None, f"{type(self).__name__} sets no filterset"
+        filtered, reasons = self._filtered_fields(), self._reasons()
+        missing = [name for name in self._model_fields() if name not in filtered and name not in reasons]
+        assert not missing, (
+            f"{self.filterset.__name__}: no filter for {missing}; add one, or name the field in `unfiltered` "
+            "with the reason it has none"
+        )
+
+    def test_every_reason_names_an_unfiltered_field(self):
+        fields, filtered = set(self._model_fields()), self._filtered_fields()
+        stale = sorted(name for name in self.unfiltered if name not in fields or name in filtered)
+        assert not stale, f"{self.filterset.__name__}: `unfiltered` names {stale}, which are filtered or absent"
