@@ -36,7 +36,7 @@ class TestPaymentIntentFilterSet(FilterSetTests):
         ),
         "void_reason": "follows from the status; shown on the intent",
         "description": "free text for people",
-        **dict.fromkeys(["processing_action", "processing_started_at"], INTERNAL),
+        **dict.fromkeys(["processing_action", "processing_started_at", "authorization_attempts"], INTERNAL),
     }
 
 
