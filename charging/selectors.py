@@ -112,7 +112,7 @@ def sessions_stale(*, limit: int = 500) -> list[ChargeSession]:
 
 def dashboard_panels(*, operator_id: str | None, since: datetime) -> list:
     """Sessions running now, and today's sessions by outcome."""
-    from evpay.dashboard import Panel
+    from evpay.core.panels import Panel
 
     sessions = ChargeSession.objects.all()
     if operator_id:

@@ -1,14 +1,14 @@
 """The admin dashboard: today's figures for the operator of the staff user (all operators for superusers).
 
-Each app contributes a function `(operator_id or None, since) -> list[Panel]`, listed in DASHBOARD_SOURCES."""
+Each app contributes a function `(operator_id or None, since) -> list[Panel]` (`evpay.core.panels`), listed in
+DASHBOARD_SOURCES. This module is project wiring: it names the apps, so nothing of theirs imports it."""
 
 import logging
-from dataclasses import dataclass, field
-from datetime import datetime
 
 from django.contrib import admin
-from django.utils import timezone
 from django.utils.module_loading import import_string
+
+from evpay.core.panels import Panel, start_of_today
 
 logger = logging.getLogger(__name__)
 
@@ -19,16 +19,6 @@ DASHBOARD_SOURCES: list[str] = [
     "infrastructure.selectors.dashboard_panels",
     "webhooks.selectors.dashboard_panels",
 ]
-
-
-@dataclass
-class Panel:
-    title: str
-    rows: list[tuple[str, object]] = field(default_factory=list)
-
-
-def start_of_today() -> datetime:
-    return timezone.now().replace(hour=0, minute=0, second=0, microsecond=0)
 
 
 def dashboard_panels(operator_id: str | None) -> list[Panel]:

@@ -351,7 +351,7 @@ def adapters_health_component(*, operator_id: str) -> dict:
 
 def dashboard_panels(*, operator_id: str | None, since: datetime) -> list[Any]:
     """Connectors by OCPI status (of one operator, or of all for a superuser)."""
-    from evpay.dashboard import Panel
+    from evpay.core.panels import Panel
 
     counts = connector_counts_by_status(operator_id=operator_id)
     return [Panel("Connectors by status", list(counts.items()))]

@@ -67,7 +67,7 @@ def dashboard_panels(*, operator_id: str | None, since: datetime) -> list[Any]:
     from django.db.models import Count, Sum
 
     from evpay.core.money import to_major_units
-    from evpay.dashboard import Panel
+    from evpay.core.panels import Panel
 
     intents = PaymentIntent.objects.all()
     if operator_id:

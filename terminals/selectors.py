@@ -75,6 +75,6 @@ def terminals_health_component(*, operator_id: str) -> dict:
 
 
 def dashboard_panels(*, operator_id: str | None, since: datetime) -> list[Any]:
-    from evpay.dashboard import Panel
+    from evpay.core.panels import Panel
 
     return [Panel("Terminals by status", list(terminal_counts_by_status(operator_id=operator_id).items()))]

@@ -11,8 +11,8 @@ from django.utils import timezone
 from charging import services
 from charging.models import ChargeSession
 from charging.selectors import active_session_count, dashboard_panels, running_sessions
+from evpay.core.panels import start_of_today
 from evpay.core.services import operator_user_create
-from evpay.dashboard import start_of_today
 from infrastructure.adapters.base import CommandOutcome, CommandResult
 from infrastructure.selectors import active_sessions_by_connector
 from infrastructure.services import MappingInUse, mapping_delete, simulator_connector_status_set

@@ -64,7 +64,7 @@ def backlog_health_component(*, operator_id: str) -> dict:
 
 def dashboard_panels(*, operator_id: str | None, since: datetime) -> list[Any]:
     """Webhook backlog now and today's attempt failure rate (of one operator, or of all)."""
-    from evpay.dashboard import Panel
+    from evpay.core.panels import Panel
 
     from .models import WebhookDeliveryAttempt
 
