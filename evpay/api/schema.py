@@ -49,6 +49,12 @@ class EvpayAutoSchema(AutoSchema):
             codes.append("422")
         return codes
 
+    def _is_list_view(self, serializer=None) -> bool:
+        # A `list` without pagination answers the one envelope it declares itself (`fixed_list`), not an array.
+        if getattr(self.view, "action", None) == "list" and getattr(self.view, "pagination_class", ...) is None:
+            return False
+        return super()._is_list_view(serializer)
+
     def _get_response_bodies(self, direction="response"):
         responses = super()._get_response_bodies(direction)
         problem = self.resolve_serializer(ProblemSerializer, direction).ref

@@ -28,6 +28,7 @@ INSTALLED_APPS = [
     "rest_framework_simplejwt",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "evpay.core",
     "payments",
     "charging",
@@ -150,16 +151,14 @@ AUTH_FAILURES_PER_CREDENTIAL = env.int("AUTH_FAILURES_PER_CREDENTIAL", default=1
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "evpay API",
-    "DESCRIPTION": (
-        "Payment back end for public EV charging: payment intents, ad-hoc charging sessions, "
-        "terminals, webhooks and charging infrastructure. Errors are RFC 9457 problem details "
-        "(`application/problem+json`) with a stable `code`. Every POST accepts `Idempotency-Key`."
-    ),
+    # The schema's description is the API guide, docs/api-guide.md (set by evpay.api.docs.document).
+    "DESCRIPTION": "",
     "VERSION": EVPAY_VERSION,
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {
         "VoidReasonEnum": "payments.models.VoidReason",
+        "RefundReasonEnum": "payments.models.RefundReason",
         "HealthEventTypeEnum": "terminals.models.HealthEventType",
         # pending | succeeded | failed: webhook deliveries and CPMS connectivity tests share the value set.
         "OutcomeStatusEnum": "webhooks.models.DeliveryStatus",
@@ -167,7 +166,14 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "evpay.api.schema.strip_trailing_slashes",
+        # The guide (docs/api-guide.md), tags, summaries, descriptions and examples (evpay/api/docs.py).
+        "evpay.api.docs.document",
     ],
+    # Swagger UI and ReDoc from the pinned drf-spectacular-sidecar package: the docs work with no network.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "persistAuthorization": True, "displayOperationId": False},
 }
 
 # --- Payments -------------------------------------------------------------------------------------
