@@ -12,6 +12,11 @@ mkdir -p var/broker/processed
 export PROMETHEUS_MULTIPROC_DIR=${PROMETHEUS_MULTIPROC_DIR:-$PWD/var/prometheus}
 rm -rf "$PROMETHEUS_MULTIPROC_DIR" && mkdir -p "$PROMETHEUS_MULTIPROC_DIR"
 
+# The demo's webhooks go to a local receiver (manage.py webhooks_listen): plain http on the loopback, which a
+# deployment refuses by default (contract section 4).
+export WEBHOOK_ALLOW_HTTP=${WEBHOOK_ALLOW_HTTP:-1}
+export WEBHOOK_ALLOWED_NETWORKS=${WEBHOOK_ALLOWED_NETWORKS:-127.0.0.0/8,::1/128}
+
 "$PY" manage.py migrate --noinput -v 0
 API_KEY=$("$PY" manage.py seed_demo 2>var/seed.log)
 cat var/seed.log >&2
@@ -41,12 +46,19 @@ pids+=($!)
 pids+=($!)
 GUNICORN_BIND="127.0.0.1:${PORT}" "$BIN/gunicorn" evpay.wsgi:application &
 pids+=($!)
+# The demo subscription's receiver: verifies every delivery and writes one line per event to var/webhooks.log.
+PYTHONUNBUFFERED=1 "$PY" manage.py webhooks_listen --operator "Demo CPO" >var/webhooks.log 2>&1 &
+pids+=($!)
+# The demo terminals keep sending heartbeats, so the estate stays online.
+PYTHONUNBUFFERED=1 "$PY" manage.py demo_heartbeats --interval 60 >var/demo-heartbeats.log 2>&1 &
+pids+=($!)
 
 cat <<BANNER
 
   evpay is running on http://127.0.0.1:${PORT}
     API docs   http://127.0.0.1:${PORT}/api/docs
     admin      http://127.0.0.1:${PORT}/admin/  (demo-admin / demo-admin-password)
+    webhooks   tail -f var/webhooks.log   (every demo event, signature verified)
   Demo API key (shown once):
 EVPAY_API_KEY=${API_KEY}
 

@@ -76,6 +76,10 @@ def test_make_run_from_a_fresh_clone(tmp_path):
         assert captured.json()["amount_captured"] == 2500
         assert (clone / "db.sqlite3").exists()
         _charge_a_car(base, headers)
+        _run_the_readme_quickstart(clone, base, key)
+        _demo_webhooks_are_delivered_and_verified(clone, base, headers)
+        assert "demo heartbeats: 5 terminals" in (clone / "var" / "demo-heartbeats.log").read_text()
+        assert "Traceback" not in log_path.read_text(), log_path.read_text()[-5000:]
     finally:
         # What a terminal's Ctrl-C does: signal make's whole process group.
         os.killpg(proc.pid, signal.SIGINT)
@@ -91,6 +95,43 @@ def test_make_run_from_a_fresh_clone(tmp_path):
     for pid in leftovers:
         os.kill(pid, signal.SIGKILL)
     assert not leftovers, f"processes left running after make run stopped: {leftovers}"
+
+
+def _run_the_readme_quickstart(clone: Path, base: str, key: str) -> None:
+    """The README's quickstart shell blocks, in order, as a newcomer pastes them (with this run's key and port)."""
+    readme = (clone / "README.md").read_text()
+    section = readme[readme.index("## Quickstart") :]
+    section = section[: section.index("\n## ", 5)]
+    script = "\n".join(re.findall(r"```sh\n(.*?)```", section, re.S))
+    script = re.sub(r"^export EVPAY_API_KEY=evp_\.\.\..*$", "", script, flags=re.M)
+    done = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script],
+        env={**os.environ, "EVPAY_API_KEY": key, "API": base},
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    out = done.stdout.split()
+    assert out[:2] == ["authorized", "4200"], done.stdout
+    assert out[-1] == "charge.completed", done.stdout
+
+
+def _demo_webhooks_are_delivered_and_verified(clone: Path, base: str, headers: dict) -> None:
+    """make run's webhooks_listen receives the demo subscription's deliveries, verifies them, and they succeed."""
+    (subscription,) = requests.get(f"{base}/api/v1/webhooks", headers=headers, timeout=10).json()["results"]
+    assert subscription["url"].startswith("http://127.0.0.1:") and subscription["is_active"], subscription
+    deliveries = f"{base}/api/v1/webhooks/{subscription['id']}/deliveries"
+    deadline = time.monotonic() + 120
+    while requests.get(deliveries, params={"status": "pending"}, headers=headers, timeout=10).json()["results"]:
+        assert time.monotonic() < deadline, "demo deliveries still pending after two minutes"
+        time.sleep(1)
+    assert not requests.get(deliveries, params={"status": "failed"}, headers=headers, timeout=10).json()["results"]
+    succeeded = requests.get(deliveries, params={"status": "succeeded", "limit": 200}, headers=headers, timeout=10)
+    assert len(succeeded.json()["results"]) >= 10
+    received = (clone / "var" / "webhooks.log").read_text()
+    assert "charge.completed" in received and "payment_intent.captured" in received, received
+    assert "REJECTED" not in received, received
 
 
 def _processes_in(directory: Path) -> list[int]:

@@ -45,8 +45,9 @@ def url_form_checked(url: str) -> tuple[str, int]:
     parts = urlsplit(url)
     allowed_schemes = ("https", "http") if settings.WEBHOOK_ALLOW_HTTP else ("https",)
     if parts.scheme not in allowed_schemes:
+        hint = "" if settings.WEBHOOK_ALLOW_HTTP else " (the server allows http:// receivers with WEBHOOK_ALLOW_HTTP=1)"
         raise UrlNotAllowed(
-            f"Webhook URLs must use {' or '.join(allowed_schemes)}.", errors={"url": ["Scheme not allowed."]}
+            f"Webhook URLs must use {' or '.join(allowed_schemes)}{hint}.", errors={"url": ["Scheme not allowed."]}
         )
     try:
         host, port = parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)
@@ -77,7 +78,8 @@ def url_resolve_checked(url: str) -> tuple[str, int, IPAddress]:
     blocked = [str(a) for a in addresses if address_is_blocked(a)]
     if blocked or not addresses:
         raise UrlNotAllowed(
-            f"The host {host} is or resolves to a non-public address ({', '.join(blocked)}).",
+            f"The host {host} is or resolves to a non-public address ({', '.join(blocked)}); the server allows "
+            "such receivers inside WEBHOOK_ALLOWED_NETWORKS (comma-separated CIDRs, e.g. 127.0.0.0/8).",
             errors={"url": ["Address not allowed."]},
         )
     return host, port, addresses[0]
