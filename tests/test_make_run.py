@@ -95,6 +95,9 @@ def test_make_run_from_a_fresh_clone(tmp_path):
     for pid in leftovers:
         os.kill(pid, signal.SIGKILL)
     assert not leftovers, f"processes left running after make run stopped: {leftovers}"
+    # Nothing it wrote is left for git to see in the checkout (the broker, logs and database live in ignored paths).
+    status = subprocess.run(["git", "status", "--porcelain"], cwd=clone, capture_output=True, text=True, check=True)
+    assert not status.stdout, status.stdout
 
 
 def _run_the_readme_quickstart(clone: Path, base: str, key: str) -> None:
