@@ -15,7 +15,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from evpay.api.errors import DomainError
+from evpay.core.errors import DomainError
 from evpay.core.models import Operator
 from webhooks import services
 from webhooks.models import ALL_EVENT_TYPES, WebhookSubscription
