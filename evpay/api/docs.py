@@ -128,12 +128,26 @@ PROBLEM_EXAMPLES = {
         "detail": "Request was throttled. Expected available in 2 seconds.",
         "code": "rate_limited",
     },
+    "502": {
+        "type": "https://evpay.dev/errors/processor_unavailable",
+        "title": "Processor refused the request",
+        "status": 502,
+        "detail": "The payment processor refused the capture (its hold is gone); nothing was changed here.",
+        "code": "processor_unavailable",
+    },
     "503": {
         "type": "https://evpay.dev/errors/processor_unavailable",
         "title": "Processor unavailable",
         "status": 503,
         "detail": "The payment processor did not answer; nothing was changed, the request is safe to retry.",
         "code": "processor_unavailable",
+    },
+    "504": {
+        "type": "https://evpay.dev/errors/upstream_timeout",
+        "title": "Upstream timeout",
+        "status": 504,
+        "detail": "The CPMS did not answer in time; nothing was changed, the request is safe to retry.",
+        "code": "upstream_timeout",
     },
 }
 
