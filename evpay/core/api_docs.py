@@ -62,8 +62,13 @@ OPERATIONS = {
     ),
     "POST /v1/auth/token/refresh": Doc(
         summary="Refresh an access token",
-        description="Exchanges a refresh token for a new access token. An expired or invalid refresh token: 401.",
+        description="Exchanges a refresh token for a new access token (and, where the response has one, a new "
+        "refresh token to use next). An expired or invalid refresh token, or one issued before the user's password "
+        "changed: 401.",
         request={"refresh": "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJ0b2tlbl90eXBlIjoicmVmcmVzaCJ9.c2lnbmF0dXJl"},
-        response={"access": "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJ0b2tlbl90eXBlIjoiYWNjZXNzIn0.c2lnbmF0dXJl"},
+        response={
+            "access": "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJ0b2tlbl90eXBlIjoiYWNjZXNzIn0.c2lnbmF0dXJl",
+            "refresh": "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJ0b2tlbl90eXBlIjoicmVmcmVzaCJ9.bmV3c2lnbmF0dXJl",
+        },
     ),
 }
