@@ -1,5 +1,6 @@
 """Terminals' demo data for `manage.py seed_demo` (composed by `charging.demo`), through the public services."""
 
+import random
 from datetime import timedelta
 
 from django.utils import timezone
@@ -119,3 +120,22 @@ def terminal_demo_seed(*, operator: Operator) -> dict[str, Terminal]:
             )
         existing[serial] = terminal
     return existing
+
+
+def terminal_demo_heartbeat() -> int:
+    """One heartbeat from every demo terminal that is not decommissioned, as a live terminal sends each minute
+    (`manage.py demo_heartbeats`, run by `make run`). Returns how many were sent."""
+    serials = [row[0] for row in DEMO_TERMINALS]
+    sent = 0
+    for terminal in Terminal.objects.filter(serial_number__in=serials).exclude(status=TerminalStatus.DECOMMISSIONED):
+        terminal_health_event_record(
+            terminal=terminal,
+            type=HealthEventType.HEARTBEAT,
+            occurred_at=timezone.now(),
+            metrics={
+                "signal_strength_dbm": random.randint(-85, -55),
+                "temperature_c": round(random.uniform(18, 38), 1),
+            },
+        )
+        sent += 1
+    return sent

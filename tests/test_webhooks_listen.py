@@ -16,12 +16,12 @@ from django.core.management import call_command
 from django.test import override_settings
 from django.utils import timezone
 
+from terminals.demo import DEMO_TERMINALS
 from terminals.models import Terminal, TerminalStatus
-from terminals.services import DEMO_TERMINALS
 from tests.base import assert_problem
 from tests.conftest import ROOT, wait_for, worker_env
+from webhooks.demo import DEMO_WEBHOOK_URL, webhook_subscription_demo_seed
 from webhooks.models import WebhookDelivery, WebhookSubscription
-from webhooks.services import DEMO_WEBHOOK_URL, webhook_subscription_demo_seed
 
 PI = "/v1/payment-intents"
 

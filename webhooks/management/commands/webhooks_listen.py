@@ -18,6 +18,7 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from evpay.core.errors import DomainError
 from evpay.core.models import Operator
 from webhooks import services
+from webhooks.demo import DEMO_WEBHOOK_URL
 from webhooks.models import ALL_EVENT_TYPES, WebhookSubscription
 
 LISTEN_DESCRIPTION = "manage.py webhooks_listen"
@@ -98,7 +99,7 @@ class Command(BaseCommand):
         mine = WebhookSubscription.objects.filter(operator=operator)
         subscription = (
             mine.filter(description=LISTEN_DESCRIPTION).order_by("-created_at").first()
-            or mine.filter(url=services.DEMO_WEBHOOK_URL).first()
+            or mine.filter(url=DEMO_WEBHOOK_URL).first()
         )
         try:
             if subscription is None:
