@@ -1,6 +1,7 @@
 """gunicorn settings read from the environment; `gunicorn evpay.wsgi:application` picks this file up."""
 
 import os
+import socket
 
 bind = os.environ.get("GUNICORN_BIND", f"0.0.0.0:{os.environ.get('PORT', '8000')}")
 workers = int(os.environ.get("GUNICORN_WORKERS", "2"))
@@ -14,4 +15,5 @@ def child_exit(server, worker):
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         from prometheus_client import multiprocess
 
-        multiprocess.mark_process_dead(worker.pid)
+        # The worker's files are named as evpay/prometheus.py names them (host name and pid).
+        multiprocess.mark_process_dead(f"{socket.gethostname().replace('_', '-')}-{worker.pid}")

@@ -1,6 +1,9 @@
 """The Celery beat schedule, in one place. The README's "Periodic jobs" table describes each entry."""
 
 from datetime import timedelta
+from pathlib import Path
+
+from celery.beat import PersistentScheduler
 
 BEAT_SCHEDULE = {
     # Authorizations past capture_before: release the hold, mark expired.
@@ -69,3 +72,18 @@ BEAT_SCHEDULE = {
         "schedule": timedelta(hours=1),
     },
 }
+
+
+class HeartbeatScheduler(PersistentScheduler):
+    """Touches CELERY_BEAT_HEARTBEAT_FILE on every tick (every few seconds: the shortest job runs every 5 s),
+    so `scripts/healthcheck-beat.sh` can tell a beat that schedules from one that hangs or has died."""
+
+    def tick(self, *args, **kwargs):
+        interval = super().tick(*args, **kwargs)
+        from django.conf import settings
+
+        try:
+            Path(settings.CELERY_BEAT_HEARTBEAT_FILE).touch()
+        except OSError:  # a missing directory must not stop the schedule; the healthcheck will say so
+            pass
+        return interval

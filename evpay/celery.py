@@ -1,7 +1,7 @@
 import os
 
 from celery import Celery
-from celery.signals import before_task_publish, task_postrun, task_prerun, worker_process_shutdown
+from celery.signals import before_task_publish, task_postrun, task_prerun, worker_process_shutdown, worker_ready
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "evpay.settings.local")
 
@@ -36,6 +36,16 @@ def _clear_task_context(**_):
 
 @worker_process_shutdown.connect
 def _drop_process_metrics(pid=None, **_):
-    from evpay.metrics import mark_process_dead
+    from evpay.prometheus import mark_process_dead
 
     mark_process_dead(pid or os.getpid())
+
+
+@worker_ready.connect
+def _serve_worker_metrics(**_):
+    """Where workers share no metrics directory with web (Kubernetes), each serves its own (README, Monitor)."""
+    port = os.environ.get("CELERY_WORKER_METRICS_PORT")
+    if port:
+        from evpay.metrics import serve_process_metrics
+
+        serve_process_metrics(int(port))

@@ -62,6 +62,13 @@ def registry_for_scrape() -> prometheus_client.CollectorRegistry:
 _business_collector = BusinessCollector()
 
 
+def serve_process_metrics(port: int) -> None:
+    """Serve the counters of this process and its siblings (multiprocess mode) on http://0.0.0.0:port/metrics,
+    without the database figures, which web serves. A Celery worker does this where it shares no metrics
+    directory with web (Kubernetes: CELERY_WORKER_METRICS_PORT)."""
+    prometheus_client.start_http_server(port, registry=registry_for_scrape())
+
+
 def metrics_view(request):
     registry = registry_for_scrape()
     output = prometheus_client.generate_latest(registry)
@@ -69,9 +76,3 @@ def metrics_view(request):
     business.register(_business_collector)
     output += prometheus_client.generate_latest(business)
     return HttpResponse(output, content_type=prometheus_client.CONTENT_TYPE_LATEST)
-
-
-def mark_process_dead(pid: int) -> None:
-    """Called when a gunicorn or Celery child exits, so its live gauges are dropped from the merge."""
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        multiprocess.mark_process_dead(pid)
