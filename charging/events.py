@@ -6,6 +6,7 @@ from typing import Any
 
 from webhooks.services import event_emit
 
+from . import metrics
 from .models import ChargeSession
 from .serializers import ChargeSessionSerializer
 
@@ -17,3 +18,4 @@ def charge_session_payload(session: ChargeSession) -> dict[str, Any]:
 def charge_session_event_emit(*, session: ChargeSession, type: str) -> None:
     """`charge.started`, `charge.cost_cap_reached`, `charge.completed`, `charge.failed`."""
     event_emit(operator=session.operator_id, type=type, data_object=charge_session_payload(session))
+    metrics.session_event_recorded(event=type, stop_reason=session.stop_reason)

@@ -135,6 +135,30 @@ def dashboard_panels(*, operator_id: str | None, since: datetime) -> list:
     ]
 
 
+#: A session past its timeout by more than this is stuck: the beat jobs (every 30 s / 1 min) should have ended it.
+OVERDUE_GRACE = timedelta(minutes=5)
+
+
+def session_counts_overdue() -> dict[str, int]:
+    """Running sessions the timeout jobs should have ended long ago, per running status (metrics; one query):
+    pending past CHARGE_START_TIMEOUT, charging/stopping without a reading for CHARGE_STALE_AFTER."""
+    now = timezone.now()
+    start_cutoff = now - timedelta(seconds=settings.CHARGE_START_TIMEOUT) - OVERDUE_GRACE
+    stale_cutoff = now - timedelta(seconds=settings.CHARGE_STALE_AFTER) - OVERDUE_GRACE
+    S = ChargeSessionStatus
+    return (
+        ChargeSession.objects.filter(status__in=RUNNING_STATUSES)
+        .annotate(last_seen=Greatest(Coalesce("last_progress_at", "started_at"), "started_at"))
+        .aggregate(
+            **{
+                S.PENDING: Count("pk", filter=Q(status=S.PENDING, created_at__lt=start_cutoff)),
+                S.CHARGING: Count("pk", filter=Q(status=S.CHARGING, last_seen__lt=stale_cutoff)),
+                S.STOPPING: Count("pk", filter=Q(status=S.STOPPING, last_seen__lt=stale_cutoff)),
+            }
+        )
+    )
+
+
 def session_counts_by_running_status() -> dict[str, int]:
     """Running sessions of every operator per running status (zeros included). One query."""
     counts: dict[str, int] = dict.fromkeys(RUNNING_STATUSES, 0)

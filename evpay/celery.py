@@ -1,7 +1,16 @@
 import os
 
 from celery import Celery
-from celery.signals import before_task_publish, task_postrun, task_prerun, worker_process_shutdown, worker_ready
+from celery.signals import (
+    before_task_publish,
+    task_failure,
+    task_postrun,
+    task_prerun,
+    task_retry,
+    task_success,
+    worker_process_shutdown,
+    worker_ready,
+)
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "evpay.settings.local")
 
@@ -49,3 +58,24 @@ def _serve_worker_metrics(**_):
         from evpay.metrics import serve_process_metrics
 
         serve_process_metrics(int(port))
+
+
+@task_success.connect
+def _count_task_success(sender=None, **_):
+    from evpay.metrics import celery_task_finished
+
+    celery_task_finished(task=sender, outcome="succeeded")
+
+
+@task_failure.connect
+def _count_task_failure(sender=None, **_):
+    from evpay.metrics import celery_task_finished
+
+    celery_task_finished(task=sender, outcome="failed")
+
+
+@task_retry.connect
+def _count_task_retry(sender=None, **_):
+    from evpay.metrics import celery_task_finished
+
+    celery_task_finished(task=sender, outcome="retried")

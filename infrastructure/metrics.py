@@ -1,9 +1,12 @@
-"""Prometheus figures of the infrastructure app, read from the database at scrape time (see evpay/metrics.py).
+"""Prometheus figures of the infrastructure app (see evpay/metrics.py).
 
-Adapter calls are counted in the database by whichever process makes them (web, worker, beat), so a call
-made in a Celery worker shows in every web process's scrape."""
+- Adapter call totals, circuits and connector statuses are read from the database at scrape time; the calls
+  are counted in the database by whichever process makes them (web, worker, beat), so they survive restarts.
+- Adapter call latency is a histogram counted where the call happens (multiprocess mode), so percentiles can
+  be computed across processes and pods: `CALL_SECONDS` in adapters/guard.py, next to the per-call record.
+"""
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, SummaryMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from .selectors import adapter_call_totals, adapter_circuit_counts, connector_counts_by_status
 
@@ -17,15 +20,10 @@ def collect():
     yield connectors
 
     calls = CounterMetricFamily("evpay_cpms_adapter_calls", "CPMS adapter calls by outcome", labels=_CALL_LABELS)
-    latency = SummaryMetricFamily(
-        "evpay_cpms_adapter_call_duration_seconds", "Duration of CPMS adapter calls", labels=_CALL_LABELS
-    )
     for row in adapter_call_totals():
         labels = [row["adapter_type"], row["operation"], row["outcome"]]
         calls.add_metric(labels, row["count"])
-        latency.add_metric(labels, count_value=row["count"], sum_value=row["latency_ms_sum"] / 1000)
     yield calls
-    yield latency
 
     circuits = GaugeMetricFamily(
         "evpay_cpms_adapter_circuits", "Adapter configurations by circuit state", labels=["adapter_type", "circuit"]

@@ -2,11 +2,14 @@
 
 import hashlib
 import secrets
+import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.utils.module_loading import import_string
+
+from . import metrics
 
 
 class ProcessorError(Exception):
@@ -130,8 +133,56 @@ PROCESSORS: dict[str, str] = {
 }
 
 
+#: The interface's operations; any other attribute of a processor is passed through uncounted.
+METERED_OPERATIONS = frozenset({"authorize", "capture", "void", "refund"})
+
+
+class MeteredProcessor:
+    """A processor whose interface calls are timed and counted by outcome (payments/metrics.py)."""
+
+    def __init__(self, processor: PaymentProcessor):
+        self._processor = processor
+
+    def __getattr__(self, name):
+        value = getattr(self._processor, name)
+        if name not in METERED_OPERATIONS:
+            return value
+
+        def metered(*args, **kwargs):
+            outcome, decline_code = "succeeded", ""
+            started = time.perf_counter()
+            try:
+                return value(*args, **kwargs)
+            except ProcessorDeclined as declined:
+                outcome, decline_code = "declined", declined.decline_code
+                raise
+            except InvalidPaymentMethod:
+                outcome = "invalid_payment_method"
+                raise
+            except ProcessorRefused:
+                outcome = "refused"
+                raise
+            except ProcessorUnavailable:
+                outcome = "unavailable"
+                raise
+            except Exception:
+                outcome = "error"
+                raise
+            finally:
+                metrics.processor_call_observed(
+                    processor=self._processor.name,
+                    operation=name,
+                    outcome=outcome,
+                    decline_code=decline_code,
+                    seconds=time.perf_counter() - started,
+                )
+
+        return metered
+
+
 def get_processor(name: str | None = None, *, operator_id: str | None = None) -> PaymentProcessor:
     """The one way to get a processor: `name` (an intent's `processor`, default PAYMENT_PROCESSOR) for the
     operator whose intent it is."""
     processor_class: type[PaymentProcessor] = import_string(PROCESSORS[name or settings.PAYMENT_PROCESSOR])
-    return processor_class.for_operator(operator_id)
+    # Every interface call is timed and counted by outcome (MeteredProcessor).
+    return MeteredProcessor(processor_class.for_operator(operator_id))  # type: ignore[return-value]

@@ -23,7 +23,7 @@ from evpay.core.models import Operator
 from evpay.core.transitions import transition_allowed, transition_check
 from terminals.models import Terminal
 
-from . import selectors
+from . import metrics, selectors
 from .events import payment_intent_event_emit, refund_event_emit
 from .models import (
     PAYMENT_INTENT_TRANSITIONS,
@@ -118,6 +118,7 @@ def _apply(intent: PaymentIntent, action: str, **fields: Any) -> PaymentIntent:
         setattr(intent, name, value)
     intent.save()
     payment_intent_event_emit(intent=intent, type=_ACTION_EVENTS[action])
+    metrics.intent_transition_recorded(intent=intent, action=action)
     return intent
 
 
@@ -410,6 +411,7 @@ def _refund_finish(refund: Refund, action: str, **fields: Any) -> Refund:
             intent.save()
             refund_event_emit(refund=locked, type="refund.succeeded")
             payment_intent_event_emit(intent=intent, type="payment_intent.refunded")
+            metrics.money_moved(operation="refund", currency=locked.currency, amount=locked.amount)
         else:
             PaymentIntent.objects.filter(pk=intent.pk).update(
                 amount_refund_pending=F("amount_refund_pending") - locked.amount

@@ -69,7 +69,7 @@ def test_delivery_counted_in_a_worker_shows_in_a_web_scrape(client, receiver, ce
     for _ in range(4):
         text = requests.get(f"{web_process}/metrics", timeout=5).text
         assert _sample(text, "evpay_webhook_deliveries_total", '{outcome="succeeded"}') == succeeded_before + 1
-        assert _sample(text, "evpay_webhook_delivery_seconds_count") >= 1
+        assert _sample(text, "evpay_webhook_delivery_seconds_count", '{outcome="succeeded"}') >= 1
         assert _sample(text, "evpay_payment_intents", '{status="requires_authorization"}') == 1
         time.sleep(0.05)
 
@@ -98,3 +98,49 @@ def test_business_gauges_from_the_database(client, anon_client, operator):
     assert _sample(text, "evpay_webhook_backlog") == 0
     assert _sample(text, "evpay_business_metrics_up") == 1
     assert "evpay_cpms_adapter_calls" in text
+
+
+def _parsed(text: str, name: str, **labels) -> float:
+    """The sum of `name`'s samples with these labels (label order differs between single and multiprocess)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items())
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_histograms_and_counters_of_a_worker_merge_into_a_web_scrape(client, operator, celery_worker, web_process):
+    """A charge start: the worker sends the start command (CPMS call latency, a histogram) and starts the
+    session (a counter); every web process shows both, with buckets that add up across processes."""
+    from charging.models import ChargeSession
+    from tests.charging_support import (
+        START_URL,
+        authorized_intent,
+        make_station,
+        make_tariff,
+        make_terminal,
+        start_body,
+    )
+
+    call = {"adapter_type": "simulator", "operation": "start_session", "outcome": "success"}
+    before = requests.get(f"{web_process}/metrics", timeout=5).text
+    count_before = _parsed(before, "evpay_cpms_adapter_call_duration_seconds_count", **call)
+    started_before = _parsed(before, "evpay_charge_sessions_started_total")
+
+    make_tariff(operator)
+    make_station(operator)
+    body = start_body(make_terminal(operator), authorized_intent(operator))
+    session_id = client.post(START_URL, body, format="json").json()["id"]
+    wait_for(lambda: ChargeSession.objects.filter(pk=session_id, status="charging").exists(), message="charging")
+
+    for _ in range(3):  # whichever gunicorn worker answers
+        text = requests.get(f"{web_process}/metrics", timeout=5).text
+        assert _parsed(text, "evpay_cpms_adapter_call_duration_seconds_count", **call) == count_before + 1
+        assert _parsed(text, "evpay_cpms_adapter_call_duration_seconds_bucket", le="+Inf", **call) == count_before + 1
+        assert _parsed(text, "evpay_charge_sessions_started_total") == started_before + 1
+        task = "charging.tasks.charge_session_send_start"
+        assert _parsed(text, "evpay_celery_tasks_total", queue="celery", task=task, outcome="succeeded") >= 1

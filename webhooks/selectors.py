@@ -55,6 +55,20 @@ def delivery_backlog(*, now: datetime | None = None, operator_id: str | None = N
     return {"pending": row["pending"], "oldest_pending_age_s": round(oldest_age, 1), "overdue": row["overdue"]}
 
 
+def delivery_backlog_by_state(*, now=None) -> dict:
+    """Pending deliveries never attempted (`new`) and waiting for a retry (`retrying`), and how long the oldest
+    due one has waited past its due time (metrics; one query). A delivery in flight is not due: its lease moved
+    next_attempt_at forward."""
+    now = now or timezone.now()
+    row = WebhookDelivery.objects.filter(status=DeliveryStatus.PENDING).aggregate(
+        new=Count("pk", filter=Q(attempt_count=0)),
+        retrying=Count("pk", filter=Q(attempt_count__gt=0)),
+        oldest_due=Min("next_attempt_at", filter=Q(next_attempt_at__lte=now)),
+    )
+    oldest_due = max(0.0, (now - row["oldest_due"]).total_seconds()) if row["oldest_due"] else 0.0
+    return {"new": row["new"], "retrying": row["retrying"], "oldest_due_age_s": round(oldest_due, 1)}
+
+
 def backlog_health_component(*, operator_id: str) -> dict:
     """The `webhook_backlog` component of /health/detailed (the caller's operator): `degraded` while due
     deliveries wait too long."""

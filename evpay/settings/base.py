@@ -74,9 +74,22 @@ TEMPLATES = [
     },
 ]
 
-DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+# Django's backends wrapped by django-prometheus (django_db_* metrics: queries, errors, latency, connections).
+_PROMETHEUS_DB_ENGINES = {
+    "django.db.backends.postgresql": "django_prometheus.db.backends.postgresql",
+    "django.db.backends.sqlite3": "django_prometheus.db.backends.sqlite3",
+}
+
+
+def instrumented_database(config: dict) -> dict:
+    """The database settings of DATABASE_URL with its engine swapped for django-prometheus's equivalent."""
+    config["ENGINE"] = _PROMETHEUS_DB_ENGINES.get(config["ENGINE"], config["ENGINE"])
+    return config
+
+
+DATABASES = {"default": instrumented_database(env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}"))}
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=0))
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+if DATABASES["default"]["ENGINE"].endswith(".sqlite3"):
     # Web, worker and beat share one file. WAL lets readers go on beside the one writer; IMMEDIATE takes the
     # write lock when a transaction begins, so that a transaction never has to upgrade a read lock (SQLite
     # answers such an upgrade with "database is locked" at once, without waiting for `timeout`).

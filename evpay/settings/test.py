@@ -1,9 +1,11 @@
 """The test suite: real PostgreSQL and Redis on localhost."""
 
 from .base import *  # noqa: F403
-from .base import env
+from .base import env, instrumented_database
 
-DATABASES = {"default": env.db("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/evpay")}
+DATABASES = {
+    "default": instrumented_database(env.db("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/evpay"))
+}
 DATABASES["default"]["TEST"] = {"NAME": env("TEST_DATABASE_NAME", default="test_evpay")}
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="redis://127.0.0.1:6379/14")
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}

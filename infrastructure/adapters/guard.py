@@ -21,6 +21,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
+from prometheus_client import Histogram
 
 from ..credentials import credentials_decrypt
 from ..models import AdapterCall, AdapterCallCounter, AdapterConfig, CallOutcome, CircuitState, StationMapping
@@ -86,7 +87,18 @@ def _circuit_record(config_pk: int, *, failed: bool) -> None:
 # --- metrics ----------------------------------------------------------------------------------------
 
 
+# Counted where the call happens (multiprocess mode): percentiles across processes and pods. The call totals,
+# which must survive restarts, are kept in the database below (infrastructure/metrics.py reads them).
+CALL_SECONDS = Histogram(
+    "evpay_cpms_adapter_call_duration_seconds",
+    "Duration of CPMS adapter calls (one attempt), by adapter type, operation and outcome.",
+    ["adapter_type", "operation", "outcome"],
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+
+
 def _metrics_record(config: AdapterConfig, *, operation: str, outcome: str, latency_ms: int, error: str = "") -> None:
+    CALL_SECONDS.labels(config.adapter_type, operation, outcome).observe(latency_ms / 1000)
     AdapterCall.objects.create(
         operator_id=config.operator_id,
         adapter_type=config.adapter_type,
