@@ -208,12 +208,13 @@ def test_queue_lengths_are_read_from_the_broker(anon_client, settings):
 
     idle = "metrics-test-idle"
     settings.CELERY_TASK_QUEUES = {**settings.CELERY_TASK_QUEUES, idle: {}}
+    before = _value(_scrape(anon_client), "evpay_celery_queue_length", queue=idle)
     with app.connection_for_write() as conn:
         for _ in range(2):
             app.send_task("webhooks.tasks.deliver", args=["whd_none"], queue=idle, connection=conn)
     try:
         samples = _scrape(anon_client)
-        assert _value(samples, "evpay_celery_queue_length", queue=idle) == 2
+        assert _value(samples, "evpay_celery_queue_length", queue=idle) == before + 2
         assert {s.labels["queue"] for s in samples if s.name == "evpay_celery_queue_length"} == {
             "celery",
             "webhooks",
@@ -221,4 +222,4 @@ def test_queue_lengths_are_read_from_the_broker(anon_client, settings):
         }
     finally:
         with app.connection_for_write() as conn:
-            conn.default_channel.queue_delete(idle)
+            conn.default_channel.queue_purge(idle)
