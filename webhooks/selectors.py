@@ -55,7 +55,7 @@ def delivery_backlog(*, now: datetime | None = None, operator_id: str | None = N
     return {"pending": row["pending"], "oldest_pending_age_s": round(oldest_age, 1), "overdue": row["overdue"]}
 
 
-def delivery_backlog_by_state(*, now=None) -> dict:
+def delivery_backlog_by_state(*, now: datetime | None = None) -> dict[str, Any]:
     """Pending deliveries never attempted (`new`) and waiting for a retry (`retrying`), and how long the oldest
     due one has waited past its due time (metrics; one query). A delivery in flight is not due: its lease moved
     next_attempt_at forward."""
