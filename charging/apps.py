@@ -5,6 +5,7 @@ class ChargingConfig(AppConfig):
     name = "charging"
 
     def ready(self):
+        from infrastructure.emsp.feed import session_feed_register
         from infrastructure.selectors import (
             StationTariffLink,
             active_session_source_register,
@@ -13,6 +14,7 @@ class ChargingConfig(AppConfig):
         from payments.selectors import intent_use_source_register
 
         from . import selectors, services
+        from .cpms_feed import ChargeSessionFeed
 
         # Mapping deletion, connector removal, `active_session_id` and the simulator's CHARGING ask us.
         active_session_source_register(selectors.running_sessions)
@@ -27,3 +29,5 @@ class ChargingConfig(AppConfig):
                 tariff_choices=selectors.tariff_choices,
             )
         )
+        # The OCPI receivers (CommandResults, Sessions, CDRs) feed our sessions through this.
+        session_feed_register(ChargeSessionFeed())

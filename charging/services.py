@@ -22,8 +22,9 @@ from evpay.core.models import Operator
 from evpay.core.transitions import transition_allowed, transition_check
 from evpay.core.updates import model_update
 from infrastructure.adapters.base import CommandOutcome, CommandResult
+from infrastructure.adapters.guard import adapter_refusal
 from infrastructure.models import Connector, OcpiStatus, StationMapping
-from infrastructure.services import adapter_for_mapping
+from infrastructure.services import CpmsUnavailable, adapter_for_mapping, connector_status_follow_session
 from payments import services as payment_services
 from payments.models import PaymentIntent, PaymentIntentStatus, VoidReason
 from payments.services import AuthorizationExpired
@@ -229,6 +230,7 @@ def _begin(session: ChargeSession, started_at: datetime) -> None:
     """pending -> charging; the caller emits `charge.started` once the row is saved."""
     _move(session, "begin")
     session.started_at = started_at
+    _connector_follows(session, charging=True)
 
 
 def _enqueue_stop(session: ChargeSession) -> None:
@@ -236,6 +238,12 @@ def _enqueue_stop(session: ChargeSession) -> None:
 
     session_id = session.pk
     transaction.on_commit(lambda: charge_session_send_stop.delay(session_id))
+
+
+def _connector_follows(session: ChargeSession, *, charging: bool) -> None:
+    """In the session's transaction: its connector shows CHARGING while it charges, AVAILABLE once it ended.
+    (Lock order session -> connector; nothing that locks a connector waits for a session row.)"""
+    connector_status_follow_session(mapping_id=session.mapping_id, connector_id=session.connector_id, charging=charging)
 
 
 def _enqueue_settlement(session: ChargeSession, *, countdown: float = 0) -> None:
@@ -298,6 +306,12 @@ def charge_session_start(
             _check_connector(connector)
             if terminal.status in TERMINAL_UNAVAILABLE_STATUSES:
                 raise TerminalUnavailable(f"Terminal {terminal.pk} is {terminal.status}.")
+            refusal = adapter_refusal(operator_id=operator.pk, adapter_type=mapping.adapter_type)
+            if refusal:  # the start command could not be sent: nothing is created, the intent stays authorized
+                reason = "is disabled" if refusal == "disabled" else "has its circuit open (the CPMS keeps failing)"
+                raise CpmsUnavailable(
+                    f"The {mapping.adapter_type} adapter of station {mapping.station_id} {reason}; retry later."
+                )
             session = ChargeSession.objects.create(
                 operator=operator,
                 terminal=terminal,
@@ -415,11 +429,16 @@ def charge_session_start_command_send(*, session: ChargeSession) -> ChargeSessio
 
 
 def charge_session_start_answer_record(*, session: ChargeSession, result: CommandResult) -> ChargeSession:
-    """accepted -> charging (`charge.started`); rejected / timeout -> failed, the hold is released.
-    An acceptance for a session that has failed meanwhile gets a stop command: nothing may charge unpaid."""
+    """accepted -> charging (`charge.started`); rejected -> failed, the hold is released. `sent` (the CPMS
+    forwards it to the charger) and `timeout` (it may have arrived) change nothing: the outcome comes from the
+    CPMS (its command result, a session report) or, failing that, from the start timeout, which fails the session
+    and sends a stop. An acceptance for a session that has failed meanwhile gets a stop command: nothing may
+    charge unpaid."""
+    if result.outcome in (CommandOutcome.SENT, CommandOutcome.TIMEOUT):
+        logger.info("Start of %s: %s (%s); waiting for the CPMS", session.pk, result.outcome.value, result.message)
+        return session
     if result.outcome is not CommandOutcome.ACCEPTED:
-        reason = StopReason.CPMS_REJECTED if result.outcome is CommandOutcome.REJECTED else StopReason.CPMS_TIMEOUT
-        return charge_session_fail(session=session, stop_reason=reason, only_if_pending=True)
+        return charge_session_fail(session=session, stop_reason=StopReason.CPMS_REJECTED, only_if_pending=True)
     with transaction.atomic():
         session = _lock(session)
         if result.cpms_session_id and not session.cpms_session_id:
@@ -434,6 +453,18 @@ def charge_session_start_answer_record(*, session: ChargeSession, result: Comman
             session.save()
             logger.warning("CPMS accepted the start of %s, which is %s: stopping it", session.pk, session.status)
             _enqueue_stop(session)
+    return session
+
+
+def charge_session_cpms_session_id_record(*, session: ChargeSession, cpms_session_id: str) -> ChargeSession:
+    """The CPMS's own id of the session (OCPI: learnt from its Sessions module), used by the stop command."""
+    if not cpms_session_id or session.cpms_session_id == cpms_session_id:
+        return session
+    with transaction.atomic():
+        session = _lock(session)
+        if session.cpms_session_id != cpms_session_id:
+            session.cpms_session_id = cpms_session_id[:100]
+            session.save(update_fields=["cpms_session_id", "updated_at"])
     return session
 
 
@@ -532,12 +563,16 @@ def charge_session_complete(
         session.completed_at = end
         session.save()
         charge_session_event_emit(session=session, type="charge.completed")
+        _connector_follows(session, charging=False)
     return charge_session_payment_settle(session=session)
 
 
-def charge_session_fail(*, session: ChargeSession, stop_reason: str, only_if_pending: bool = False) -> ChargeSession:
+def charge_session_fail(
+    *, session: ChargeSession, stop_reason: str, only_if_pending: bool = False, stop_at_cpms: bool = False
+) -> ChargeSession:
     """pending -> failed (`charge.failed`); after commit the payment intent is voided (`session_failed`).
-    `only_if_pending`: a late answer for a session that moved on meanwhile changes nothing."""
+    `only_if_pending`: a late answer for a session that moved on meanwhile changes nothing. `stop_at_cpms`: the
+    start may have reached the CPMS (no answer in time), so a stop follows: nothing may charge unpaid."""
     with transaction.atomic():
         session = _lock(session)
         if only_if_pending and not _can(session, "fail"):
@@ -548,6 +583,9 @@ def charge_session_fail(*, session: ChargeSession, stop_reason: str, only_if_pen
         session.completed_at = timezone.now()
         session.save()
         charge_session_event_emit(session=session, type="charge.failed")
+        _connector_follows(session, charging=False)
+        if stop_at_cpms:
+            _enqueue_stop(session)
     return charge_session_payment_settle(session=session)
 
 
@@ -597,13 +635,13 @@ def charge_session_payment_settle(*, session: ChargeSession, schedule_retry: boo
 
 def charge_sessions_fail_unstarted(*, limit: int = 500) -> int:
     """Pending past CHARGE_START_TIMEOUT: the CPMS never confirmed the start. Failed (`cpms_timeout`), hold
-    released."""
+    released, and a stop sent: the start may have reached the charger after all."""
     failed = 0
     for session in selectors.sessions_pending_past_start_timeout(limit=limit):
-        if (
-            charge_session_fail(session=session, stop_reason=StopReason.CPMS_TIMEOUT, only_if_pending=True).status
-            == S.FAILED
-        ):
+        session = charge_session_fail(
+            session=session, stop_reason=StopReason.CPMS_TIMEOUT, only_if_pending=True, stop_at_cpms=True
+        )
+        if session.status == S.FAILED:
             failed += 1
     return failed
 

@@ -16,30 +16,40 @@ def _retry_delay(task, base: float) -> float:
     return min(base * 2**task.request.retries, settings.CHARGE_RETRY_MAX_DELAY)
 
 
+def _retry_unsent(task, session_id: str, command: str, exc: AdapterUnavailable):
+    """A command is sent again only when it certainly never reached the CPMS (disabled, circuit open, connection
+    refused). One that may have arrived (a timeout, a 5xx, a malformed answer) is never repeated: its outcome
+    comes from the CPMS, or from the start timeout, which fails the session and sends a stop."""
+    if not exc.not_sent:
+        logger.warning("%s of %s may have reached the CPMS (%s); not sending it again", command, session_id, exc)
+        return None
+    logger.info("%s of %s not sent (%s); retrying", command, session_id, exc)
+    raise task.retry(countdown=_retry_delay(task, settings.CHARGE_COMMAND_RETRY_DELAY)) from exc
+
+
 @shared_task(bind=True, max_retries=None)
 def charge_session_send_start(self, session_id: str) -> str | None:
-    """Start command to the CPMS. Retried while the CPMS is unreachable; the start-timeout job ends the wait."""
+    """Start command to the CPMS. Retried while it certainly was not sent; the start-timeout job ends the wait."""
     session = ChargeSession.objects.filter(pk=session_id).first()
     if session is None:
         return None
     try:
         return services.charge_session_start_command_send(session=session).status
     except AdapterUnavailable as exc:
-        logger.info("Start of %s not sent (%s); retrying", session_id, exc)
-        raise self.retry(countdown=_retry_delay(self, settings.CHARGE_COMMAND_RETRY_DELAY)) from exc
+        return _retry_unsent(self, session_id, "Start", exc)
 
 
 @shared_task(bind=True, max_retries=10)
 def charge_session_send_stop(self, session_id: str) -> str | None:
-    """Stop command to the CPMS (cost cap reached, or a late acceptance of a failed session)."""
+    """Stop command to the CPMS (cost cap reached, a start that timed out, a late acceptance of a failed
+    session)."""
     session = ChargeSession.objects.filter(pk=session_id).first()
     if session is None:
         return None
     try:
         return services.charge_session_stop_command_send(session=session).outcome.value
     except AdapterUnavailable as exc:
-        logger.info("Stop of %s not sent (%s); retrying", session_id, exc)
-        raise self.retry(countdown=_retry_delay(self, settings.CHARGE_COMMAND_RETRY_DELAY)) from exc
+        return _retry_unsent(self, session_id, "Stop", exc)
 
 
 @shared_task(bind=True, max_retries=None)

@@ -28,4 +28,5 @@ urlpatterns = [
     path("v1/", include(event_urlpatterns)),
     path("v1/charging-infrastructure/", include("infrastructure.urls")),
     path("api/v1/", include("webhooks.urls")),
+    path("ocpi/", include("infrastructure.emsp.urls")),
 ]

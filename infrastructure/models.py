@@ -153,6 +153,9 @@ class AdapterConfig(models.Model):
     last_success_at = models.DateTimeField(null=True, blank=True)
     last_failure_at = models.DateTimeField(null=True, blank=True)
     last_polled_at = models.DateTimeField(null=True, blank=True)
+    # What the adapter discovered about the CPMS (OCPI: the CPO's version details and module URLs), cached for
+    # every call of every process; refreshed by the adapter when a module URL answers 404, and by a handshake.
+    discovery = models.JSONField(default=dict, blank=True, editable=False)
     # The status last announced by the health probe (an event is emitted when it changes).
     health_status = models.CharField(max_length=16, choices=AdapterHealth.choices, blank=True, default="")
     created_at = models.DateTimeField(default=timezone.now)
@@ -238,3 +241,30 @@ class SimulatedConnectorState(models.Model):
 
     def __str__(self):
         return f"{self.cpms_station_id}/{self.connector_id} {self.protocol}:{self.raw_status}"
+
+
+class OcpiRegistration(models.Model):
+    """evpay's OCPI 2.2.1 registration with one operator's CPO (the `ocpi` adapter config): the credentials
+    handshake gave the CPO a token (token B, issued by evpay, stored here as a SHA-256 hash only) and gave us the
+    CPO's token C (stored encrypted as the adapter's credentials). The CPO calls our OCPI endpoints with token B,
+    which scopes every call to this operator. `pending_token_hash` is a token B offered in a handshake that has
+    not finished yet (the CPO calls our versions endpoint with it during the handshake)."""
+
+    config = models.OneToOneField(AdapterConfig, on_delete=models.CASCADE, related_name="ocpi_registration")
+    operator = models.ForeignKey("core.Operator", on_delete=models.CASCADE, related_name="+")
+    token_hash = models.CharField(max_length=64, blank=True, default="", db_index=True, editable=False)
+    pending_token_hash = models.CharField(max_length=64, blank=True, default="", db_index=True, editable=False)
+    versions_url = models.URLField(max_length=500, blank=True, default="")
+    cpo_country_code = models.CharField(max_length=2, blank=True, default="")
+    cpo_party_id = models.CharField(max_length=3, blank=True, default="")
+    registered_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self):
+        state = "registered" if self.registered_at else "not registered"
+        return f"OCPI {self.cpo_country_code}*{self.cpo_party_id} ({self.operator_id}, {state})"
+
+    @property
+    def registered(self) -> bool:
+        return self.registered_at is not None and bool(self.token_hash)

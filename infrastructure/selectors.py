@@ -281,7 +281,10 @@ def adapter_health(*, operator_id: str, adapter_type: str | None = None) -> list
 
 def adapter_configs(*, operator_id: str) -> list[AdapterConfig]:
     """GET /config: the operator's config of every adapter type; unsaved defaults for types never configured."""
-    configs = {c.adapter_type: c for c in AdapterConfig.objects.filter(operator_id=operator_id)}
+    configs = {
+        c.adapter_type: c
+        for c in AdapterConfig.objects.filter(operator_id=operator_id).select_related("ocpi_registration")
+    }
     return [
         configs.get(kind) or AdapterConfig(operator_id=operator_id, adapter_type=kind, **adapter_config_defaults(kind))
         for kind in adapter_types()

@@ -241,7 +241,21 @@ class AdapterConfigSerializer(serializers.Serializer):
     max_retries = serializers.IntegerField()
     poll_interval_s = serializers.IntegerField()
     credentials_set = serializers.BooleanField()
+    registered = serializers.SerializerMethodField(
+        help_text="ocpi only (null for other adapters): true once the OCPI credentials handshake with the CPO "
+        "completed (PATCH /config/ocpi with the CPO's versions URL as base_url and its token A as "
+        "credentials.token runs it)."
+    )
     updated_at = serializers.DateTimeField()
+
+    def get_registered(self, config) -> bool | None:
+        if config.adapter_type != "ocpi":
+            return None
+        try:
+            registration = config.ocpi_registration
+        except AttributeError:  # ObjectDoesNotExist is an AttributeError subclass of the related descriptor
+            return False
+        return registration.registered
 
 
 class CredentialsSerializer(serializers.Serializer):

@@ -15,7 +15,7 @@ from evpay.core.pruning import prune_in_batches
 from evpay.core.updates import model_update
 
 from .adapters.base import AdapterUnavailable, ConnectorStatusReport
-from .adapters.guard import GuardedAdapter, StationAdapter
+from .adapters.guard import GuardedAdapter, StationAdapter, adapter_refusal
 from .adapters.registry import adapter_config_defaults, adapter_requires_base_url, adapter_types, is_adapter_type
 from .credentials import credentials_encrypt
 from .events import adapter_status_changed_emit, connectivity_tested_emit, connector_status_changed_emit
@@ -25,6 +25,7 @@ from .models import (
     CircuitState,
     ConnectivityTestStatus,
     Connector,
+    OcpiStatus,
     SimulatedConnectorState,
     StationMapping,
 )
@@ -89,6 +90,10 @@ class MappingExists(DomainError):
 
 class MappingInUse(DomainError):
     status_code, code, title = 409, "mapping_in_use", "Mapping in use"
+
+
+class CpmsUnavailable(DomainError):
+    status_code, code, title = 503, "cpms_unavailable", "CPMS unavailable"
 
 
 def _check_adapter_type(adapter_type: str) -> None:
@@ -181,10 +186,20 @@ def mapping_create(
             if tariff_id is not None:
                 _tariff_set(mapping, tariff_id)
             _connectors_replace(mapping, connectors or [])
+            _enqueue_status_fetch(mapping)
     except IntegrityError:  # a parallel create of the same station won
         raise MappingExists(f"Station {station_id!r} is mapped already.") from None
     adapter_config_ensure(operator_id=operator.pk, adapter_type=adapter_type)
     return mapping
+
+
+def _enqueue_status_fetch(mapping: StationMapping) -> None:
+    """A new or changed mapping asks its CPMS for its connectors' statuses at once (after commit), not only at
+    the next poll."""
+    from .tasks import mapping_statuses_fetch
+
+    mapping_id = mapping.pk
+    transaction.on_commit(lambda: mapping_statuses_fetch.delay(mapping_id))
 
 
 def mapping_update(
@@ -235,6 +250,7 @@ def mapping_update(
                 _tariff_set(mapping, tariff_id)  # type: ignore[arg-type]
             if connectors is not None:
                 _connectors_replace(mapping, connectors)
+            _enqueue_status_fetch(mapping)
     except IntegrityError:
         raise MappingExists(f"Station {station_id!r} is mapped already.") from None
     if adapter_type is not None:
@@ -355,23 +371,51 @@ def adapter_config_update(
     return config
 
 
+def adapter_config_update_or_register(*, operator: Operator, adapter_type: str, **changes) -> AdapterConfig:
+    """PATCH /config/{adapter_type}. For `ocpi`, credentials `{token}` are the CPO's token A: the OCPI credentials
+    handshake runs first (with the given or stored base_url, the CPO's versions URL) and stores the CPO's token
+    C; the other fields are applied only once it completed (a failed handshake changes nothing).
+    `credentials: null` for ocpi also ends the registration."""
+    from .emsp.services import OCPI_ADAPTER, ocpi_register, ocpi_unregister
+
+    credentials = changes.get("credentials", UNSET)
+    if adapter_type != OCPI_ADAPTER or credentials is UNSET:
+        return adapter_config_update(operator=operator, adapter_type=adapter_type, **changes)
+    changes.pop("credentials")
+    config = adapter_config_ensure(operator_id=operator.pk, adapter_type=adapter_type)
+    if credentials is None:
+        ocpi_unregister(config=config)
+        return adapter_config_update(operator=operator, adapter_type=adapter_type, **changes)
+    base_url = changes.get("base_url")
+    timeout_ms = changes.get("timeout_ms") or config.timeout_ms
+    ocpi_register(
+        operator=operator,
+        versions_url=config.base_url if base_url is None else base_url,
+        token_a=credentials["token"],
+        timeout_s=timeout_ms / 1000,
+    )
+    return adapter_config_update(operator=operator, adapter_type=adapter_type, **changes)
+
+
 # --- connector statuses --------------------------------------------------------------------------------
 
 
 def connector_statuses_apply(*, operator_id: str, adapter_type: str, reports: list[ConnectorStatusReport]) -> int:
     """Record reported statuses; each real change updates the connector and emits
     `infrastructure.connector_status_changed` (with `previous_status`). Returns the number of changes."""
-    reported = {(r.cpms_station_id, r.connector_id): r.status for r in reports}
-    stations = {station for station, _ in reported}
+    # OCPI ids are case-insensitive (a CPO may lower-case them): stations and connectors match without case.
+    reported = {(r.cpms_station_id.casefold(), r.connector_id.casefold()): r.status for r in reports}
+    stations = {r.cpms_station_id for r in reports}
     candidates = (
         live_connectors()
-        .filter(operator_id=operator_id, mapping__adapter_type=adapter_type, mapping__cpms_station_id__in=stations)
+        .filter(operator_id=operator_id, mapping__adapter_type=adapter_type)
+        .filter(_station_in(stations))
         .values_list("pk", "mapping__cpms_station_id", "connector_id", "status")
     )
     changed = [
         pk
         for pk, station, connector_id, status in candidates
-        if reported.get((station, connector_id), status) != status
+        if reported.get((station.casefold(), connector_id.casefold()), status) != status
     ]
     if not changed:
         return 0
@@ -388,15 +432,66 @@ def connector_statuses_apply(*, operator_id: str, adapter_type: str, reports: li
         )
         sessions = active_sessions_by_connector(mapping_ids=[c.mapping_id for c in locked])
         for connector in locked:
-            new_status = reported[(connector.mapping.cpms_station_id, connector.connector_id)]
+            new_status = reported[(connector.mapping.cpms_station_id.casefold(), connector.connector_id.casefold())]
             if new_status == connector.status:  # changed by a parallel poll meanwhile
                 continue
-            previous = connector.status
-            connector.status, connector.status_updated_at = new_status, now
-            connector.save(update_fields=["status", "status_updated_at", "updated_at"])
-            connector_status_changed_emit(connector=connector, previous_status=previous, active_sessions=sessions)
+            _connector_status_change(connector, new_status, now=now, sessions=sessions)
             count += 1
     return count
+
+
+def _station_in(stations):
+    from django.db.models import Q
+
+    query = Q(pk__in=[])
+    for station in stations:
+        query |= Q(mapping__cpms_station_id__iexact=station)
+    return query
+
+
+def _connector_status_change(connector: Connector, new_status: str, *, now, sessions: dict) -> None:
+    """Write a connector's new status and its `infrastructure.connector_status_changed` event (locked row)."""
+    previous = connector.status
+    connector.status, connector.status_updated_at = new_status, now
+    connector.save(update_fields=["status", "status_updated_at", "updated_at"])
+    connector_status_changed_emit(connector=connector, previous_status=previous, active_sessions=sessions)
+
+
+def connector_status_follow_session(*, mapping_id: str, connector_id: str, charging: bool) -> bool:
+    """One of our sessions began (the connector shows CHARGING) or ended (a connector showing CHARGING shows
+    AVAILABLE), until the CPMS reports otherwise. Runs inside the session's transaction (its event with it)."""
+    with transaction.atomic():
+        connector = (
+            Connector.objects.select_for_update(of=("self",))
+            .select_related("mapping")
+            .filter(mapping_id=mapping_id, connector_id=connector_id)
+            .first()
+        )
+        if connector is None:
+            return False
+        if charging:
+            new_status = OcpiStatus.CHARGING
+        elif connector.status == OcpiStatus.CHARGING:
+            new_status = OcpiStatus.AVAILABLE
+        else:  # the CPMS said something else meanwhile (out of order...): that stays
+            return False
+        if connector.status == new_status:
+            return False
+        sessions = active_sessions_by_connector(mapping_ids=[mapping_id])
+        _connector_status_change(connector, new_status, now=timezone.now(), sessions=sessions)
+    return True
+
+
+def mapping_statuses_fetch(*, mapping: StationMapping) -> int:
+    """Ask the mapping's CPMS for its connectors' statuses now (a new or changed mapping); record changes."""
+    if not mapping.is_active or adapter_refusal(operator_id=mapping.operator_id, adapter_type=mapping.adapter_type):
+        return 0
+    try:
+        reports = adapter_for_mapping(mapping).fetch_connector_statuses()
+    except AdapterUnavailable as exc:
+        logger.warning("Fetching the statuses of %s failed: %s", mapping.pk, exc)
+        return 0
+    return connector_statuses_apply(operator_id=mapping.operator_id, adapter_type=mapping.adapter_type, reports=reports)
 
 
 def adapter_poll_claim(*, config: AdapterConfig) -> bool:

@@ -19,6 +19,13 @@ def mapping_connectivity_test(mapping_id: str) -> str | None:
 
 
 @shared_task
+def mapping_statuses_fetch(mapping_id: str) -> int:
+    """A new or changed mapping: its connectors' statuses, fetched at once."""
+    mapping = StationMapping.objects.live().filter(pk=mapping_id).first()
+    return services.mapping_statuses_fetch(mapping=mapping) if mapping else 0
+
+
+@shared_task
 def poll_connector_statuses() -> int:
     """Beat (every 10 s): enqueue a poll of each enabled adapter whose poll_interval_s has passed."""
     enqueued = 0

@@ -171,5 +171,5 @@ class AdapterConfigViewSet(OperatorScopedViewSet):
         if not is_adapter_type(adapter_type):  # the path first: an unknown type is 404 whatever the body
             raise NotFound(f"No adapter type {adapter_type!r}; one of: {', '.join(adapter_types())}.")
         data = self.validated_input(AdapterConfigUpdateSerializer)
-        config = services.adapter_config_update(operator=self.operator, adapter_type=adapter_type, **data)
+        config = services.adapter_config_update_or_register(operator=self.operator, adapter_type=adapter_type, **data)
         return Response(AdapterConfigSerializer(config).data)

@@ -96,14 +96,15 @@ def metrics_dir(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def celery_worker(django_db_setup, django_db_blocker, metrics_dir):
+def celery_worker(django_db_setup, django_db_blocker, metrics_dir, live_server):
     """A real `celery -A evpay worker` (prefork) on the test database and the test broker.
 
-    Tests that use it must be `django_db(transaction=True)` so the worker sees their commits."""
+    Tests that use it must be `django_db(transaction=True)` so the worker sees their commits. Its PUBLIC_BASE_URL is
+    the test live server, so what it gives a CPMS to call back (OCPI response_url) reaches this test run."""
     from evpay.celery import app
 
     with django_db_blocker.unblock():
-        env = worker_env(PROMETHEUS_MULTIPROC_DIR=metrics_dir)
+        env = worker_env(PROMETHEUS_MULTIPROC_DIR=metrics_dir, PUBLIC_BASE_URL=live_server.url)
     app.control.purge()
     log = open(ROOT / "var" / "test-worker.log", "w") if (ROOT / "var").is_dir() else subprocess.DEVNULL
     proc = subprocess.Popen(

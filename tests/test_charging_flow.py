@@ -70,18 +70,13 @@ def test_full_session_start_charge_complete_capture(client, operator, celery_wor
 
 
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.parametrize(
-    "cpms_station_id,stop_reason", [("SIM-REJECT-1", "cpms_rejected"), ("SIM-TIMEOUT-1", "cpms_timeout")]
-)
-def test_cpms_refusing_the_start_fails_the_session_and_voids(
-    client, operator, celery_worker, cpms_station_id, stop_reason
-):
+def test_cpms_refusing_the_start_fails_the_session_and_voids(client, operator, celery_worker):
     make_tariff(operator)
-    make_station(operator, cpms_station_id=cpms_station_id)
+    make_station(operator, cpms_station_id="SIM-REJECT-1")
     intent = api_intent(client)
     session_id = client.post(START_URL, start_body(make_terminal(operator), intent), format="json").json()["id"]
     failed = session_status(client, session_id, "failed")
-    assert failed["stop_reason"] == stop_reason and failed["amount_captured"] == 0
+    assert failed["stop_reason"] == "cpms_rejected" and failed["amount_captured"] == 0
     # The worker voids the hold right after it commits the failed session (never in the same transaction).
     voided = wait_for(
         lambda: (body := client.get(f"/v1/payment-intents/{intent.pk}").json())["status"] != "authorized" and body,
@@ -89,6 +84,26 @@ def test_cpms_refusing_the_start_fails_the_session_and_voids(
     )
     assert (voided["status"], voided["void_reason"], voided["amount_capturable"]) == ("voided", "session_failed", 0)
     assert event_types(session_id) == ["charge.failed"]
+    assert AdapterCall.objects.filter(operation="start_session").count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_start_that_timed_out_is_never_sent_again_and_ends_in_a_stop(client, operator, celery_worker, settings):
+    """The start may have reached the CPMS: it is not repeated; the start timeout fails the session, voids the hold
+    and sends a stop, so that nothing charges unpaid."""
+    make_tariff(operator)
+    make_station(operator, cpms_station_id="SIM-TIMEOUT-1")
+    intent = api_intent(client)
+    session_id = client.post(START_URL, start_body(make_terminal(operator), intent), format="json").json()["id"]
+    wait_for(lambda: AdapterCall.objects.filter(operation="start_session").exists(), message="start sent")
+    assert client.get(f"{URL}/{session_id}").json()["status"] == "pending"
+    ChargeSession.objects.filter(pk=session_id).update(created_at=timezone.now() - timedelta(minutes=5))
+    assert fail_unstarted_sessions() == 1
+    failed = session_status(client, session_id, "failed")
+    assert failed["stop_reason"] == "cpms_timeout" and failed["amount_captured"] == 0
+    assert client.get(f"/v1/payment-intents/{intent.pk}").json()["status"] == "voided"
+    wait_for(lambda: AdapterCall.objects.filter(operation="stop_session").exists(), message="stop sent")
+    # One start call in all (the simulator's timeouts are AdapterTimeouts: retried never, for a command).
     assert AdapterCall.objects.filter(operation="start_session").count() == 1
 
 

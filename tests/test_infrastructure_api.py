@@ -421,15 +421,19 @@ class TestAdapterConfig:
             "max_retries",
             "poll_interval_s",
             "credentials_set",
+            "registered",
             "updated_at",
         }
         assert entries["simulator"]["enabled"] is True and entries["ocpi"]["enabled"] is False
         assert entries["ocpi"]["credentials_set"] is False
+        # `registered` is the OCPI handshake's (tests/test_ocpi_extrawest.py); other adapters have none.
+        assert entries["ocpi"]["registered"] is False and entries["simulator"]["registered"] is None
 
     def test_patch_updates_and_never_returns_credentials(self, client, operator, caplog):
+        # (For ocpi, credentials are the CPO's token A and run the handshake: tests/test_ocpi_extrawest.py.)
         caplog.set_level(logging.DEBUG)
         response = client.patch(
-            f"{CONFIG}/ocpi",
+            f"{CONFIG}/simulator",
             {
                 "enabled": True,
                 "base_url": "https://cpo.example.com/ocpi/versions",
@@ -445,13 +449,15 @@ class TestAdapterConfig:
         assert body["enabled"] is True and body["credentials_set"] is True
         assert (body["timeout_ms"], body["max_retries"], body["poll_interval_s"]) == (2500, 0, 30)
         assert "credentials" not in body and SECRET_TOKEN not in response.content.decode()
-        stored = AdapterConfig.objects.get(operator=operator, adapter_type="ocpi")
+        stored = AdapterConfig.objects.get(operator=operator, adapter_type="simulator")
         assert stored.credentials_encrypted and SECRET_TOKEN not in stored.credentials_encrypted
         assert SECRET_TOKEN not in caplog.text
         # Untouched fields stay; credentials can be removed.
-        body = client.patch(f"{CONFIG}/ocpi", {"timeout_ms": 3000}, format="json").json()
+        body = client.patch(f"{CONFIG}/simulator", {"timeout_ms": 3000}, format="json").json()
         assert (body["timeout_ms"], body["credentials_set"], body["poll_interval_s"]) == (3000, True, 30)
-        assert client.patch(f"{CONFIG}/ocpi", {"credentials": None}, format="json").json()["credentials_set"] is False
+        assert (
+            client.patch(f"{CONFIG}/simulator", {"credentials": None}, format="json").json()["credentials_set"] is False
+        )
 
     def test_credentials_appear_in_no_response(self, client, operator):
         make_mapping(operator)

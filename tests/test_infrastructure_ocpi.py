@@ -213,7 +213,8 @@ class TestOcpiAdapter:
         configure(operator, cpo.url)
         adapter = adapter_for_mapping(ocpi_mapping(operator, "LOC-1"))
         result = adapter.start_session(connector_id="1", evse_uid="LOC-1-E1", session_id="chs_abc")
-        assert result.outcome is CommandOutcome.ACCEPTED and result.cpms_session_id == "chs_abc"
+        # ACCEPTED by the CPO: forwarded to the charger, whose result comes later; the CPO's session id too.
+        assert result.outcome is CommandOutcome.SENT and result.cpms_session_id is None
         method, path, body, auth = cpo.requests[-1]
         assert (method, path) == ("POST", "/ocpi/2.2.1/commands/START_SESSION")
         assert auth == "Token " + base64.b64encode(TOKEN.encode()).decode()
@@ -259,7 +260,7 @@ class TestOcpiAdapter:
         mapping = ocpi_mapping(operator, "LOC-1")
         cpo.answer_with = answer
         tested = mapping_connectivity_test_run(mapping=mapping)
-        assert tested.connectivity_test_status == "failed" and "malformed answer" in tested.connectivity_test_error
+        assert tested.connectivity_test_status == "failed" and tested.connectivity_test_error.startswith("failure:")
         with pytest.raises(AdapterUnavailable) as raised:
             adapter_for_mapping(mapping).start_session(connector_id="1", session_id="chs_abc")
         assert raised.value.reason == "failure"

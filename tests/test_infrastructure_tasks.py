@@ -175,9 +175,9 @@ class TestStatusPolling:
 @pytest.mark.django_db(transaction=True)
 class TestPollingBeatThroughTheWorker:
     def test_beat_polls_due_adapters_once_per_interval(self, operator, other_operator, celery_worker):
-        make_mapping(operator, connectors=(CCS, TYPE2))
-        make_mapping(other_operator, cpms_station_id="CP-9")
         simulator_connector_status_set(cpms_station_id="CP-1", connector_id="2", raw_status="Faulted")
+        make_mapping(operator, connectors=(CCS, TYPE2))  # each new mapping is fetched at once, too
+        make_mapping(other_operator, cpms_station_id="CP-9")
         mine = adapter_config_ensure(operator_id=operator.pk, adapter_type="simulator")
         adapter_config_ensure(operator_id=other_operator.pk, adapter_type="simulator")
         # Never polled: both due.

@@ -226,8 +226,12 @@ CPMS_CALL_RETENTION = env.int("CPMS_CALL_RETENTION", default=24 * 3600)
 CPMS_DEGRADED_ERROR_RATE = env.float("CPMS_DEGRADED_ERROR_RATE", default=0.2)
 # `fail` or `timeout` makes every simulator call fail that way (see README, "CPMS simulator").
 CPMS_SIMULATOR_MODE = env("CPMS_SIMULATOR_MODE", default="")
-# Where OCPI CPOs post the asynchronous CommandResult of our START_SESSION/STOP_SESSION commands.
-CPMS_OCPI_RESPONSE_URL = env("CPMS_OCPI_RESPONSE_URL", default="http://127.0.0.1:8000/ocpi/2.2.1/commands")
+# The address CPMSs reach this service at (scheme, host, optional path prefix; no trailing slash): OCPI CPOs
+# are given `<PUBLIC_BASE_URL>/ocpi/versions` in the credentials handshake and call our OCPI endpoints there.
+PUBLIC_BASE_URL = env("PUBLIC_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
+# Where OCPI CPOs post the asynchronous CommandResult of our START_SESSION/STOP_SESSION commands (our commands
+# receiver; `/<command>/<session id>` is appended).
+CPMS_OCPI_RESPONSE_URL = env("CPMS_OCPI_RESPONSE_URL", default=f"{PUBLIC_BASE_URL}/ocpi/2.2.1/commands")
 # OCPI party identity sent with commands (the eMSP side).
 CPMS_OCPI_COUNTRY_CODE = env("CPMS_OCPI_COUNTRY_CODE", default="DE")
 CPMS_OCPI_PARTY_ID = env("CPMS_OCPI_PARTY_ID", default="EVP")

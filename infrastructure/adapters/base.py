@@ -12,6 +12,9 @@ from typing import Any, ClassVar
 
 class CommandOutcome(StrEnum):
     ACCEPTED = "accepted"  # the CPMS took the command; for a start, the session is (about to be) running
+    # The CPMS took the command and forwards it to the charger; the charger's answer comes later (OCPI: a
+    # CommandResult posted to our commands receiver, or the Sessions module). Nothing to move yet.
+    SENT = "sent"
     REJECTED = "rejected"  # the CPMS or the charger said no (occupied, unknown connector, blocked card...)
     TIMEOUT = "timeout"  # no answer in time: nothing is known to have happened
 
@@ -26,7 +29,8 @@ class CommandResult:
 
     @property
     def accepted(self) -> bool:
-        return self.outcome is CommandOutcome.ACCEPTED
+        """The CPMS took the command (at once, or forwarded it to the charger)."""
+        return self.outcome in (CommandOutcome.ACCEPTED, CommandOutcome.SENT)
 
 
 @dataclass(frozen=True)
@@ -59,6 +63,9 @@ class AdapterSettings:
     base_url: str = ""
     timeout_s: float = 5.0
     credentials: dict = field(default_factory=dict, repr=False)  # never printed
+    # What the adapter discovered about the CPMS before (OCPI: the CPO's module URLs), kept between calls
+    # by the registry; an adapter that learns something new sets `CpmsAdapter.discovered`.
+    discovery: dict = field(default_factory=dict)
 
 
 class AdapterError(Exception):
@@ -80,9 +87,12 @@ class AdapterUnavailable(AdapterError):
     """Raised by the guard to callers: the CPMS could not be reached (after retries), the circuit is
     open, or the adapter is disabled. Nothing is known to have happened at the CPMS."""
 
-    def __init__(self, message: str, *, reason: str = "failure"):
+    def __init__(self, message: str, *, reason: str = "failure", not_sent: bool = False):
         super().__init__(message)
         self.reason = reason  # failure | timeout | circuit_open | disabled
+        # True when no request reached the CPMS (disabled, circuit open, connection refused): only then may a
+        # command be sent again.
+        self.not_sent = not_sent or reason in ("circuit_open", "disabled")
 
 
 class CpmsAdapter(ABC):
@@ -95,6 +105,8 @@ class CpmsAdapter(ABC):
 
     def __init__(self, settings: AdapterSettings):
         self.settings = settings
+        #: set by a call that learnt new discovery data (the registry stores it for the next calls)
+        self.discovered: dict | None = None
 
     @abstractmethod
     def start_session(

@@ -36,7 +36,7 @@ from .base import (
     CpmsAdapter,
     PingResult,
 )
-from .registry import adapter_class
+from .registry import adapter_class, adapter_config_defaults
 
 logger = logging.getLogger(__name__)
 
@@ -124,9 +124,10 @@ def _metrics_record(config: AdapterConfig, *, operation: str, outcome: str, late
 class GuardedAdapter:
     """An adapter of one operator's adapter type, wrapped in the circuit breaker, retries and metrics.
 
-    - start_session / stop_session -> CommandResult (accepted | rejected | timeout); raise
-      AdapterUnavailable when the CPMS failed, the circuit is open or the adapter is disabled.
-      Commands are retried only when the request certainly never reached the CPMS.
+    - start_session / stop_session -> CommandResult (accepted | sent | rejected | timeout); raise
+      AdapterUnavailable when the CPMS failed, the circuit is open or the adapter is disabled (its `not_sent`
+      says whether the request may have reached the CPMS). Commands are retried only when the request
+      certainly never reached the CPMS.
     - fetch_connector_statuses -> reports; raises AdapterUnavailable. Retried up to max_retries.
     - ping -> PingResult; never raises (a failure is `ok=False` with the error). Retried up to max_retries.
     """
@@ -141,8 +142,16 @@ class GuardedAdapter:
                 base_url=config.base_url,
                 timeout_s=config.timeout_ms / 1000,
                 credentials=credentials_decrypt(config.credentials_encrypted),
+                discovery=config.discovery or {},
             )
         )
+
+    def _keep_discovery(self) -> None:
+        """Store what the adapter discovered (OCPI module URLs) for the next calls of every process."""
+        discovered, self.adapter.discovered = self.adapter.discovered, None
+        if discovered is not None and discovered != self.config.discovery:
+            AdapterConfig.objects.filter(pk=self.config.pk).update(discovery=discovered)
+            self.config.discovery = discovered
 
     def _call(self, operation: str, fn: Callable, *, retry_unsent_only: bool, classify=None):
         if not self.config.enabled:
@@ -154,7 +163,10 @@ class GuardedAdapter:
                 raise AdapterUnavailable(f"The {self.adapter_type} circuit is open.", reason="circuit_open")
             started = _now_ms()
             try:
-                result = fn()
+                try:
+                    result = fn()
+                finally:
+                    self._keep_discovery()
             except AdapterError as exc:
                 latency = int(_now_ms() - started)
                 outcome = CallOutcome.TIMEOUT if isinstance(exc, AdapterTimeout) else CallOutcome.FAILURE
@@ -165,7 +177,7 @@ class GuardedAdapter:
                 )
                 last_attempt = attempt + 1 >= attempts
                 if last_attempt or (retry_unsent_only and not exc.not_sent):
-                    raise AdapterUnavailable(str(exc), reason=outcome) from exc
+                    raise AdapterUnavailable(str(exc), reason=outcome, not_sent=exc.not_sent) from exc
                 time.sleep(min(settings.CPMS_RETRY_BACKOFF * 2**attempt, 2.0))
                 continue
             latency = int(_now_ms() - started)
@@ -177,7 +189,7 @@ class GuardedAdapter:
 
     @staticmethod
     def _classify_command(result: CommandResult):
-        if result.outcome is CommandOutcome.ACCEPTED:
+        if result.accepted:
             return CallOutcome.SUCCESS, ""
         # The CPMS answered (it is healthy); the charger refused or did not answer it.
         return CallOutcome.REJECTED, f"{result.outcome.value}: {result.message}"
@@ -259,3 +271,23 @@ class StationAdapter:
 
     def ping(self) -> PingResult:
         return self.guarded.ping(cpms_station_id=self.mapping.cpms_station_id)
+
+
+def adapter_refusal(*, operator_id: str, adapter_type: str) -> str | None:
+    """Why a new command would not be sent now (`disabled`, `circuit_open`), else None. An open circuit past its
+    reset timeout admits a trial call, so it does not refuse."""
+    row = (
+        AdapterConfig.objects.filter(operator_id=operator_id, adapter_type=adapter_type)
+        .values("enabled", "circuit_state", "circuit_opened_at")
+        .first()
+    )
+    if row is None:
+        return None if adapter_config_defaults(adapter_type)["enabled"] else "disabled"
+    if not row["enabled"]:
+        return "disabled"
+    retry_after = timezone.now() - timedelta(seconds=settings.CPMS_CIRCUIT_RESET_TIMEOUT)
+    if row["circuit_state"] == CircuitState.OPEN and (
+        row["circuit_opened_at"] is None or row["circuit_opened_at"] > retry_after
+    ):
+        return "circuit_open"
+    return None
