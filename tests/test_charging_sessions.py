@@ -37,6 +37,12 @@ def events(session_id, type_=None):
     return [e.type for e in (qs.filter(type=type_) if type_ else qs)]
 
 
+def settings_reset_timeout() -> int:
+    from django.conf import settings
+
+    return settings.CPMS_CIRCUIT_RESET_TIMEOUT
+
+
 def ago(**kwargs):
     return timezone.now() - timedelta(**kwargs)
 
@@ -284,6 +290,25 @@ class TestStart:
         response = client.post(START_URL, start_body(setup[2], authorized_intent(operator)), format="json")
         assert response.status_code == 201
 
+    @pytest.mark.parametrize("state", ["disabled", "circuit_open"])
+    def test_adapter_disabled_or_circuit_open_is_503_and_creates_nothing(self, client, operator, setup, state):
+        from infrastructure.models import AdapterConfig
+        from infrastructure.services import adapter_config_ensure
+
+        config = adapter_config_ensure(operator_id=operator.pk, adapter_type="simulator")
+        change = {"enabled": False} if state == "disabled" else {"circuit_state": "open", "circuit_opened_at": ago()}
+        AdapterConfig.objects.filter(pk=config.pk).update(**change)
+        intent = authorized_intent(operator)
+        response = client.post(START_URL, start_body(setup[2], intent), format="json")
+        assert "retry later" in assert_problem(response, 503, "cpms_unavailable")["detail"]
+        assert not ChargeSession.objects.exists() and not Event.objects.filter(type__startswith="charge.").exists()
+        assert PaymentIntent.objects.get(pk=intent.pk).status == "authorized"
+        # A circuit open past its reset timeout lets the start through (it is the trial call).
+        AdapterConfig.objects.filter(pk=config.pk).update(
+            enabled=True, circuit_opened_at=ago(seconds=settings_reset_timeout() + 1)
+        )
+        assert client.post(START_URL, start_body(setup[2], intent), format="json").status_code == 201
+
     def test_no_tariff_is_409(self, client, operator):
         make_station(operator)
         terminal = make_terminal(operator)
@@ -335,6 +360,43 @@ class TestCpmsAnswers:
         assert events(session.pk) == ["charge.failed"]
         assert Event.objects.filter(type="payment_intent.voided", data__object__id=intent.pk).count() == 1
         assert client.get(f"{URL}/{session.pk}").json()["amount_captured"] == 0
+
+    def test_a_start_that_may_have_arrived_is_not_retried(self, operator):
+        """A CPMS failure after the request left (the simulator's SIM-FAIL is a 5xx): the task ends without a
+        retry; the session waits for the CPMS or the start timeout."""
+        from charging.tasks import charge_session_send_start
+        from infrastructure.models import AdapterCall
+
+        make_tariff(operator)
+        make_station(operator, cpms_station_id="SIM-FAIL-1")
+        session = start_session(operator)
+        result = charge_session_send_start.apply(args=[session.pk])
+        assert result.state == "SUCCESS" and result.result is None
+        assert AdapterCall.objects.filter(operation="start_session").count() == 1
+        session.refresh_from_db()
+        assert session.status == "pending"
+
+    def test_only_a_command_that_never_left_is_retried(self):
+        from types import SimpleNamespace
+
+        from celery.exceptions import Retry
+
+        from charging.tasks import _retry_unsent
+        from infrastructure.adapters.base import AdapterUnavailable
+
+        class Task:
+            request = SimpleNamespace(retries=0)
+
+            def retry(self, countdown):
+                return Retry("again", when=countdown)
+
+        for reason in ("circuit_open", "disabled"):
+            with pytest.raises(Retry):
+                _retry_unsent(Task(), "chs_x", "Start", AdapterUnavailable("no", reason=reason))
+        with pytest.raises(Retry):  # connection refused
+            _retry_unsent(Task(), "chs_x", "Start", AdapterUnavailable("no", reason="failure", not_sent=True))
+        for reason in ("failure", "timeout"):  # a 5xx, a malformed answer, no answer: it may have arrived
+            assert _retry_unsent(Task(), "chs_x", "Start", AdapterUnavailable("no", reason=reason)) is None
 
     def test_cpms_unreachable_raises_for_retry_and_leaves_pending(self, operator):
         from infrastructure.adapters.base import AdapterUnavailable

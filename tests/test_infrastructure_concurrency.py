@@ -61,7 +61,8 @@ def test_one_poll_claim_per_interval(operator, parallel):
 @pytest.mark.django_db(transaction=True)
 def test_circuit_counts_failures_from_parallel_callers(operator, parallel, settings):
     settings.CPMS_RETRY_BACKOFF = 0
-    mapping = make_mapping(operator, cpms_station_id="SIM-FAIL-1")
+    # Inactive: no status fetch of a new mapping (by the worker) adds its own failure to the count.
+    mapping = make_mapping(operator, cpms_station_id="SIM-FAIL-1", is_active=False)
     config = adapter_config_ensure(operator_id=operator.pk, adapter_type="simulator")
     AdapterConfig.objects.filter(pk=config.pk).update(max_retries=0)
     parallel(lambda i: adapter_for_mapping(mapping).ping(), N)

@@ -58,6 +58,7 @@ class FakeCpo:
         self.delay = 0.0
         self.fail_with: int | None = None
         self.answer_with: dict | None = None  # 200 with this body to every request
+        self.locations_path = "/ocpi/2.2.1/locations"  # where the Locations module lives (it can move)
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -113,7 +114,7 @@ class FakeCpo:
                                     {
                                         "identifier": "locations",
                                         "role": "SENDER",
-                                        "url": cpo.url + "/ocpi/2.2.1/locations",
+                                        "url": cpo.url + cpo.locations_path,
                                     },
                                     {
                                         "identifier": "commands",
@@ -124,17 +125,16 @@ class FakeCpo:
                             }
                         ),
                     )
-                if path == "/ocpi/2.2.1/locations":
+                if path == cpo.locations_path:
                     offset = int(parse_qs(url.query).get("offset", ["0"])[0])
                     page = cpo.locations[offset : offset + PAGE_SIZE]
                     headers = {"X-Total-Count": str(len(cpo.locations)), "X-Limit": str(PAGE_SIZE)}
                     if offset + PAGE_SIZE < len(cpo.locations):
                         headers["Link"] = (
-                            f"<{cpo.url}/ocpi/2.2.1/locations?offset={offset + PAGE_SIZE}"
-                            f'&limit={PAGE_SIZE}>; rel="next"'
+                            f'<{cpo.url}{cpo.locations_path}?offset={offset + PAGE_SIZE}&limit={PAGE_SIZE}>; rel="next"'
                         )
                     return self._send(200, envelope(page), headers)
-                if path.startswith("/ocpi/2.2.1/locations/"):
+                if path.startswith(cpo.locations_path + "/"):
                     wanted = path.rsplit("/", 1)[1]
                     found = next((loc for loc in cpo.locations if loc["id"] == wanted), None)
                     if found is None:
@@ -303,3 +303,41 @@ class TestOcpiAdapter:
         with pytest.raises(AdapterUnavailable):
             adapter.start_session(connector_id="1", session_id="chs_abc")
         assert AdapterCall.objects.filter(operation="start_session", outcome="failure").count() == 3
+
+
+@pytest.mark.django_db
+class TestOcpiDiscovery:
+    """What the extrawest CPO does not show: how often evpay asks for the versions, a module that moved."""
+
+    def test_discovery_is_cached_and_refreshed_when_a_module_answers_404(self, operator, cpo):
+        config = configure(operator, cpo.url)
+        ocpi_mapping(operator, "LOC-1")
+        for _ in range(3):
+            adapter_poll(config=config)
+        adapter_for_mapping(ocpi_mapping(operator, "LOC-2")).start_session(connector_id="1", session_id="chs_x")
+        assert cpo.paths("GET").count("/ocpi/versions") == 1  # 4 calls, one discovery
+        # The CPO moves its Locations module: the old URL answers 404; evpay discovers again and follows it.
+        cpo.locations_path = "/ocpi/2.2.1/v2/locations"
+        cpo.locations[0] = location("LOC-1", [("LOC-1-E1", "BLOCKED", ["1"])])
+        assert adapter_poll(config=config) == 2  # LOC-1 blocked; LOC-2 (mapped since) seen for the first time
+        assert cpo.paths("GET").count("/ocpi/versions") == 2
+        assert (
+            AdapterConfig.objects.get(pk=config.pk)
+            .discovery["endpoints"]["locations"]["SENDER"]
+            .endswith("/v2/locations")
+        )
+        assert not AdapterCall.objects.filter(outcome="failure").exists()
+
+    def test_unknown_location_is_an_answer_not_a_failure(self, operator, cpo):
+        configure(operator, cpo.url)
+        tested = mapping_connectivity_test_run(mapping=ocpi_mapping(operator, "LOC-404"))
+        assert tested.connectivity_test_status == "failed"
+        config = AdapterConfig.objects.get(operator=operator, adapter_type="ocpi")
+        assert (config.consecutive_failures, AdapterCall.objects.get(operation="ping").outcome) == (0, "rejected")
+
+    def test_ids_match_without_regard_to_case(self, operator, cpo):
+        cpo.locations[0] = location("loc-1", [("loc-1-e1", "CHARGING", ["1"])])
+        config = configure(operator, cpo.url)
+        ocpi_mapping(operator, "LOC-1")
+        assert adapter_poll(config=config) == 1
+        assert Connector.objects.get().status == "CHARGING"
