@@ -371,32 +371,6 @@ def adapter_config_update(
     return config
 
 
-def adapter_config_update_or_register(*, operator: Operator, adapter_type: str, **changes) -> AdapterConfig:
-    """PATCH /config/{adapter_type}. For `ocpi`, credentials `{token}` are the CPO's token A: the OCPI credentials
-    handshake runs first (with the given or stored base_url, the CPO's versions URL) and stores the CPO's token
-    C; the other fields are applied only once it completed (a failed handshake changes nothing).
-    `credentials: null` for ocpi also ends the registration."""
-    from .emsp.services import OCPI_ADAPTER, ocpi_register, ocpi_unregister
-
-    credentials = changes.get("credentials", UNSET)
-    if adapter_type != OCPI_ADAPTER or credentials is UNSET:
-        return adapter_config_update(operator=operator, adapter_type=adapter_type, **changes)
-    changes.pop("credentials")
-    config = adapter_config_ensure(operator_id=operator.pk, adapter_type=adapter_type)
-    if credentials is None:
-        ocpi_unregister(config=config)
-        return adapter_config_update(operator=operator, adapter_type=adapter_type, **changes)
-    base_url = changes.get("base_url")
-    timeout_ms = changes.get("timeout_ms") or config.timeout_ms
-    ocpi_register(
-        operator=operator,
-        versions_url=config.base_url if base_url is None else base_url,
-        token_a=credentials["token"],
-        timeout_s=timeout_ms / 1000,
-    )
-    return adapter_config_update(operator=operator, adapter_type=adapter_type, **changes)
-
-
 # --- connector statuses --------------------------------------------------------------------------------
 
 

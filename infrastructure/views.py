@@ -9,6 +9,7 @@ from evpay.core.errors import NotFound
 
 from . import selectors, services
 from .adapters.registry import adapter_types, is_adapter_type
+from .emsp.services import adapter_config_update_or_register
 from .filters import ConnectorFilterSet, StationMappingFilterSet
 from .models import AdapterConfig, Connector, StationMapping
 from .serializers import (
@@ -171,5 +172,5 @@ class AdapterConfigViewSet(OperatorScopedViewSet):
         if not is_adapter_type(adapter_type):  # the path first: an unknown type is 404 whatever the body
             raise NotFound(f"No adapter type {adapter_type!r}; one of: {', '.join(adapter_types())}.")
         data = self.validated_input(AdapterConfigUpdateSerializer)
-        config = services.adapter_config_update_or_register(operator=self.operator, adapter_type=adapter_type, **data)
+        config = adapter_config_update_or_register(operator=self.operator, adapter_type=adapter_type, **data)
         return Response(AdapterConfigSerializer(config).data)

@@ -95,6 +95,34 @@ def metrics_dir(tmp_path_factory):
     return tmp_path_factory.mktemp("prometheus")
 
 
+_worker_running = False
+
+
+@pytest.fixture(autouse=True)
+def _worker_quiet_before_flush(request):
+    """A transactional test's tables are truncated when it ends; a task it enqueued (a new mapping's status fetch,
+    a webhook delivery) that the session's worker runs meanwhile would deadlock with that TRUNCATE. So once the
+    worker runs, such a test first drops its queued tasks and waits for the worker to finish the running ones."""
+    marker = request.node.get_closest_marker("django_db")
+    if marker is None or not (marker.kwargs.get("transaction") or (marker.args and marker.args[0])):
+        yield
+        return
+    request.getfixturevalue("transactional_db")  # set up before this fixture: torn down (flushed) after it
+    yield
+    if not _worker_running:
+        return
+    from evpay.celery import app
+
+    app.control.purge()
+    deadline = time.monotonic() + 30
+    inspect = app.control.inspect(timeout=1, limit=1)
+    while time.monotonic() < deadline:
+        busy = [tasks for replies in (inspect.active() or {}, inspect.reserved() or {}) for tasks in replies.values()]
+        if not any(busy):
+            return
+        time.sleep(0.05)
+
+
 @pytest.fixture(scope="session")
 def celery_worker(django_db_setup, django_db_blocker, metrics_dir, live_server):
     """A real `celery -A evpay worker` (prefork) on the test database and the test broker.
@@ -144,7 +172,10 @@ def celery_worker(django_db_setup, django_db_blocker, metrics_dir, live_server):
     else:
         proc.kill()
         raise RuntimeError("celery worker did not answer a ping within 60 s")
+    global _worker_running
+    _worker_running = True
     yield proc
+    _worker_running = False
     proc.terminate()
     try:
         proc.wait(timeout=20)

@@ -41,7 +41,7 @@ def test_parallel_deletes_one_wins(client, operator, parallel):
 
 @pytest.mark.django_db(transaction=True)
 def test_parallel_applies_of_one_change_emit_one_event(operator, parallel):
-    make_mapping(operator)
+    make_mapping(operator, is_active=False)  # no status fetch of the new mapping by a worker meanwhile
     report = ConnectorStatusReport(
         cpms_station_id="CP-1", connector_id="1", status="CHARGING", protocol="ocpi", raw_status="CHARGING"
     )
