@@ -14,19 +14,20 @@ from .models import ChargeSession, ChargeSessionStatus, StopReason
 logger = logging.getLogger(__name__)
 
 S = ChargeSessionStatus
-# CommandResult values (the charger's answer to START_SESSION) that fail a pending session. TIMEOUT: the charger
+# CommandResult values other than ACCEPTED and TIMEOUT (CANCELED_RESERVATION, EVSE_OCCUPIED, EVSE_INOPERATIVE, FAILED,
+# NOT_SUPPORTED, REJECTED, UNKNOWN_RESERVATION) fail a pending start: the charger refused it. TIMEOUT: the charger
 # did not answer, so it may still start: the session fails and a stop follows.
-START_REFUSED = frozenset(
-    {"CANCELED_RESERVATION", "EVSE_OCCUPIED", "EVSE_INOPERATIVE", "FAILED", "NOT_SUPPORTED", "REJECTED"}
-)
-START_REFUSED_UNKNOWN = frozenset({"UNKNOWN_RESERVATION"})
 
 
 class ChargeSessionFeed:
     def find(self, *, operator_id, reference, cpms_session_id):
         sessions = ChargeSession.objects.filter(operator_id=operator_id)
         if reference:
-            found = sessions.filter(pk__iexact=reference).values_list("pk", flat=True).first()
+            # Our id as we gave it (the primary key index), else without regard to case (a CPO may lower-case it).
+            found = (
+                sessions.filter(pk=reference).values_list("pk", flat=True).first()
+                or sessions.filter(pk__iexact=reference).values_list("pk", flat=True).first()
+            )
             if found:
                 return found
         if cpms_session_id:

@@ -37,12 +37,18 @@ def event_types(object_id):
     return list(Event.objects.filter(data__object__id=object_id).order_by("created_at").values_list("type", flat=True))
 
 
+def connector_status(client):
+    return client.get("/v1/charging-infrastructure/connectors").json()["results"][0]["status"]
+
+
 @pytest.mark.django_db(transaction=True)
 def test_full_session_start_charge_complete_capture(client, operator, celery_worker):
     make_tariff(operator, price_per_kwh="0.59", session_fee="1.00", vat_rate_percent="19")
     make_station(operator)
     terminal = make_terminal(operator)
     intent = api_intent(client, amount=5000)
+    # The new mapping's statuses were fetched at once, not at the next poll.
+    wait_for(lambda: connector_status(client) == "AVAILABLE", message="the new mapping's statuses")
 
     response = client.post(START_URL, start_body(terminal, intent), format="json")
     assert response.status_code == 201 and response.json()["status"] == "pending"
@@ -51,6 +57,7 @@ def test_full_session_start_charge_complete_capture(client, operator, celery_wor
     charging = session_status(client, session_id, "charging")
     assert charging["cpms_session_id"].startswith("SIM-") and charging["started_at"]
     assert event_types(session_id) == ["charge.started"]
+    assert connector_status(client) == "CHARGING"  # ours charges on it: shown at once, no poll needed
 
     response = client.put(
         f"{URL}/{session_id}/progress",
@@ -63,6 +70,7 @@ def test_full_session_start_charge_complete_capture(client, operator, celery_wor
     done = response.json()
     # 12.345 kWh * 0.59 = 7.28355 + 1.00 fee = 8.28355 -> 828 cents; VAT 19 % = 157.32 -> 157; total 985.
     assert done["status"] == "completed" and done["cost"]["total"] == 985 and done["amount_captured"] == 985
+    assert connector_status(client) == "AVAILABLE"
     paid = client.get(f"/v1/payment-intents/{intent.pk}").json()
     assert (paid["status"], paid["amount_captured"], paid["charge_session_id"]) == ("captured", 985, session_id)
     assert event_types(session_id) == ["charge.started", "charge.completed"]
