@@ -27,7 +27,10 @@ def _retry_unsent(task, session_id: str, command: str, exc: AdapterUnavailable):
     raise task.retry(countdown=_retry_delay(task, settings.CHARGE_COMMAND_RETRY_DELAY)) from exc
 
 
-@shared_task(bind=True, max_retries=None)
+# The command tasks are acknowledged on receipt (acks_late off, unlike the project default): a worker that dies after
+# the command left must not have the message redelivered and the command sent again. One lost before it was sent
+# ends like an unanswered start: the start timeout fails the session, voids the hold and sends a stop.
+@shared_task(bind=True, max_retries=None, acks_late=False)
 def charge_session_send_start(self, session_id: str) -> str | None:
     """Start command to the CPMS. Retried while it certainly was not sent; the start-timeout job ends the wait."""
     session = ChargeSession.objects.filter(pk=session_id).first()
@@ -39,7 +42,7 @@ def charge_session_send_start(self, session_id: str) -> str | None:
         return _retry_unsent(self, session_id, "Start", exc)
 
 
-@shared_task(bind=True, max_retries=10)
+@shared_task(bind=True, max_retries=10, acks_late=False)
 def charge_session_send_stop(self, session_id: str) -> str | None:
     """Stop command to the CPMS (cost cap reached, a start that timed out, a late acceptance of a failed
     session)."""

@@ -7,6 +7,8 @@ PY=${PY:-.venv/bin/python}
 BIN=$(dirname "$PY")
 export DJANGO_SETTINGS_MODULE=${DJANGO_SETTINGS_MODULE:-evpay.settings.local}
 PORT=${PORT:-8000}
+# Where a CPMS (an OCPI CPO) calls us back: this server, unless set.
+export PUBLIC_BASE_URL=${PUBLIC_BASE_URL:-http://127.0.0.1:${PORT}}
 mkdir -p var/broker/processed
 # Web and worker processes count into one directory; /metrics merges it (see evpay/metrics.py).
 export PROMETHEUS_MULTIPROC_DIR=${PROMETHEUS_MULTIPROC_DIR:-$PWD/var/prometheus}

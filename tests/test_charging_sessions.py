@@ -381,7 +381,7 @@ class TestCpmsAnswers:
 
         from celery.exceptions import Retry
 
-        from charging.tasks import _retry_unsent
+        from charging.tasks import _retry_unsent, charge_session_send_start
         from infrastructure.adapters.base import AdapterUnavailable
 
         class Task:
@@ -397,6 +397,10 @@ class TestCpmsAnswers:
             _retry_unsent(Task(), "chs_x", "Start", AdapterUnavailable("no", reason="failure", not_sent=True))
         for reason in ("failure", "timeout"):  # a 5xx, a malformed answer, no answer: it may have arrived
             assert _retry_unsent(Task(), "chs_x", "Start", AdapterUnavailable("no", reason=reason)) is None
+        # Nor is a command redelivered after a worker died: its message was acknowledged when it was received.
+        from charging.tasks import charge_session_send_stop
+
+        assert charge_session_send_start.acks_late is False and charge_session_send_stop.acks_late is False
 
     def test_cpms_unreachable_raises_for_retry_and_leaves_pending(self, operator):
         from infrastructure.adapters.base import AdapterUnavailable
