@@ -7,6 +7,7 @@ from typing import cast
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from evpay.core.errors import DomainError, NotFound, ValidationFailed
@@ -414,16 +415,16 @@ def connector_statuses_apply(*, operator_id: str, adapter_type: str, reports: li
     return count
 
 
-def _station_in(stations):
-    from django.db.models import Q
-
+def _station_in(stations: set[str]) -> Q:
     query = Q(pk__in=[])
     for station in stations:
         query |= Q(mapping__cpms_station_id__iexact=station)
     return query
 
 
-def _connector_status_change(connector: Connector, new_status: str, *, now, sessions: dict) -> None:
+def _connector_status_change(
+    connector: Connector, new_status: str, *, now: datetime, sessions: dict[tuple[str, str], str]
+) -> None:
     """Write a connector's new status and its `infrastructure.connector_status_changed` event (locked row)."""
     previous = connector.status
     connector.status, connector.status_updated_at = new_status, now

@@ -10,6 +10,7 @@ import binascii
 import hashlib
 import logging
 import secrets
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -219,7 +220,7 @@ def ocpi_unregister(*, config: AdapterConfig) -> None:
         config.save()
 
 
-def adapter_config_update_or_register(*, operator: Operator, adapter_type: str, **changes) -> AdapterConfig:
+def adapter_config_update_or_register(*, operator: Operator, adapter_type: str, **changes: Any) -> AdapterConfig:
     """PATCH /config/{adapter_type}. For `ocpi`, credentials `{token}` are the CPO's token A: the OCPI credentials
     handshake runs first (with the given or stored base_url, the CPO's versions URL) and stores the CPO's token
     C; the other fields are applied only once it completed (a failed handshake changes nothing).
