@@ -52,8 +52,16 @@ class ChargeSessionFeed:
             services.charge_session_fail(session=session, stop_reason=StopReason.CPMS_REJECTED, only_if_pending=True)
 
     def session_report(self, *, session_id, report: CpmsSessionReport):
+        session = ChargeSession.objects.get(pk=session_id)
+        if report.energy_wh is not None and session.status not in (S.COMPLETED, S.FAILED):
+            # The reading first: a refused one (less energy than before...) changes nothing, not even the id.
+            at = report.ended_at if report.final and report.ended_at else report.measured_at
+            if report.status not in ("PENDING", "RESERVATION", "INVALID"):
+                session = services.charge_session_record_progress(
+                    session=session, energy_wh=report.energy_wh, measured_at=min(at, report.measured_at)
+                )
         session = services.charge_session_cpms_session_id_record(
-            session=ChargeSession.objects.get(pk=session_id), cpms_session_id=report.cpms_session_id
+            session=session, cpms_session_id=report.cpms_session_id
         )
         if report.status == "INVALID":
             services.charge_session_fail(session=session, stop_reason=StopReason.CPMS_REJECTED, only_if_pending=True)
@@ -64,11 +72,6 @@ class ChargeSessionFeed:
             if session.status == S.FAILED and report.energy_wh:
                 logger.error("CPMS reports %s Wh for %s, which failed: not billed", report.energy_wh, session_id)
             return  # a late or repeated report of an ended session
-        if report.energy_wh is not None:
-            at = report.ended_at if report.final and report.ended_at else report.measured_at
-            session = services.charge_session_record_progress(
-                session=session, energy_wh=report.energy_wh, measured_at=min(at, report.measured_at)
-            )
         if report.final:
             ended_at = report.ended_at or report.measured_at
             if session.started_at and ended_at < session.started_at:

@@ -28,6 +28,7 @@ UNSCOPED_ROUTES = {
 # Whole sites with their own authentication and tests.
 UNSCOPED_PREFIXES = {
     "admin/": "the Django admin, behind its own login: tests/test_admin_*.py",
+    "ocpi/": "OCPI 2.2.1, authenticated by a registered CPO's token, not an operator's: tests/test_ocpi_emsp.py",
 }
 
 

@@ -11,7 +11,7 @@ import functools
 import json
 import logging
 import math
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.db import DatabaseError
@@ -34,6 +34,7 @@ from .services import (
 logger = logging.getLogger(__name__)
 
 MAX_BODY = 64 * 1024
+MAX_CLOCK_SKEW = timedelta(minutes=5)  # a time further ahead of our clock is a broken clock
 COMMAND_RESULTS = frozenset(
     {
         "ACCEPTED",
@@ -147,8 +148,8 @@ def _time(body: dict, name: str, *, required: bool = True) -> datetime | None:
         raise _invalid(f"{name} must be an RFC 3339 date-time.") from None
     if value.tzinfo is None:  # OCPI: no zone designator means UTC
         value = value.replace(tzinfo=UTC)
-    if value.year < 2000:
-        raise _invalid(f"{name} must not be before 2000.")
+    if value.year < 2000 or value > timezone.now() + MAX_CLOCK_SKEW:
+        raise _invalid(f"{name} must lie between 2000 and now.")
     return value
 
 
