@@ -58,7 +58,10 @@ class ChargeSessionFeed:
             at = report.ended_at if report.final and report.ended_at else report.measured_at
             if report.status not in ("PENDING", "RESERVATION", "INVALID"):
                 session = services.charge_session_record_progress(
-                    session=session, energy_wh=report.energy_wh, measured_at=min(at, report.measured_at)
+                    session=session,
+                    energy_wh=report.energy_wh,
+                    measured_at=min(at, report.measured_at),
+                    cpms_session_id=report.cpms_session_id or None,
                 )
         session = services.charge_session_cpms_session_id_record(
             session=session, cpms_session_id=report.cpms_session_id

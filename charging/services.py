@@ -484,11 +484,17 @@ def charge_session_stop_command_send(*, session: ChargeSession) -> CommandResult
 
 
 def charge_session_record_progress(
-    *, session: ChargeSession, energy_wh: int, measured_at: datetime, power_kw: Decimal | None = None
+    *,
+    session: ChargeSession,
+    energy_wh: int,
+    measured_at: datetime,
+    power_kw: Decimal | None = None,
+    cpms_session_id: str | None = None,
 ) -> ChargeSession:
     """A cumulative reading. Older than the last one: ignored (returned unchanged). Less energy with a newer
     time: 400 `energy_decreased`. The first reading of a pending session starts it; reaching the cost cap
-    moves it to `stopping` and sends the stop command."""
+    moves it to `stopping` and sends the stop command. `cpms_session_id` (a CPMS's own report) is kept with the
+    reading, so the stop it may trigger names the CPMS's session."""
     not_in_future(measured_at, field="measured_at")
     with transaction.atomic():
         session = _lock(session)
@@ -507,6 +513,8 @@ def charge_session_record_progress(
             events.append("charge.started")
         session.energy_wh = energy_wh
         session.last_progress_at = measured_at
+        if cpms_session_id:
+            session.cpms_session_id = cpms_session_id[:100]
         if power_kw is not None:
             session.power_kw = power_kw
         session.duration_seconds = _duration_until(session, measured_at)

@@ -261,6 +261,18 @@ class TestRegistration:
         assert wrong.status_code == 401 and wrong.json()["status_code"] == 2000
         assert ocpi_config(client)["registered"] is True and ocpi_config(other_client)["registered"] is False
 
+        # The handshake as receiver: the CPO updates its credentials at ours (PUT with token B): evpay checks the
+        # CPO's versions with the token it is given and answers with a new token B; the old one stops working.
+        credentials = f"{our_details_url()}/credentials/"
+        update = ocpi_cpo.Crud._credentials(token_c)  # the CPO's own Credentials object
+        answer = requests.put(credentials, json=update, headers=token_header(token_b), timeout=20)
+        assert answer.status_code == 200 and answer.json()["status_code"] == 1000, answer.text
+        new_b = answer.json()["data"]["token"]
+        assert new_b != token_b and answer.json()["data"]["url"].endswith("/ocpi/versions")
+        assert requests.get(credentials, headers=token_header(token_b), timeout=10).status_code == 401
+        assert requests.get(credentials, headers=token_header(new_b), timeout=10).json()["data"]["token"] == new_b
+        assert ocpi_config(client)["registered"] is True
+
 
 class TestSessions:
     def test_statuses_are_imported_and_a_full_session_is_captured(self, client, cpo, celery_worker):
