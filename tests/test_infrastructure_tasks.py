@@ -64,7 +64,8 @@ class TestConnectivityTestThroughTheWorker:
         )
 
     def test_repeated_failures_open_the_circuit_and_health_shows_it(self, client, operator, celery_worker):
-        mapping = make_mapping(operator, cpms_station_id="SIM-TIMEOUT-1")
+        # Inactive: the status fetch of a new mapping would add a failure of its own to the five counted below.
+        mapping = make_mapping(operator, cpms_station_id="SIM-TIMEOUT-1", is_active=False)
         config = adapter_config_ensure(operator_id=operator.pk, adapter_type="simulator")
         AdapterConfig.objects.filter(pk=config.pk).update(max_retries=0)
         # The worker reads its threshold from its own settings (default 5): five failed tests.
