@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.utils.html import format_html_join
 
-from evpay.admin import LedgerAdmin, OperatorScopedAdmin, is_platform_admin, run_service_action
+from evpay.admin import LedgerAdmin, OperatorScopedAdmin, is_platform_admin, run_service_action, terminal_serial
 from evpay.core import money
 
 from . import services
@@ -23,6 +23,7 @@ class TariffAdmin(OperatorScopedAdmin):
         "is_default",
         "updated_at",
     )
+    money_fields = ("preauthorize_amount",)
     list_filter = ("currency", "is_default")
     search_fields = ("id", "name")
     date_hierarchy = "created_at"
@@ -51,18 +52,33 @@ class ChargeSessionAdmin(LedgerAdmin):
         "id",
         "operator",
         "status",
-        "station_id",
-        "connector_id",
-        "terminal",
-        "energy_wh",
-        "total",
+        "connector",
+        "terminal_column",
+        "energy_kwh",
+        "cost_total",
         "amount_captured",
-        "currency",
-        "stop_reason",
         "created_at",
     )
+    money_fields = (
+        "preauth_amount",
+        "cost_energy",
+        "cost_time",
+        "cost_session_fee",
+        "cost_subtotal",
+        "cost_vat",
+        "cost_total",
+        "amount_captured",
+    )
     list_filter = ("status", "station_id", ("terminal", admin.RelatedOnlyFieldListFilter), "stop_reason")
-    search_fields = ("id", "station_id", "payment_intent__id", "cpms_session_id", "terminal__serial_number")
+    search_fields = (
+        "id",
+        "station_id",
+        "payment_intent__id",
+        "cpms_session_id",
+        "terminal__serial_number",
+        "payment_intent__payment_method__last4",
+        "payment_intent__processor_reference",
+    )
     date_hierarchy = "created_at"
     list_select_related = ("operator", "terminal")
     actions = ("complete_now",)
@@ -70,9 +86,19 @@ class ChargeSessionAdmin(LedgerAdmin):
     def get_readonly_fields(self, request, obj=None):
         return [*super().get_readonly_fields(request, obj), "cost_breakdown"]
 
-    @admin.display(description="total")
-    def total(self, obj):
-        return money.to_major_units(obj.cost_total, obj.currency)
+    money_labels = {"cost_total": "total", "amount_captured": "captured"}
+
+    @admin.display(description="station / connector", ordering="station_id")
+    def connector(self, obj):
+        return f"{obj.station_id} / {obj.connector_id}"
+
+    @admin.display(description="terminal", ordering="terminal__serial_number")
+    def terminal_column(self, obj):
+        return terminal_serial(obj)
+
+    @admin.display(description="energy", ordering="energy_wh")
+    def energy_kwh(self, obj):
+        return f"{obj.energy_wh / 1000:.3f} kWh"
 
     @admin.display(description="cost breakdown (major units)")
     def cost_breakdown(self, obj):

@@ -4,6 +4,27 @@ state changes go through actions that call the services."""
 from django.contrib import admin, messages
 
 from evpay.core.errors import DomainError
+from evpay.core.money import to_major_units
+
+
+def money_text(minor: int | None, currency: str | None) -> str:
+    """`7500` EUR -> "75.00 EUR": the admin shows money in major units with its currency, never bare minor units."""
+    if minor is None:
+        return "-"
+    return f"{to_major_units(minor, currency)} {currency}" if currency else str(minor)
+
+
+def terminal_serial(obj) -> str:
+    """A terminal column as its serial number only (its page says the rest)."""
+    return obj.terminal.serial_number if obj.terminal_id else "-"
+
+
+def _money_display(field_name: str, currency_field: str, label: str):
+    def display(self, obj):
+        return money_text(getattr(obj, field_name), getattr(obj, currency_field))
+
+    display.__name__ = f"{field_name}_money"
+    return admin.display(description=label, ordering=field_name)(display)
 
 
 def is_platform_admin(request) -> bool:
@@ -17,6 +38,45 @@ class OperatorScopedAdmin(admin.ModelAdmin):
     operator_field = "operator"
     list_per_page = 50
     show_full_result_count = False  # a COUNT(*) per page load is wasted on large tables
+    # Integer minor-unit fields, shown on lists and object pages as "75.00 EUR" (currency from `currency_field`).
+    money_fields: tuple[str, ...] = ()
+    money_labels: dict[str, str] = {}  # shorter column titles, e.g. {"amount_captured": "captured"}
+    currency_field = "currency"
+    # Model fields shown through a method of the admin on object pages (e.g. a card instead of its JSON).
+    readable_fields: dict[str, str] = {}
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        for name in cls.money_fields:
+            if not hasattr(cls, f"{name}_money"):
+                label = cls.money_labels.get(name, name.replace("_", " "))
+                setattr(cls, f"{name}_money", _money_display(name, cls.currency_field, label))
+
+    def _shown_as(self, name):
+        if isinstance(name, str) and name in self.money_fields:
+            return f"{name}_money"
+        return self.readable_fields.get(name, name) if isinstance(name, str) else name
+
+    def get_list_display(self, request):
+        columns = [self._shown_as(c) for c in super().get_list_display(request)]
+        if not is_platform_admin(request):  # operator staff see one operator: the column says nothing
+            columns = [c for c in columns if c != "operator"]
+        # A currency column next to amounts that carry their currency repeats it.
+        if self.money_fields and "currency" in columns and "currency" not in self.money_fields:
+            columns = [c for c in columns if c != "currency"]
+        return columns
+
+    def get_list_filter(self, request):
+        filters = super().get_list_filter(request)
+        return filters if is_platform_admin(request) else [f for f in filters if f != "operator"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [self._shown_as(name) for name in super().get_readonly_fields(request, obj)]
+
+    def get_fields(self, request, obj=None):
+        # A field shown through its readable twin is not shown raw as well (`amount` when `amount_money` is there).
+        fields = super().get_fields(request, obj)
+        return [f for f in fields if self._shown_as(f) == f or self._shown_as(f) not in fields]
 
     def get_queryset(self, request):
         queryset = super().get_queryset(request)
@@ -86,7 +146,7 @@ class LedgerAdmin(OperatorScopedAdmin):
         return False
 
     def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in self.model._meta.fields]
+        return [self._shown_as(f.name) for f in self.model._meta.fields]
 
 
 class OperatorScopedInline(admin.TabularInline):

@@ -1,7 +1,7 @@
 from django import forms
 from django.contrib import admin
 
-from evpay.admin import LedgerAdmin, OperatorScopedAdmin, is_platform_admin, run_service_action
+from evpay.admin import LedgerAdmin, OperatorScopedAdmin, is_platform_admin, run_service_action, terminal_serial
 from evpay.core.errors import DomainError
 from evpay.core.models import Operator
 
@@ -18,16 +18,51 @@ class PaymentIntentAdmin(LedgerAdmin):
         "amount",
         "amount_captured",
         "amount_refunded",
-        "currency",
-        "terminal",
+        "card",
+        "terminal_column",
         "created_at",
-        "capture_before",
     )
+    money_fields = (
+        "amount",
+        "amount_authorized",
+        "amount_capturable",
+        "amount_captured",
+        "amount_refunded",
+        "amount_refund_pending",
+    )
+    money_labels = {"amount_captured": "captured", "amount_refunded": "refunded"}
+    readable_fields = {"payment_method": "card", "last_payment_error": "payment_error"}
     list_filter = ("status", "currency", "processor", "void_reason")
-    search_fields = ("id", "processor_reference", "authorization_code", "description")
+    # Card last4, the processor's reference, the station of the intent's charge session.
+    search_fields = (
+        "id",
+        "processor_reference",
+        "authorization_code",
+        "description",
+        "payment_method__last4",
+        "charge_session__station_id",
+    )
     date_hierarchy = "created_at"
     list_select_related = ("operator", "terminal")
     actions = ("capture_selected", "void_selected", "refund_selected")
+
+    @admin.display(description="terminal", ordering="terminal__serial_number")
+    def terminal_column(self, obj):
+        return terminal_serial(obj)
+
+    @admin.display(description="card")
+    def card(self, obj):
+        method = obj.payment_method or {}
+        if not method.get("last4"):
+            return "-"
+        return f"{(method.get('brand') or 'card').title()} •••• {method['last4']}"
+
+    @admin.display(description="last payment error")
+    def payment_error(self, obj):
+        error = obj.last_payment_error or {}
+        if not error:
+            return "-"
+        return f"{error.get('code')} ({error.get('decline_code') or '-'}): {error.get('message') or ''}"
 
     @admin.action(description="Capture the whole capturable amount")
     def capture_selected(self, request, queryset):
@@ -56,7 +91,8 @@ class PaymentIntentAdmin(LedgerAdmin):
 
 @admin.register(Refund)
 class RefundAdmin(LedgerAdmin):
-    list_display = ("id", "operator", "payment_intent", "status", "amount", "currency", "reason", "created_at")
+    list_display = ("id", "operator", "payment_intent", "status", "amount", "reason", "created_at")
+    money_fields = ("amount",)
     list_filter = ("status", "reason", "currency")
     search_fields = ("id", "payment_intent__id", "processor_reference")
     date_hierarchy = "created_at"

@@ -2,6 +2,7 @@ from django.db import models
 from django.utils import timezone
 
 from evpay.core.ids import PrefixedIdField
+from evpay.core.money import to_major_units
 from evpay.crypto import EncryptedTextField
 
 
@@ -83,7 +84,7 @@ class PaymentIntent(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.id} {self.amount} {self.currency} {self.status}"
+        return f"{self.id} {to_major_units(self.amount, self.currency)} {self.currency} {self.status}"
 
     @property
     def amount_refundable(self) -> int:

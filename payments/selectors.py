@@ -82,7 +82,7 @@ def dashboard_panels(*, operator_id: str | None, since: datetime) -> list[Any]:
     return [
         Panel(
             "Captured today",
-            [(currency, f"{to_major_units(total, currency)} ({n})") for currency, total, n in captured],
+            [(currency, f"{to_major_units(total, currency)} {currency} ({n})") for currency, total, n in captured],
         ),
         Panel("Payment intents created today", list(by_status)),
     ]

@@ -455,5 +455,5 @@ def test_dashboard_shows_todays_figures_of_the_operator(operator, other_operator
     page = client.get("/admin/").content.decode()
     for title in ("Captured today", "Charging sessions", "Terminals by status", "Connectors by status", "Webhooks"):
         assert title in page, title
-    assert "20.00 (2)" in page  # 1250 + 750 cents, two captures; the other operator's 999.00 is not counted
+    assert "20.00 EUR (2)" in page  # 1250 + 750 cents, two captures; the other operator's 999.00 is not counted
     assert "999.00" not in page

@@ -47,16 +47,14 @@ class WebhookDeliveryAdmin(LedgerAdmin):
     list_display = (
         "id",
         "operator",
-        "subscription",
         "event_type",
         "status",
-        "attempt_count",
-        "next_attempt_at",
-        "last_response_status",
+        "attempts",
+        "last_http_status",
         "created_at",
     )
     list_filter = ("status", "event_type")
-    search_fields = ("id", "event__id", "subscription__id")
+    search_fields = ("id", "event__id", "subscription__id")  # a subscription's deliveries: search its whs_ id
     list_select_related = ("operator", "subscription")
     date_hierarchy = "created_at"
     exclude = ("payload",)
@@ -65,6 +63,14 @@ class WebhookDeliveryAdmin(LedgerAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in self.model._meta.fields if f.name != "payload"]
+
+    @admin.display(description="attempts", ordering="attempt_count")
+    def attempts(self, obj):
+        return obj.attempt_count
+
+    @admin.display(description="last HTTP", ordering="last_response_status")
+    def last_http_status(self, obj):
+        return obj.last_response_status or "-"
 
     @admin.action(description="Retry now")
     def retry_now(self, request, queryset):

@@ -148,6 +148,7 @@ class WebhookDelivery(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        verbose_name_plural = "webhook deliveries"
         indexes = [
             models.Index(fields=["subscription", "-created_at"], name="whd_subscription_created"),
             models.Index(fields=["next_attempt_at"], name="whd_pending_due", condition=models.Q(status="pending")),

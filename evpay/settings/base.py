@@ -109,6 +109,7 @@ AUTH_PASSWORD_VALIDATORS = [
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
+FORMAT_MODULE_PATH = ["evpay.formats"]  # the admin's times with seconds and zone
 USE_I18N = True
 USE_TZ = True
 
