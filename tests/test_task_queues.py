@@ -6,6 +6,7 @@ from charging.models import ChargeSession
 from tests.charging_support import START_URL, authorized_intent, make_station, make_tariff, make_terminal, start_body
 from tests.conftest import wait_for
 from tests.webhook_receiver import Reply
+from webhooks.models import WebhookDelivery
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("celery_worker")]
 BACKLOG = 24
@@ -35,3 +36,7 @@ def test_a_start_command_overtakes_a_webhook_backlog(client, operator, receiver)
     # Behind a single FIFO queue the start command would have waited for every delivery before it.
     assert receiver.count() < BACKLOG
     wait_for(lambda: receiver.count() == BACKLOG, timeout=60, message="the backlog to drain")
+    # And every attempt recorded: a worker still writing one when the test's tables are truncated deadlocks.
+    wait_for(
+        lambda: not WebhookDelivery.objects.filter(status="pending").exists(), timeout=60, message="attempts recorded"
+    )
