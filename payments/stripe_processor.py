@@ -54,7 +54,7 @@ class StripeProcessor(PaymentProcessor):
         if self._client is None:
             self._client = stripe.StripeClient(
                 self._api_key,
-                base_addresses={"api": settings.STRIPE_API_BASE},
+                base_addresses={"api": settings.STRIPE_API_BASE.rstrip("/")},
                 max_network_retries=settings.STRIPE_MAX_NETWORK_RETRIES,
                 http_client=stripe.RequestsClient(timeout=settings.STRIPE_TIMEOUT),
             )

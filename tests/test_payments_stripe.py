@@ -67,7 +67,7 @@ def localstripe(tmp_path_factory):
 
 @pytest.fixture
 def on_localstripe(settings, localstripe):
-    stripe_settings(settings, localstripe.url)
+    stripe_settings(settings, localstripe.url + "/")  # a trailing slash, as an operator may well write it
     return localstripe
 
 
