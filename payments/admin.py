@@ -1,12 +1,31 @@
 from django import forms
 from django.contrib import admin
 
-from evpay.admin import LedgerAdmin, OperatorScopedAdmin, is_platform_admin, run_service_action, terminal_serial
+from evpay.admin import (
+    LedgerAdmin,
+    OperatorScopedAdmin,
+    OperatorScopedInline,
+    is_platform_admin,
+    run_service_action,
+    terminal_serial,
+)
 from evpay.core.errors import DomainError
 from evpay.core.models import Operator
 
 from . import services
 from .models import PaymentIntent, Refund, RefundReason, StripeAccount, VoidReason
+
+
+class RefundInline(OperatorScopedInline):
+    """The intent's refunds, read-only, as the intent page around them (a ledger) is."""
+
+    model = Refund
+    fields = ("id", "status", "amount", "reason", "failure_reason", "processor_reference", "created_at")
+    readonly_fields = fields
+    show_change_link = True
+
+    def has_add_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(PaymentIntent)
@@ -45,6 +64,7 @@ class PaymentIntentAdmin(LedgerAdmin):
     date_hierarchy = "created_at"
     list_select_related = ("operator", "terminal")
     actions = ("capture_selected", "void_selected", "refund_selected")
+    inlines = (RefundInline,)
 
     @admin.display(description="terminal", ordering="terminal__serial_number")
     def terminal_column(self, obj):

@@ -262,6 +262,8 @@ def test_admin_refund_action_calls_the_service(operator):
     assert Event.objects.filter(type="refund.succeeded", data__object__id=made.pk).exists()
     page = staff.get(f"/admin/payments/refund/{made.pk}/change/").content.decode()
     assert made.pk in page and 'name="_save"' not in page
+    intent_page = staff.get(f"/admin/payments/paymentintent/{intent.pk}/change/").content.decode()
+    assert made.pk in intent_page and 'name="_save"' not in intent_page  # its refunds, view-only
 
 
 def _post_refund(raw_key, intent_id, amount):

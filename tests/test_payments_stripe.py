@@ -454,3 +454,25 @@ def test_operator_sets_its_stripe_key_in_the_admin_encrypted_and_never_shown(ope
     bad = staff.post(f"/admin/payments/stripeaccount/{account.pk}/change/", {"new_secret_key": "pk_live_nope123"})
     assert bad.status_code == 200 and "starts with sk_" in bad.content.decode()
     assert StripeAccount.objects.get(operator=operator).secret_key == "sk_live_51abcdefghijklmnopWXYZ"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_parallel_refunds_on_stripe_never_sum_past_the_captured_amount(client, on_localstripe, parallel):
+    from rest_framework.test import APIClient
+
+    intent = authorized(client, 5000)
+    client.post(f"{INTENTS}/{intent['id']}/capture", {"amount_to_capture": 4000}, format="json")
+
+    def refund(i):
+        c = APIClient()
+        c.credentials(HTTP_X_API_KEY=client.raw_key)
+        return c.post(REFUNDS, {"payment_intent_id": intent["id"], "amount": 700}, format="json").status_code
+
+    statuses = parallel(refund, 8)
+    assert sorted(statuses) == [201] * 5 + [400] * 3, statuses  # 5 * 700 = 3500 <= 4000 < 6 * 700
+    assert client.get(f"{INTENTS}/{intent['id']}").json()["amount_refunded"] == 3500
+    theirs = on_localstripe.refunds_of(intent["processor_reference"])
+    assert sorted(r.amount for r in theirs) == [700] * 5
+    assert {r.id for r in theirs} == set(
+        Refund.objects.filter(payment_intent_id=intent["id"]).values_list("processor_reference", flat=True)
+    )
