@@ -146,7 +146,7 @@ def celery_worker(django_db_setup, django_db_blocker, metrics_dir, live_server):
             "--loglevel",
             "INFO",
             "--concurrency",
-            "2",
+            "3",  # more than WEBHOOK_MAX_IN_FLIGHT_PER_SUBSCRIPTION: one slow receiver cannot hold every process
             "--pool",
             "prefork",
             "--without-gossip",

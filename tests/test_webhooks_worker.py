@@ -77,8 +77,10 @@ def test_500_then_200_is_retried_by_the_sweeper_with_the_same_id(client, receive
     )
     wait = (delivery.next_attempt_at - delivery.last_attempt_at).total_seconds()
     assert 4 <= wait <= 6.5  # first step 5 s +-20 %
-    # Time moves on: the retry is due; the beat sweeper (run here) sends it to the worker.
-    WebhookDelivery.objects.filter(pk=delivery.pk).update(next_attempt_at=timezone.now())
+    # The retry was scheduled as a task for its due time; here that message is taken as lost and time moves on:
+    # the retry is due, and the beat sweeper (run here) sends it to the worker.
+    assert delivery.enqueued_at == delivery.next_attempt_at
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(next_attempt_at=timezone.now(), enqueued_at=None)
     assert webhook_deliveries_sweep() == 1
     wait_for(lambda: WebhookDelivery.objects.filter(pk=delivery.pk, status="succeeded").exists(), message="retry")
     assert [a.response_status for a in WebhookDelivery.objects.get(pk=delivery.pk).attempts.all()] == [500, 200]

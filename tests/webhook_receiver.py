@@ -75,11 +75,16 @@ class Receiver:
         with self._lock:
             return len(self.received)
 
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
+
 
 @pytest.fixture
 def receiver():
-    server = Receiver()
-    server.thread.start()
-    yield server
-    server.server.shutdown()
-    server.server.server_close()
+    with Receiver() as server:
+        yield server

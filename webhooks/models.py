@@ -140,6 +140,8 @@ class WebhookDelivery(models.Model):
     # When a task message was last sent for this delivery; the sweeper re-sends only after
     # WEBHOOK_REQUEUE_AFTER, so a busy queue is not flooded with duplicates.
     enqueued_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # Set while an attempt is on its way to the receiver (claim to record): the subscription's in-flight count.
+    attempt_started_at = models.DateTimeField(null=True, blank=True, editable=False)
     last_attempt_at = models.DateTimeField(null=True, blank=True)
     last_response_status = models.PositiveSmallIntegerField(null=True, blank=True)
     last_error = models.CharField(max_length=500, null=True, blank=True)
@@ -153,6 +155,9 @@ class WebhookDelivery(models.Model):
             models.Index(fields=["subscription", "-created_at"], name="whd_subscription_created"),
             models.Index(fields=["next_attempt_at"], name="whd_pending_due", condition=models.Q(status="pending")),
             models.Index(fields=["status", "created_at"], name="whd_status_created"),
+            models.Index(
+                fields=["subscription"], name="whd_in_flight", condition=models.Q(attempt_started_at__isnull=False)
+            ),
         ]
 
     def __str__(self):

@@ -32,6 +32,17 @@ class WebhookSubscriptionWithSecretSerializer(WebhookSubscriptionSerializer):
         read_only_fields = fields
 
 
+class WebhookSubscriptionUpdatedSerializer(WebhookSubscriptionSerializer):
+    """The response of a PUT (schema only): `secret` is there only when `rotate_secret` was true."""
+
+    secret = serializers.CharField(
+        required=False, help_text="Only after `rotate_secret: true`: the new secret, shown this once."
+    )
+
+    class Meta(WebhookSubscriptionSerializer.Meta):
+        fields = [*WebhookSubscriptionSerializer.Meta.fields, "secret"]
+
+
 class EventTypesField(serializers.ListField):
     child = serializers.ChoiceField(choices=[*EVENT_TYPES, ALL_EVENT_TYPES])
 

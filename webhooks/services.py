@@ -3,7 +3,15 @@
 Events and their deliveries are written in the transaction of the change (outbox); the delivery task is
 enqueued on commit. A delivery is claimed under its row lock (`next_attempt_at` moved forward as a lease),
 sent with no transaction open, and the outcome recorded under the lock again. `next_attempt_at` is the
-durable schedule: the beat sweeper re-sends whatever is due, so a lost task message only delays a delivery."""
+durable schedule: the beat sweeper re-sends whatever is due, so a lost task message only delays a delivery.
+
+Fairness between subscriptions (one tenant's endpoint must not delay another's):
+- at most WEBHOOK_MAX_IN_FLIGHT_PER_SUBSCRIPTION attempts of one subscription are under way at once; a task
+  for a subscription at its limit gives the delivery back at once (cheap), and the subscription's next waiting
+  delivery is sent when one of its attempts ends;
+- first attempts and retries travel on separate queues (`webhooks`, `webhooks_retry`), so a failing endpoint's
+  retries never queue in front of anybody's first attempt;
+- a retry is scheduled for its due time when it is recorded (a countdown), the sweeper being the safety net."""
 
 import json
 import logging
@@ -14,7 +22,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
-from django.db.models import Q
+from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
 from evpay.core.errors import InvalidState
@@ -46,6 +54,8 @@ logger = logging.getLogger(__name__)
 SECRET_ROTATION_OVERLAP = timedelta(hours=24)
 RETRY_AFTER_CAP = 24 * 3600
 RETRY_JITTER = 0.2
+FIRST_ATTEMPT_QUEUE = "webhooks"
+RETRY_QUEUE = "webhooks_retry"
 
 
 def _iso(value: datetime) -> str:
@@ -125,13 +135,13 @@ def _deliveries_create(
     return deliveries
 
 
-def _enqueue(delivery_ids: list[str]) -> None:
+def _enqueue(delivery_ids: list[str], *, queue: str = FIRST_ATTEMPT_QUEUE, countdown: float | None = None) -> None:
     """Runs after commit. A broker that is down must not fail the request: the sweeper sends these later."""
     from .tasks import deliver
 
     for delivery_id in delivery_ids:
         try:
-            deliver.delay(delivery_id)
+            deliver.apply_async((delivery_id,), queue=queue, countdown=countdown)
         except Exception as exc:  # noqa: BLE001 - any broker error; the database row is the source of truth
             logger.warning("Could not enqueue webhook delivery %s (the sweeper will): %s", delivery_id, exc)
             return
@@ -354,9 +364,30 @@ def _claim(delivery_id: str) -> WebhookDelivery | None:
             delivery.last_error = f"subscription disabled ({delivery.subscription.disabled_reason})"
             delivery.save()
             return None
+        if _in_flight_full(delivery.subscription_id, now):
+            # Given back: sent when one of the subscription's attempts ends (or by the sweeper).
+            delivery.enqueued_at = None
+            delivery.save(update_fields=["enqueued_at", "updated_at"])
+            return None
         delivery.next_attempt_at, delivery.enqueued_at = now + _claim_lease(), None
-        delivery.save(update_fields=["next_attempt_at", "enqueued_at", "updated_at"])
+        delivery.attempt_started_at = now
+        delivery.save(update_fields=["next_attempt_at", "enqueued_at", "attempt_started_at", "updated_at"])
     return delivery
+
+
+def _in_flight(subscription_ids, now) -> QuerySet:
+    """Attempts under way (claimed, lease not run out) of these subscriptions."""
+    return WebhookDelivery.objects.filter(
+        subscription_id__in=subscription_ids,
+        status=DeliveryStatus.PENDING,
+        attempt_started_at__gt=now - _claim_lease(),
+    )
+
+
+def _in_flight_full(subscription_id: str, now) -> bool:
+    """Under the subscription's row lock, so that two workers cannot both take its last free slot."""
+    WebhookSubscription.objects.select_for_update().filter(pk=subscription_id).values_list("pk").first()
+    return _in_flight([subscription_id], now).count() >= settings.WEBHOOK_MAX_IN_FLIGHT_PER_SUBSCRIPTION
 
 
 def _retry_delay(attempt_number: int, result: transport.SendResult) -> float | None:
@@ -442,10 +473,30 @@ def _record(*, delivery_id: str, attempted_at: datetime, result: transport.SendR
                 _transition(delivery, "retry_later")
                 delivery.next_attempt_at = now + timedelta(seconds=delay)
                 outcome = "retrying"
-        delivery.enqueued_at = None
+        delivery.enqueued_at = delivery.attempt_started_at = None
+        if outcome == "retrying" and delay <= settings.WEBHOOK_COUNTDOWN_MAX:
+            # Sent at its due time by a scheduled task; the sweeper only steps in if that message is lost.
+            delivery.enqueued_at = delivery.next_attempt_at
+            transaction.on_commit(lambda: _enqueue([delivery.pk], queue=RETRY_QUEUE, countdown=delay))
         delivery.save()
+        _next_waiting_send(delivery.subscription_id, now)
     metrics.record_attempt(outcome=outcome, seconds=result.duration_ms / 1000)
     return delivery
+
+
+def _next_waiting_send(subscription_id: str, now) -> None:
+    """An attempt of the subscription ended: its slot goes to its oldest due delivery nobody is sending."""
+    waiting = list(
+        deliveries_due(now=now)
+        .filter(subscription_id=subscription_id, enqueued_at__isnull=True)
+        .select_for_update(skip_locked=True)
+        .values_list("pk", "attempt_count")[:1]
+    )
+    if waiting:
+        ((delivery_id, attempt_count),) = waiting
+        WebhookDelivery.objects.filter(pk=delivery_id).update(enqueued_at=now)
+        queue = RETRY_QUEUE if attempt_count else FIRST_ATTEMPT_QUEUE
+        transaction.on_commit(lambda: _enqueue([delivery_id], queue=queue))
 
 
 def webhook_deliveries_sweep() -> int:
@@ -453,15 +504,24 @@ def webhook_deliveries_sweep() -> int:
     and the workers) run at once without waiting on each other."""
     now = timezone.now()
     with transaction.atomic():
-        ids = list(
+        due = list(
             deliveries_due(now=now)
             .select_for_update(skip_locked=True)
-            .values_list("pk", flat=True)[: settings.WEBHOOK_SWEEP_BATCH]
+            .values_list("pk", "subscription_id", "attempt_count")[: settings.WEBHOOK_SWEEP_BATCH]
         )
-        if ids:
-            WebhookDelivery.objects.filter(pk__in=ids).update(enqueued_at=now)
-            transaction.on_commit(lambda: _enqueue(ids))
-    return len(ids)
+        # No more per subscription than it has free slots: a subscription with hundreds due is not flooded.
+        free = {sid: settings.WEBHOOK_MAX_IN_FLIGHT_PER_SUBSCRIPTION for _, sid, _ in due}
+        for sid, busy in _in_flight(list(free), now).values_list("subscription_id").annotate(n=Count("pk")).order_by():
+            free[sid] -= busy
+        first, retries = [], []
+        for pk, sid, attempt_count in due:
+            if free[sid] > 0:
+                free[sid] -= 1
+                (retries if attempt_count else first).append(pk)
+        if first or retries:
+            WebhookDelivery.objects.filter(pk__in=first + retries).update(enqueued_at=now)
+            transaction.on_commit(lambda: (_enqueue(first), _enqueue(retries, queue=RETRY_QUEUE)))
+    return len(first) + len(retries)
 
 
 def webhook_deliveries_prune(*, batch: int = 5000) -> int:

@@ -18,6 +18,7 @@ from .serializers import (
     WebhookDeliverySerializer,
     WebhookSubscriptionCreateSerializer,
     WebhookSubscriptionSerializer,
+    WebhookSubscriptionUpdatedSerializer,
     WebhookSubscriptionUpdateSerializer,
     WebhookSubscriptionWithSecretSerializer,
 )
@@ -46,7 +47,7 @@ class WebhookSubscriptionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixi
 
     @extend_schema(
         request=WebhookSubscriptionUpdateSerializer,
-        responses={200: WebhookSubscriptionWithSecretSerializer},
+        responses={200: WebhookSubscriptionUpdatedSerializer},
         description="Replaces url and event types. `secret` is in the response only with rotate_secret.",
     )
     def update(self, request, pk=None):

@@ -265,6 +265,12 @@ EVENT_RETENTION_DAYS = env.int("EVENT_RETENTION_DAYS", default=30)  # events API
 # A delivery whose task message was sent but not picked up within this many seconds is sent again by the sweeper.
 WEBHOOK_REQUEUE_AFTER = env.int("WEBHOOK_REQUEUE_AFTER", default=60)
 WEBHOOK_SWEEP_BATCH = env.int("WEBHOOK_SWEEP_BATCH", default=500)
+# Fairness: at most this many attempts of one subscription are on their way at once, so that a slow or timing-out
+# endpoint holds at most this many worker processes (run webhook workers with a larger --concurrency).
+WEBHOOK_MAX_IN_FLIGHT_PER_SUBSCRIPTION = env.int("WEBHOOK_MAX_IN_FLIGHT_PER_SUBSCRIPTION", default=2)
+# A retry due within this many seconds is sent by a task scheduled for its due time (countdown); later ones, and
+# any whose message is lost, by the sweeper. Below the broker's visibility timeout, so the message is not re-sent.
+WEBHOOK_COUNTDOWN_MAX = env.int("WEBHOOK_COUNTDOWN_MAX", default=1800)
 
 # --- Celery ---------------------------------------------------------------------------------------
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="filesystem://")
@@ -279,7 +285,8 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # not hold back CPMS start/stop commands and payment settlement. `celery -A evpay worker` consumes both
 # queues; a deployment may also run workers with `-Q webhooks` or `-Q celery` only.
 CELERY_TASK_DEFAULT_QUEUE = "celery"
-CELERY_TASK_QUEUES: dict[str, dict] = {"celery": {}, "webhooks": {}}
+# Retries (receivers that failed) have a lane of their own, so that they never queue before first attempts.
+CELERY_TASK_QUEUES: dict[str, dict] = {"celery": {}, "webhooks": {}, "webhooks_retry": {}}
 CELERY_TASK_ROUTES = {"webhooks.tasks.deliver": {"queue": "webhooks"}}
 # Celery closes the worker's database connection after every task unless this is set; a new PostgreSQL
 # connection per task tripled the cost of a webhook delivery (bench/README.md). Reopened every N tasks.
