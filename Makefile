@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install run test lint bench clean
+.PHONY: install run test fuzz lint bench clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +18,10 @@ run: install
 
 test: install
 	PY=$(PY) ./scripts/test.sh $(ARGS)
+
+# Contract fuzzing at length: schemathesis, every operation, FUZZ_EXAMPLES per operation (make test runs 12).
+fuzz: install
+	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-300} FUZZ_TIMEOUT=$${FUZZ_TIMEOUT:-5400} PY=$(PY) ./scripts/test.sh tests/test_contract_fuzz.py $(ARGS)
 
 # ruff (lint, format), the import contracts (pyproject.toml), mypy with django-stubs and djangorestframework-stubs,
 # and no model change without its migration (checked on an in-memory database: nothing to set up).

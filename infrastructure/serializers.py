@@ -246,7 +246,7 @@ class AdapterConfigSerializer(serializers.Serializer):
         "completed (PATCH /config/ocpi with the CPO's versions URL as base_url and its token A as "
         "credentials.token runs it)."
     )
-    updated_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField(allow_null=True, help_text="null for an adapter type never configured.")
 
     def get_registered(self, config) -> bool | None:
         if config.adapter_type != "ocpi":

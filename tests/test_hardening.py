@@ -321,3 +321,42 @@ def test_detailed_health_is_scoped_to_the_callers_operator(client, other_client,
     assert theirs["terminals"]["total"] == 3
     assert mine["cpms_adapters"]["open_circuits"] == 0 and mine["cpms_adapters"]["status"] == "ok"
     assert theirs["cpms_adapters"]["open_circuits"] == 1
+
+
+# --- Schema conformance fixes (the contract fuzzing suite checks the rest) ----------------------------------------
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("query", ["created_after=", "created_before=", "is_active="])
+def test_an_empty_filter_value_is_400(client, query):
+    body = assert_problem(client.get(f"/api/v1/webhooks?{query}"), 400, "validation_error")
+    assert query.rstrip("=") in body["errors"]
+
+
+@pytest.mark.django_db
+def test_a_bad_refresh_token_has_a_readable_detail():
+    body = assert_problem(APIClient().post("/v1/auth/token/refresh", {"refresh": "nope"}), 401)
+    assert body["detail"] == "Token is invalid"
+
+
+def test_the_schema_documents_what_the_api_answers():
+    from drf_spectacular.generators import SchemaGenerator
+
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    paths = schema["paths"]
+    for path in ("/v1/auth/token", "/v1/auth/token/refresh"):
+        assert {"401", "429"} <= set(paths[path]["post"]["responses"])
+    for path in ("/v1/charging-infrastructure/config", "/v1/charging-infrastructure/adapters/health"):
+        body = paths[path]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+        assert "$ref" in body  # the list envelope, not an array of envelopes
+    put = paths["/api/v1/webhooks/{id}"]["put"]["responses"]["200"]["content"]["application/json"]["schema"]
+    component = schema["components"]["schemas"][put["$ref"].rsplit("/", 1)[1]]
+    assert "secret" in component["properties"] and "secret" not in component["required"]
+    limit = next(p for p in paths["/v1/payment-intents"]["get"]["parameters"] if p["name"] == "limit")
+    assert (limit["schema"]["minimum"], limit["schema"]["maximum"]) == (1, 200)
+    key = next(p for p in paths["/v1/payment-intents"]["post"]["parameters"] if p["name"] == "Idempotency-Key")
+    assert (key["schema"]["minLength"], key["schema"]["maxLength"]) == (1, 255)
+    is_active = next(p for p in paths["/api/v1/webhooks"]["get"]["parameters"] if p["name"] == "is_active")
+    assert is_active["schema"] == {"type": "boolean"}
+    errors = schema["components"]["schemas"]["Problem"]["properties"]["errors"]
+    assert errors["additionalProperties"] == {}  # nested fields nest their messages

@@ -14,6 +14,8 @@ class FailedAttemptsThrottledMixin:
     """Refused with 429 before the credentials are checked once the client address (or the username) has used
     up its failed attempts; every 401 counts as one."""
 
+    credentials_checked = True  # the schema documents their 401 and 429
+
     def credential_of(self, request) -> str | None:
         return None
 

@@ -152,6 +152,8 @@ def problem_exception_handler(exc, context):
         if isinstance(exc, (drf.ValidationError, drf.ParseError)):  # a malformed body is a validation error too
             errors = _flatten_errors(exc.detail)
             detail = _first_message(errors)
+        elif isinstance(exc.detail, dict):  # simplejwt's InvalidToken: {"detail": ..., "code": ..., "messages": ...}
+            detail = str(exc.detail.get("detail", title))
         else:
             detail = str(exc.detail)
         headers = {}

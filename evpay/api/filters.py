@@ -3,6 +3,8 @@ from datetime import UTC
 import django_filters
 from django import forms
 from django_filters.fields import IsoDateTimeField
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 
 
 class UtcIsoDateTimeField(IsoDateTimeField):
@@ -28,12 +30,23 @@ class IsoDateTimeFilter(django_filters.IsoDateTimeFilter):
 
 
 class BaseFilterSet(django_filters.FilterSet):
-    """Every list filters by creation time the same way."""
+    """Every list filters by creation time the same way. A filter given with no value (`?created_after=`) is a
+    400, not silently ignored."""
 
     created_after = IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
     created_before = IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
 
+    def is_valid(self):
+        valid = super().is_valid()
+        for name in self.filters:
+            values = self.data.getlist(name) if hasattr(self.data, "getlist") else [self.data.get(name)]
+            if name in self.data and all(value == "" for value in values):
+                self.form.add_error(name, forms.ValidationError("Give a value, or leave the filter out.", "empty"))
+                valid = False
+        return valid
 
+
+@extend_schema_field(OpenApiTypes.BOOL)
 class StrictBooleanFilter(django_filters.TypedChoiceFilter):
     """`true`/`false` (or `1`/`0`); anything else is a 400, not silently ignored as BooleanFilter does."""
 

@@ -24,6 +24,13 @@ class CursorPagination(pagination.CursorPagination):
             raise ValidationError({"limit": ["A whole number from 1 to 200."]})
         return min(value, self.max_page_size)
 
+    def get_schema_operation_parameters(self, view):
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            if parameter["name"] == self.page_size_query_param:
+                parameter["schema"].update(minimum=1, maximum=self.max_page_size, default=self.page_size)
+        return parameters
+
     def decode_cursor(self, request):
         try:
             cursor = super().decode_cursor(request)

@@ -18,7 +18,10 @@ class ProblemSerializer(serializers.Serializer):
     detail = serializers.CharField()
     code = serializers.CharField()
     errors = serializers.DictField(  # type: ignore[assignment]  # the problem document's field, not Serializer.errors
-        child=serializers.ListField(child=serializers.CharField()), required=False
+        child=serializers.JSONField(),
+        required=False,
+        help_text="Field -> list of messages; a nested field (an object or a list of objects) has the same "
+        "shape nested: field -> subfield -> messages, or field -> list of such objects.",
     )
 
 
@@ -39,6 +42,8 @@ class EvpayAutoSchema(AutoSchema):
     def _error_codes(self) -> list[str]:
         authenticated = bool(self.view.get_authenticators()) if hasattr(self.view, "get_authenticators") else True
         codes = ["401", "403", "429"] if authenticated else []
+        if getattr(self.view, "credentials_checked", False):  # the token endpoints: wrong credentials
+            codes += ["401", "429"]
         if "{" in self.path:
             codes.append("404")
         if self.method in ("POST", "PUT", "PATCH"):
@@ -78,7 +83,7 @@ class EvpayAutoSchema(AutoSchema):
                 *params,
                 OpenApiParameter(
                     "Idempotency-Key",
-                    str,
+                    {"type": "string", "minLength": 1, "maxLength": 255},
                     OpenApiParameter.HEADER,
                     required=False,
                     description="1-255 characters. A repeat within 24 h with the same body replays the first "
