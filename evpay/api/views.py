@@ -16,6 +16,10 @@ class EvpayAPIMixin:
     def initial(self, request, *args, **kwargs):
         self._idempotency_record = None
         super().initial(request, *args, **kwargs)
+        if request.method in ("POST", "PUT", "PATCH"):
+            # Parsed here, once: a body of another type (415) or malformed JSON (400) is refused on every write,
+            # also by actions that read no body.
+            _ = request.data
         self._idempotency_record = idempotency_begin(request)
 
     def finalize_response(self, request, response, *args, **kwargs):
