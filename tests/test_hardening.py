@@ -193,6 +193,13 @@ def test_session_times_out_of_range_are_400(client, session_id, when):
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("when", OUT_OF_RANGE)
+@pytest.mark.parametrize("name", ["created_after", "created_before"])
+def test_a_filter_time_out_of_range_is_400(client, name, when):
+    assert name in assert_problem(client.get(INTENTS, {name: when}), 400, "validation_error")["errors"]
+
+
+@pytest.mark.django_db
 def test_a_time_in_range_is_accepted(client, operator):
     terminal = make_terminal(operator, status="offline")
     when = (timezone.now() + timedelta(minutes=1)).isoformat()

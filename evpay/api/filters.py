@@ -6,6 +6,8 @@ from django_filters.fields import IsoDateTimeField
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 
+from evpay.core.clock import request_time_problem
+
 
 class UtcIsoDateTimeField(IsoDateTimeField):
     """An ISO 8601 time, handed to the database in UTC. Python accepts offsets up to ±23:59 and PostgreSQL only
@@ -18,9 +20,13 @@ class UtcIsoDateTimeField(IsoDateTimeField):
         if value is None:
             return None
         try:
-            return value.astimezone(UTC)
+            value = value.astimezone(UTC)
         except OverflowError:
             raise forms.ValidationError(self.error_messages["out_of_range"], code="out_of_range") from None
+        problem = request_time_problem(value)  # the one rule for times in requests, query parameters included
+        if problem:
+            raise forms.ValidationError(problem, code="out_of_range")
+        return value
 
 
 class IsoDateTimeFilter(django_filters.IsoDateTimeFilter):
