@@ -161,3 +161,19 @@ def test_a_worker_sigkilled_mid_delivery_loses_nothing(stack, receiver):
         interval=0.5,
         message="every delivery after the worker was killed",
     )
+
+
+def test_through_gunicorn_a_chunked_body_is_read_and_hostile_json_refused(stack):
+    """Not a fault, but only a real server sends a chunked body the way clients do."""
+    chunks = iter([b'{"amount": 150,', b' "currency": "EUR"}'])
+    headers = {"X-API-Key": stack.key, "Content-Type": "application/json"}
+    response = requests.post(f"{stack.web.url}/v1/payment-intents", data=chunks, headers=headers, timeout=30)
+    assert response.status_code == 201, response.text
+    assert response.json()["amount"] == 150
+    too_big = iter([b'{"description": "', b"x" * (70 * 1024), b'"}'])
+    response = requests.post(f"{stack.web.url}/v1/payment-intents", data=too_big, headers=headers, timeout=30)
+    assert response.status_code == 413 and response.json()["code"] == "request_too_large"
+    deep = b"[" * 5000 + b"]" * 5000
+    response = requests.post(f"{stack.web.url}/v1/auth/token", data=deep, headers=headers, timeout=30)
+    assert response.status_code == 400 and response.json()["code"] == "validation_error"
+    assert "Traceback" not in (stack.tmp / "gunicorn.log").read_text()
