@@ -282,10 +282,10 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # Webhook deliveries have a queue of their own: a backlog of them (a dead receiver, a burst of events) must
-# not hold back CPMS start/stop commands and payment settlement. `celery -A evpay worker` consumes both
-# queues; a deployment may also run workers with `-Q webhooks` or `-Q celery` only.
+# not hold back CPMS start/stop commands and payment settlement; retries (receivers that failed) have a lane of
+# their own, so that they never queue before first attempts. `celery -A evpay worker` consumes every queue; a
+# deployment may also run workers with `-Q webhooks,webhooks_retry` or `-Q celery` only.
 CELERY_TASK_DEFAULT_QUEUE = "celery"
-# Retries (receivers that failed) have a lane of their own, so that they never queue before first attempts.
 CELERY_TASK_QUEUES: dict[str, dict] = {"celery": {}, "webhooks": {}, "webhooks_retry": {}}
 CELERY_TASK_ROUTES = {"webhooks.tasks.deliver": {"queue": "webhooks"}}
 # Celery closes the worker's database connection after every task unless this is set; a new PostgreSQL
