@@ -375,7 +375,7 @@ def _claim(delivery_id: str) -> WebhookDelivery | None:
     return delivery
 
 
-def _in_flight(subscription_ids, now) -> QuerySet:
+def _in_flight(subscription_ids: list[str], now: datetime) -> QuerySet[WebhookDelivery]:
     """Attempts under way (claimed, lease not run out) of these subscriptions."""
     return WebhookDelivery.objects.filter(
         subscription_id__in=subscription_ids,
@@ -384,7 +384,7 @@ def _in_flight(subscription_ids, now) -> QuerySet:
     )
 
 
-def _in_flight_full(subscription_id: str, now) -> bool:
+def _in_flight_full(subscription_id: str, now: datetime) -> bool:
     """Under the subscription's row lock, so that two workers cannot both take its last free slot."""
     WebhookSubscription.objects.select_for_update().filter(pk=subscription_id).values_list("pk").first()
     return _in_flight([subscription_id], now).count() >= settings.WEBHOOK_MAX_IN_FLIGHT_PER_SUBSCRIPTION
@@ -484,7 +484,7 @@ def _record(*, delivery_id: str, attempted_at: datetime, result: transport.SendR
     return delivery
 
 
-def _next_waiting_send(subscription_id: str, now) -> None:
+def _next_waiting_send(subscription_id: str, now: datetime) -> None:
     """An attempt of the subscription ended: its slot goes to its oldest due delivery nobody is sending."""
     waiting = list(
         deliveries_due(now=now)
@@ -513,14 +513,20 @@ def webhook_deliveries_sweep() -> int:
         free = {sid: settings.WEBHOOK_MAX_IN_FLIGHT_PER_SUBSCRIPTION for _, sid, _ in due}
         for sid, busy in _in_flight(list(free), now).values_list("subscription_id").annotate(n=Count("pk")).order_by():
             free[sid] -= busy
-        first, retries = [], []
+        first: list[str] = []
+        retries: list[str] = []
         for pk, sid, attempt_count in due:
             if free[sid] > 0:
                 free[sid] -= 1
                 (retries if attempt_count else first).append(pk)
         if first or retries:
             WebhookDelivery.objects.filter(pk__in=first + retries).update(enqueued_at=now)
-            transaction.on_commit(lambda: (_enqueue(first), _enqueue(retries, queue=RETRY_QUEUE)))
+
+            def send() -> None:
+                _enqueue(first)
+                _enqueue(retries, queue=RETRY_QUEUE)
+
+            transaction.on_commit(send)
     return len(first) + len(retries)
 
 
