@@ -146,7 +146,7 @@ class TestWebhookDeliveryFilterSet(FilterSetTests):
         "event": "an event's deliveries are shown with the event",
         "payload": INTERNAL,
         **dict.fromkeys(["attempt_count", "last_response_status", "last_error"], "the last attempt, shown on it"),
-        **dict.fromkeys(["next_attempt_at", "enqueued_at", "last_attempt_at"], TIMESTAMP),
+        **dict.fromkeys(["next_attempt_at", "enqueued_at", "attempt_started_at", "last_attempt_at"], TIMESTAMP),
     }
 
 
