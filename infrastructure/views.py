@@ -1,5 +1,5 @@
 from django.db.models import Prefetch
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -27,9 +27,8 @@ _ADAPTER_TYPE = "adapter_type"
 
 
 def fixed_list(serializer_class):
-    """The list envelope of every list, for lists with one entry per adapter type (never a next page). Marked
-    `many=False`: the schema of a `list` action would otherwise be an array of envelopes."""
-    envelope = inline_serializer(
+    """The list envelope of every list, for lists with one entry per adapter type (never a next page)."""
+    return inline_serializer(
         f"{serializer_class.__name__.removesuffix('Serializer')}List",
         {
             "results": serializer_class(many=True),
@@ -37,8 +36,6 @@ def fixed_list(serializer_class):
             "previous": serializers.CharField(allow_null=True),
         },
     )
-    extend_schema_serializer(many=False)(type(envelope))
-    return envelope
 
 
 class StationMappingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, OperatorScopedViewSet):
