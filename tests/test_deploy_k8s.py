@@ -177,7 +177,7 @@ def test_rendered_overlay_is_what_operations_rely_on():
         for name in ("evpay-worker", "evpay-worker-webhooks")
     }
     assert queues["evpay-worker"][queues["evpay-worker"].index("-Q") + 1] == "celery"
-    assert queues["evpay-worker-webhooks"][queues["evpay-worker-webhooks"].index("-Q") + 1] == "webhooks"
+    assert queues["evpay-worker-webhooks"][queues["evpay-worker-webhooks"].index("-Q") + 1] == "webhooks,webhooks_retry"
     assert objects[("Deployment", "evpay-worker-webhooks")]["spec"]["replicas"] == 3  # the overlay's patch
 
     for doc, template in _pod_specs(docs):
