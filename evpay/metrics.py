@@ -74,7 +74,11 @@ def celery_queues_collect():
             conn.ensure_connection(max_retries=1, timeout=2)
             channel = conn.default_channel
             for queue in settings.CELERY_TASK_QUEUES:
-                family.add_metric([queue], channel.queue_declare(queue=queue, passive=True).message_count)
+                try:
+                    count = channel.queue_declare(queue=queue, passive=True).message_count
+                except conn.channel_errors:  # never used yet: Redis keeps no empty list, so the queue is "absent"
+                    count, channel = 0, conn.channel()
+                family.add_metric([queue], count)
     except Exception as exc:  # a scrape never fails for this
         logger.debug("celery queue lengths unavailable: %s", exc)
         return

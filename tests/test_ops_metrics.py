@@ -218,6 +218,7 @@ def test_queue_lengths_are_read_from_the_broker(anon_client, settings):
         assert {s.labels["queue"] for s in samples if s.name == "evpay_celery_queue_length"} == {
             "celery",
             "webhooks",
+            "webhooks_retry",
             idle,
         }
     finally:
