@@ -7,7 +7,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('core', '0001_initial'),
-        ('webhooks', '0003_event_object_id'),
+        ('webhooks', '0004_delivery_plural'),
     ]
 
     operations = [
