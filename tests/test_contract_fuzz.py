@@ -18,6 +18,10 @@ EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "12"))
 # Every check runs with its defaults, except: a request valid by the JSON Schema may still be refused by rules no
 # schema can state (a webhook URL must resolve, a referenced terminal or intent must exist and be usable): 400 and
 # 422 are accepted answers to positive data, as 404 and 409 already are by default.
+# Left out: it runs the OCPI credentials handshake with the CPO at `base_url`, which no host is reachable for
+# here, so it answers 503 `cpms_unavailable` (a contract code); tests/test_infrastructure_ocpi.py drives it
+# against a real CPO.
+CALLS_AN_UPSTREAM = {"PATCH /v1/charging-infrastructure/config/{adapter_type}"}
 CONFIG = SchemathesisConfig.from_dict(
     {
         "checks": {
@@ -53,6 +57,8 @@ def test_every_operation_conforms_to_the_schema(server):
     for result in schema.get_all_operations():
         operation = result.ok()
         operations += 1
+        if operation.label in CALLS_AN_UPSTREAM:
+            continue
 
         @settings(
             max_examples=EXAMPLES,
