@@ -5,7 +5,11 @@ import time
 import uuid
 
 from django.conf import settings
+from django.contrib.auth.middleware import AuthenticationMiddleware
+from django.contrib.messages.middleware import MessageMiddleware
+from django.contrib.sessions.middleware import SessionMiddleware
 from django.core.handlers.wsgi import LimitedStream
+from django.middleware.csrf import CsrfViewMiddleware
 
 from evpay.api.errors import (
     DATABASE_UNAVAILABLE_ERRORS,
@@ -18,6 +22,37 @@ from evpay.logging import bind_context
 
 access_logger = logging.getLogger("evpay.access")
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+# The API authenticates every request by its own credentials (API key or JWT) and sets no cookies.
+API_PREFIXES = ("/v1/", "/api/v1/")
+
+
+class _BrowserOnly:
+    """The wrapped Django middleware runs for the admin and other browser pages only: under API_PREFIXES it
+    would load a session, look for a CSRF cookie and attach message storage that no API request uses."""
+
+    def __call__(self, request):
+        if request.path_info.startswith(API_PREFIXES):
+            return self.get_response(request)
+        return super().__call__(request)
+
+
+class BrowserSessionMiddleware(_BrowserOnly, SessionMiddleware):
+    pass
+
+
+class BrowserCsrfViewMiddleware(_BrowserOnly, CsrfViewMiddleware):
+    def process_view(self, request, callback, callback_args, callback_kwargs):
+        if request.path_info.startswith(API_PREFIXES):
+            return None
+        return super().process_view(request, callback, callback_args, callback_kwargs)
+
+
+class BrowserAuthenticationMiddleware(_BrowserOnly, AuthenticationMiddleware):
+    pass
+
+
+class BrowserMessageMiddleware(_BrowserOnly, MessageMiddleware):
+    pass
 
 
 class RequestIdMiddleware:
@@ -91,7 +126,7 @@ class ApiProblemMiddleware:
     """Under /v1 and /api, a 404 or 500 that Django rendered as HTML (no route, or DEBUG pages) becomes a
     problem document, so API clients always get application/problem+json."""
 
-    API_PREFIXES = ("/v1/", "/api/v1/")
+    API_PREFIXES = API_PREFIXES
 
     def __init__(self, get_response):
         self.get_response = get_response

@@ -27,6 +27,7 @@ class PaymentIntentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Ope
     serializer_class = PaymentIntentSerializer
     filterset_class = PaymentIntentFilterSet
     scope_resource = "payments"
+    single_commit_actions = frozenset({"create"})
 
     def page_context(self, objects) -> dict:
         return {"intent_uses": intent_uses(intent_ids=[i.pk for i in objects])}

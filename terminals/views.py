@@ -24,6 +24,7 @@ class TerminalViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Operator
     serializer_class = TerminalSerializer
     filterset_class = TerminalFilterSet
     scope_resource = "terminals"
+    single_commit_actions = frozenset({"health_events"})
 
     @extend_schema(
         request=TerminalCreateSerializer,

@@ -1,22 +1,28 @@
 """`Idempotency-Key` on every POST, scoped per operator.
 
-The key is claimed (inserted) in its own short transaction before the view runs; the view's response
-(any status below 500) is stored on it afterwards. A repeat with the same method, path and body replays
-the stored response; another body or path is 422; a repeat while the first is still running is 409.
-A 5xx or an unexpected exception releases the key so the client may retry.
+A repeat with the same method, path and body replays the stored response (any status below 500); another
+body or path is 422; a repeat while the first is still running is 409. A 5xx or an unexpected exception
+releases the key so the client may retry. Two ways to keep the key, same rules:
+
+- Deferred (`single_commit_actions` of a view, PostgreSQL): the whole request is one transaction. The key is
+  guarded by a transaction-level advisory lock (a second request with it while the first runs gets 409 at
+  once, without waiting), and inserted with the response just before the one commit of the request.
+- Claimed: for requests that call out (processor, CPMS) between their writes, the key is inserted in its own
+  short transaction before the view runs (under the same advisory lock) and the response stored afterwards.
 """
 
 import hashlib
 import json
 from datetime import timedelta
 
+import orjson
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
-from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
 from evpay.api.errors import PROBLEM_CONTENT_TYPE, IdempotentReplay
+from evpay.api.renderers import JSONRenderer
 from evpay.core.errors import IdempotencyKeyInUse, IdempotencyKeyReused, ValidationFailed
 from evpay.core.models import IdempotencyKey
 
@@ -47,8 +53,26 @@ def _replay(record: IdempotencyKey) -> Response:
     )
 
 
-def idempotency_begin(request) -> IdempotencyKey | None:
-    """Claims the request's key, or raises IdempotentReplay / 409 / 422. None when there is nothing to do."""
+def _lock_key(operator_id: str, key: str) -> bool:
+    """Take the transaction-level advisory lock of (operator, key); False if another transaction holds it."""
+    if connection.vendor != "postgresql":
+        return True
+    lock_id = int.from_bytes(hashlib.sha256(f"{operator_id}\x00{key}".encode()).digest()[:8], "big", signed=True)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [lock_id])
+        return cursor.fetchone()[0]
+
+
+def _in_use() -> IdempotencyKeyInUse:
+    return IdempotencyKeyInUse(
+        "A request with this Idempotency-Key is still being processed; retry later.", headers={"Retry-After": "1"}
+    )
+
+
+def idempotency_begin(request, *, deferred: bool = False) -> IdempotencyKey | None:
+    """Claims the request's key, or raises IdempotentReplay / 409 / 422. None when there is nothing to do.
+    `deferred`: inside the request's one transaction; the key is returned unsaved and inserted by
+    `idempotency_finish` with the response."""
     key = request.headers.get(HEADER)
     operator = getattr(request.user, "operator", None)
     if request.method != "POST" or key is None or operator is None:
@@ -60,9 +84,17 @@ def idempotency_begin(request) -> IdempotencyKey | None:
     fingerprint = _fingerprint(request)
     now = timezone.now()
     record = None
+    if deferred:
+        if not _lock_key(operator.pk, key):
+            raise _in_use()
+        record = IdempotencyKey.objects.filter(operator=operator, key=key).first()
+        if record is None:
+            return IdempotencyKey(operator=operator, key=key, fingerprint=fingerprint, created_at=now)
     while record is None:
         try:
             with transaction.atomic():
+                if not _lock_key(operator.pk, key):
+                    raise _in_use()
                 return IdempotencyKey.objects.create(
                     operator=operator, key=key, fingerprint=fingerprint, created_at=now
                 )
@@ -85,16 +117,25 @@ def idempotency_begin(request) -> IdempotencyKey | None:
         if taken:
             record.created_at = now
             return record
-    raise IdempotencyKeyInUse(
-        "A request with this Idempotency-Key is still being processed; retry later.", headers={"Retry-After": "1"}
-    )
+    raise _in_use()
 
 
 def idempotency_finish(record: IdempotencyKey, response: Response) -> None:
+    if record._state.adding:  # deferred: nothing is stored yet, and a 5xx stores nothing
+        if response.status_code < 500:
+            record.response_status, record.response_body = response.status_code, _stored_body(response)
+            record.completed_at = timezone.now()
+            record.save(force_insert=True)
+        return
     if response.status_code >= 500:
         IdempotencyKey.objects.filter(pk=record.pk, completed_at=None).delete()
         return
-    body = json.loads(JSONRenderer().render(response.data)) if response.data is not None else None
+    body = _stored_body(response)
     IdempotencyKey.objects.filter(pk=record.pk).update(
         response_status=response.status_code, response_body=body, completed_at=timezone.now()
     )
+
+
+def _stored_body(response: Response):
+    """The response as the client got it (rendered, so that a replay sends the same JSON)."""
+    return orjson.loads(JSONRenderer().render(response.data)) if response.data is not None else None

@@ -1,5 +1,6 @@
 """Base classes every API view uses: tenancy, scopes, idempotency, problem details."""
 
+from django.db import connection, transaction
 from rest_framework import mixins, viewsets
 from rest_framework.views import APIView
 
@@ -7,11 +8,28 @@ from evpay.api.idempotency import idempotency_begin, idempotency_finish
 
 
 class EvpayAPIMixin:
-    """Claims the Idempotency-Key after authentication and stores the response it ends with."""
+    """Claims the Idempotency-Key after authentication and stores the response it ends with.
+
+    `single_commit_actions`: actions that call nothing outside the database (no processor, no CPMS, no DNS)
+    run as one transaction, Idempotency-Key and stored response included: one commit, one WAL flush per
+    request. A 5xx rolls it all back. Every other action keeps its own short transactions around its calls."""
 
     scope_resource: str | None = None
     action_scopes: dict = {}
+    single_commit_actions: frozenset[str] = frozenset()
     _idempotency_record = None
+    _single_commit = False
+
+    def dispatch(self, request, *args, **kwargs):
+        action = (getattr(self, "action_map", None) or {}).get(request.method.lower())
+        self._single_commit = action in self.single_commit_actions and connection.vendor == "postgresql"
+        if not self._single_commit:
+            return super().dispatch(request, *args, **kwargs)
+        with transaction.atomic():
+            response = super().dispatch(request, *args, **kwargs)
+            if response.status_code >= 500:
+                transaction.set_rollback(True)
+            return response
 
     def initial(self, request, *args, **kwargs):
         self._idempotency_record = None
@@ -20,7 +38,7 @@ class EvpayAPIMixin:
             # Parsed here, once: a body of another type (415) or malformed JSON (400) is refused on every write,
             # also by actions that read no body.
             _ = request.data
-        self._idempotency_record = idempotency_begin(request)
+        self._idempotency_record = idempotency_begin(request, deferred=self._single_commit)
 
     def finalize_response(self, request, response, *args, **kwargs):
         response = super().finalize_response(request, response, *args, **kwargs)

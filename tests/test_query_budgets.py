@@ -1,0 +1,202 @@
+"""Query budgets of the hot paths: how many statements and how many commits each request may cost.
+
+A commit here is one that writes: an explicit COMMIT of a transaction, or a write statement run in autocommit
+(each is a transaction of its own, with its WAL flush). Lists must cost the same whatever the page size and
+however deep the cursor. A change that brings a query back fails here, whatever the machine's speed."""
+
+import re
+from contextlib import contextmanager
+from datetime import UTC, datetime
+
+import pytest
+from django.db import connection, connections
+from django.test.utils import CaptureQueriesContext
+
+from payments import services as payment_services
+from payments.models import PaymentIntent
+from payments.serializers import PaymentIntentSerializer, payment_intent_data
+from tests.charging_support import START_URL, authorized_intent, make_station, make_tariff, make_terminal, start_body
+
+INTENTS = "/v1/payment-intents"
+_WRITE = re.compile(r"^\s*(INSERT|UPDATE|DELETE)\b", re.I)
+
+
+class Commits:
+    """Counts the commits that write, on the default connection, while active."""
+
+    def __init__(self):
+        self.count = 0
+        self.dirty = False  # a write since the last commit of a transaction
+
+    def __call__(self, execute, sql, params, many, context):
+        if _WRITE.match(sql):
+            if connections["default"].in_atomic_block:
+                self.dirty = True
+            else:
+                self.count += 1  # autocommit: the statement is its own transaction
+        return execute(sql, params, many, context)
+
+
+@contextmanager
+def counting_commits(monkeypatch):
+    commits = Commits()
+    wrapper = connections["default"]
+    original = wrapper._commit
+
+    def commit():
+        commits.count += commits.dirty
+        commits.dirty = False
+        return original()
+
+    monkeypatch.setattr(wrapper, "_commit", commit)
+    with wrapper.execute_wrapper(commits):
+        yield commits
+    monkeypatch.undo()
+
+
+@pytest.fixture
+def warm(client):
+    """One request first: the API key's last_used_at is written at most once a minute, not by the request measured."""
+    client.get(INTENTS)
+    return client
+
+
+@pytest.mark.django_db(transaction=True)
+class TestWritesCommitOnce:
+    # Counts include BEGIN and COMMIT. Create: the API key, the key's advisory lock and lookup, the intent, its
+    # event, the subscriptions it goes to, the stored response (and a savepoint around the service).
+    def test_create_with_idempotency_key_is_one_commit(self, warm, monkeypatch, django_assert_max_num_queries):
+        with counting_commits(monkeypatch) as commits, django_assert_max_num_queries(11):
+            response = warm.post(INTENTS, {"amount": 500, "currency": "EUR"}, HTTP_IDEMPOTENCY_KEY="k-1")
+        assert response.status_code == 201, response.content
+        assert commits.count == 1
+        with counting_commits(monkeypatch) as commits:
+            replay = warm.post(INTENTS, {"amount": 500, "currency": "EUR"}, HTTP_IDEMPOTENCY_KEY="k-1")
+        assert replay.json() == response.json() and replay.headers["Idempotent-Replayed"] == "true"
+        assert commits.count == 0
+        assert PaymentIntent.objects.count() == 1
+
+    def test_refused_create_stores_its_answer_in_the_same_commit(self, warm, monkeypatch):
+        with counting_commits(monkeypatch) as commits:
+            response = warm.post(INTENTS, {"amount": -1, "currency": "EUR"}, HTTP_IDEMPOTENCY_KEY="k-2")
+        assert response.status_code == 400
+        assert commits.count == 1  # the stored 400, nothing else
+        assert warm.post(INTENTS, {"amount": -1, "currency": "EUR"}, HTTP_IDEMPOTENCY_KEY="k-2").status_code == 400
+        assert PaymentIntent.objects.count() == 0
+
+    def test_health_event_is_one_commit(self, warm, operator, monkeypatch, django_assert_max_num_queries):
+        terminal = make_terminal(operator)
+        body = {"type": "heartbeat", "occurred_at": datetime.now(UTC).isoformat()}
+        with counting_commits(monkeypatch) as commits, django_assert_max_num_queries(12):
+            response = warm.post(f"/v1/terminals/{terminal.pk}/health-events", body, HTTP_IDEMPOTENCY_KEY="h-1")
+        assert response.status_code == 201, response.content
+        assert commits.count == 1
+
+    def test_progress_is_one_commit(self, warm, operator, monkeypatch, django_assert_max_num_queries):
+        session_id = _started_session(warm, operator)
+        body = {"energy_wh": 1200, "measured_at": datetime.now(UTC).isoformat()}
+        with counting_commits(monkeypatch) as commits, django_assert_max_num_queries(8):
+            response = warm.put(f"/v1/adhoc-charges/{session_id}/progress", body)
+        assert response.status_code == 200, response.content
+        assert commits.count == 1
+
+    def test_authorize_and_capture_commit_around_the_processor_call_only(
+        self, warm, monkeypatch, django_assert_max_num_queries
+    ):
+        intent = warm.post(INTENTS, {"amount": 500, "currency": "EUR"}).json()
+        with counting_commits(monkeypatch) as commits, django_assert_max_num_queries(18):
+            response = warm.post(
+                f"{INTENTS}/{intent['id']}/authorize",
+                {"payment_method": {"type": "card_present", "token": "tok_visa"}},
+                HTTP_IDEMPOTENCY_KEY="a-1",
+            )
+        assert response.status_code == 200, response.content
+        assert commits.count <= 4  # the key, the claim, the result, the stored response
+        with django_assert_max_num_queries(18):
+            assert warm.post(f"{INTENTS}/{intent['id']}/capture", {}).status_code == 200
+
+
+def _started_session(client, operator) -> str:
+    make_station(operator, tariff=make_tariff(operator))
+    terminal = make_terminal(operator, serial="SN-Q")
+    intent = authorized_intent(operator, terminal=terminal)
+    response = client.post(START_URL, start_body(terminal, intent))
+    assert response.status_code == 201, response.content
+    return response.json()["id"]
+
+
+@pytest.mark.django_db
+class TestReadsAreConstant:
+    def test_get_one_intent(self, warm, operator, django_assert_max_num_queries):
+        intent = payment_services.payment_intent_create(operator=operator, amount=100, currency="EUR")
+        with django_assert_max_num_queries(2):  # the API key, the intent with its session
+            assert warm.get(f"{INTENTS}/{intent.pk}").status_code == 200
+
+    @pytest.mark.parametrize(
+        "url",
+        [
+            INTENTS,
+            "/v1/terminals",
+            "/v1/adhoc-charges",
+            "/v1/tariffs",
+            "/api/v1/webhooks",
+            "/api/v1/webhooks/{subscription}/deliveries",
+            "/v1/charging-infrastructure/mappings",
+            "/v1/charging-infrastructure/connectors",
+        ],
+    )
+    def test_list_costs_the_same_for_any_page_size_and_depth(self, warm, operator, url):
+        url = url.format(subscription=_fill(warm, operator, 12))
+        counts = []
+        for query in ("?limit=2", "?limit=10"):
+            with CaptureQueriesContext(connection) as captured:
+                first = warm.get(url + query)
+            assert first.status_code == 200, first.content
+            assert len(first.json()["results"]) >= 2
+            counts.append(len(captured))
+            if first.json()["next"]:
+                with CaptureQueriesContext(connection) as captured:
+                    assert warm.get(first.json()["next"]).status_code == 200
+                counts.append(len(captured))
+        assert len(set(counts)) == 1, counts
+
+
+def _fill(client, operator, n: int) -> str:
+    """n of everything the lists show (sessions: 3, each needs its own station); returns a subscription id."""
+    from django.db import transaction
+
+    from webhooks.models import WebhookSubscription
+    from webhooks.services import event_emit
+
+    for i in range(n):
+        WebhookSubscription.objects.create(
+            operator=operator, url=f"https://example.com/{i}", event_types=["*"], secret=f"whsec_{i}"
+        )
+    subscription = WebhookSubscription.objects.filter(operator=operator).first()
+    tariff = make_tariff(operator)
+    for i in range(n):
+        make_tariff(operator, name=f"T{i}", is_default=False)
+        terminal = make_terminal(operator, serial=f"SN-F{i}")
+        make_station(operator, station_id=f"DE*EVP*F{i}", cpms_station_id=f"CP-F{i}", tariff=tariff)
+        intent = authorized_intent(operator, terminal=terminal)
+        if i < 3:
+            response = client.post(START_URL, start_body(terminal, intent, station_id=f"DE*EVP*F{i}"))
+            assert response.status_code == 201, response.content
+        with transaction.atomic():
+            event_emit(operator=operator, type="payment_intent.created", data_object={"id": intent.pk})
+    return subscription.pk
+
+
+@pytest.mark.django_db
+def test_fast_representation_equals_the_declared_fields(operator):
+    """`payment_intent_data` bypasses the serializer's fields; it must say exactly what they say."""
+    from rest_framework import serializers
+
+    fresh = payment_services.payment_intent_create(operator=operator, amount=700, currency="EUR", metadata={"a": 1})
+    authorized = authorized_intent(operator)
+    captured = payment_services.payment_intent_capture(intent=authorized_intent(operator), amount_to_capture=100)
+    voided = payment_services.payment_intent_void(intent=authorized_intent(operator), reason="duplicate")
+    for intent in (fresh, authorized, captured, voided):
+        intent = PaymentIntent.objects.select_related("charge_session").get(pk=intent.pk)
+        by_fields = serializers.ModelSerializer.to_representation(PaymentIntentSerializer(), intent)
+        assert payment_intent_data(intent) == by_fields
