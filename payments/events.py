@@ -10,14 +10,16 @@ from .models import PaymentIntent, Refund
 from .serializers import PaymentIntentSerializer, RefundSerializer
 
 
-def payment_intent_payload(intent: PaymentIntent) -> dict[str, Any]:
-    return dict(PaymentIntentSerializer(intent).data)
+def payment_intent_payload(intent: PaymentIntent, *, new: bool = False) -> dict[str, Any]:
+    # A new intent pays for no charge session yet: no need to ask the charging app.
+    return dict(PaymentIntentSerializer(intent, context={"intent_uses": {}} if new else {}).data)
 
 
 def payment_intent_event_emit(*, intent: PaymentIntent, type: str) -> None:
     """`payment_intent.created`, `.authorized`, `.authorization_failed`, `.captured`, `.voided`, `.expired`,
     `.refunded`."""
-    event_emit(operator=intent.operator_id, type=type, data_object=payment_intent_payload(intent))
+    payload = payment_intent_payload(intent, new=type == "payment_intent.created")
+    event_emit(operator=intent.operator_id, type=type, data_object=payload)
 
 
 def refund_event_emit(*, refund: Refund, type: str) -> None:
