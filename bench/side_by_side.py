@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """evpay side by side with a bare DRF reference app (`bench/reference/`), in one run, on the same PostgreSQL.
 
-    .venv/bin/python bench/side_by_side.py                     # what `make bench` runs (~8 min)
+    .venv/bin/python bench/side_by_side.py                     # what `make bench` runs first (~8 min)
     BENCH_SECONDS=3 BENCH_INTENTS=100000 .venv/bin/python bench/side_by_side.py   # a quick look
 
 Both apps are served by gunicorn with the same settings (the project's gunicorn.conf.py, GUNICORN_WORKERS sync
@@ -36,7 +36,7 @@ REFERENCE_DIR = ROOT / "bench" / "reference"
 WRK_DIR = ROOT / "bench" / "wrk"
 VAR = ROOT / "var"
 
-SECONDS = float(os.environ.get("BENCH_SECONDS", "5"))
+SECONDS = float(os.environ.get("BENCH_SECONDS", "4"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "2"))
 CONNECTIONS = [int(c) for c in os.environ.get("BENCH_CONNECTIONS", "16,64").split(",")]
 INTENTS = int(os.environ.get("BENCH_INTENTS", "1000000"))

@@ -37,9 +37,12 @@ ALLOWED_HOSTS = env.list("ALLOWED_HOSTS")
 CACHES = {"default": env.cache("CACHE_URL", default="redis://127.0.0.1:6379/1")}
 # Persistent connections: a new PostgreSQL connection per request cost more than the request itself
 # (bench/README.md). Each gunicorn worker keeps one, checked before reuse after an error or a restart of the
-# server. Behind PgBouncer in transaction mode (docker-compose.yml), set CONN_MAX_AGE=0 and let it pool.
+# server. Behind PgBouncer in transaction mode (docker-compose.yml) they are connections to PgBouncer.
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)  # noqa: F405
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True  # noqa: F405
+if env("DATABASE_POOLER", default="") == "pgbouncer":
+    # Transaction pooling: a named cursor would outlive the transaction it was opened in.
+    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True  # noqa: F405
 WHITENOISE_AUTOREFRESH = False  # the image runs collectstatic
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=True)
