@@ -143,7 +143,7 @@ def seed_evpay() -> dict:
         station_id="DE*EVP*BENCH",
         adapter_type="simulator",
         cpms_station_id="CP-BENCH",
-        tariff=tariff,
+        tariff_id=tariff.pk,
         connectors=[
             {
                 "connector_id": str(c),
