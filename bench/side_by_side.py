@@ -112,7 +112,8 @@ def seed_evpay() -> dict:
             """
             INSERT INTO payments_paymentintent (id, operator_id, amount, currency, status, amount_authorized,
                 amount_capturable, amount_captured, amount_refunded, amount_refund_pending, capture_before,
-                authorized_at, payment_method, processor, processor_reference, authorization_code, description, metadata, created_at, updated_at)
+                authorized_at, payment_method, processor, processor_reference, authorization_code, description,
+                metadata, created_at, updated_at)
             SELECT 'pi_bench' || lpad(g::text, 19, '0'), %(op)s, 5000, 'EUR', s.status,
                    s.held, s.held, 0, 0, 0, s.before, s.at, s.method, 'simulator', s.ref, s.code, '', '{}'::jsonb,
                    now() - g * interval '1 millisecond', now()
