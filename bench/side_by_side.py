@@ -107,29 +107,47 @@ def seed_evpay() -> dict:
     operator = operator_create(name="Bench side by side")
     _, key = api_key_create(operator=operator, scopes=ALL_SCOPES, name="bench")
     started = time.perf_counter()
+    columns = (
+        "id, operator_id, amount, currency, status, amount_authorized, amount_capturable, amount_captured, "
+        "capture_before, authorized_at, payment_method, processor, processor_reference, authorization_code, "
+        "description, metadata, created_at, updated_at"
+    )
+    # Any other NOT NULL column the model has (or gains) gets its model default.
+    from payments.models import PaymentIntent
+
+    named = {c.strip() for c in columns.split(",")}
+    extra = [
+        f
+        for f in PaymentIntent._meta.concrete_fields
+        if f.column not in named and not f.null and f.has_default() and not callable(f.default)
+    ]
+    extra_columns = "".join(f", {f.column}" for f in extra)
+    extra_values = "".join(f", %(x_{f.column})s" for f in extra)
     with connection.cursor() as cur:
         cur.execute(
-            """
-            INSERT INTO payments_paymentintent (id, operator_id, amount, currency, status, amount_authorized,
-                amount_capturable, amount_captured, amount_refunded, amount_refund_pending, capture_before,
-                authorized_at, payment_method, processor, processor_reference, authorization_code, description,
-                metadata, created_at, updated_at)
+            f"""
+            INSERT INTO payments_paymentintent ({columns}{extra_columns})
             SELECT 'pi_bench' || lpad(g::text, 19, '0'), %(op)s, 5000, 'EUR', s.status,
-                   s.held, s.held, 0, 0, 0, s.before, s.at, s.method, 'simulator', s.ref, s.code, '', '{}'::jsonb,
-                   now() - g * interval '1 millisecond', now()
+                   s.held, s.held, 0, s.before, s.at, s.method, 'simulator', s.ref, s.code, '', '{{}}'::jsonb,
+                   now() - g * interval '1 millisecond', now(){extra_values}
             FROM generate_series(1, %(n)s) AS g
             CROSS JOIN LATERAL (
                 SELECT CASE WHEN g <= %(pool)s THEN 'authorized' ELSE 'requires_authorization' END AS status,
                        CASE WHEN g <= %(pool)s THEN 5000 ELSE 0 END AS held,
                        CASE WHEN g <= %(pool)s THEN now() + interval '7 days' END AS before,
                        CASE WHEN g <= %(pool)s THEN now() END AS at,
-                       CASE WHEN g <= %(pool)s THEN '{"type": "card_present", "brand": "visa", "last4": "4242",
-                            "fingerprint": "fp_bench"}'::jsonb END AS method,
+                       CASE WHEN g <= %(pool)s THEN '{{"type": "card_present", "brand": "visa", "last4": "4242",
+                            "fingerprint": "fp_bench"}}'::jsonb END AS method,
                        CASE WHEN g <= %(pool)s THEN 'sim_bench' || g END AS ref,
                        CASE WHEN g <= %(pool)s THEN '123456' END AS code
             ) AS s
             """,
-            {"op": operator.pk, "n": INTENTS, "pool": CAPTURE_POOL},
+            {
+                "op": operator.pk,
+                "n": INTENTS,
+                "pool": CAPTURE_POOL,
+                **{f"x_{f.column}": f.get_db_prep_value(f.default, connection) for f in extra},
+            },
         )
     print(f"{INTENTS:,} payment intents inserted in {time.perf_counter() - started:.1f} s")
     terminals = Terminal.objects.bulk_create(
