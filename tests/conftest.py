@@ -1,6 +1,7 @@
 """Shared fixtures: operators, API clients by scope, a real Celery worker on the test database."""
 
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -71,6 +72,13 @@ def anon_client():
 @pytest.fixture
 def admin_user(operator):
     return operator_user_create(operator=operator, username="alice", password="s3cret-pass!", role="admin")
+
+
+def free_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on right now, for a server a test starts."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def worker_env(**extra) -> dict:

@@ -14,13 +14,7 @@ from pathlib import Path
 
 import requests
 
-from tests.conftest import ROOT, wait_for
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.conftest import ROOT, free_port, wait_for
 
 
 def _stop(proc: subprocess.Popen | None, sig=signal.SIGTERM, timeout=20) -> None:

@@ -7,7 +7,6 @@ car end to end (the start command goes through the Celery worker and the simulat
 import os
 import re
 import signal
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -15,20 +14,16 @@ from pathlib import Path
 import pytest
 import requests
 
+from tests.conftest import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.mark.slow
 def test_make_run_from_a_fresh_clone(tmp_path):
     clone = tmp_path / "evpay"
     subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
-    port = _free_port()
+    port = free_port()
     env = {
         k: v
         for k, v in os.environ.items()

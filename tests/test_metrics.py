@@ -1,51 +1,26 @@
 """/metrics: counters merged across processes, gauges computed from the database."""
 
 import re
-import socket
-import subprocess
-import sys
 import time
 
 import pytest
 import requests
 
-from tests.conftest import ROOT, wait_for, worker_env
+from tests.conftest import wait_for, worker_env
+from tests.stack_support import Gunicorn
 from webhooks.models import WebhookDelivery
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
-def web_process(metrics_dir, transactional_db):
+def web_process(metrics_dir, transactional_db, tmp_path):
     """A real gunicorn web process on the test database, sharing the worker's metrics directory."""
-    port = _free_port()
-    env = worker_env(PROMETHEUS_MULTIPROC_DIR=metrics_dir, GUNICORN_BIND=f"127.0.0.1:{port}", GUNICORN_WORKERS=2)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "evpay.wsgi:application"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-
-    def up():
-        try:
-            return requests.get(f"{base}/health", timeout=5).status_code == 200
-        except requests.RequestException:
-            return False
-
+    # Two gunicorn workers import Django: on a loaded 2-core machine that can take a while (Gunicorn waits 120 s).
+    server = Gunicorn(worker_env(PROMETHEUS_MULTIPROC_DIR=metrics_dir), tmp_path / "gunicorn.log", workers=2)
+    server.start()
     try:
-        # Two gunicorn workers import Django: on a loaded 2-core machine that can take a while.
-        wait_for(up, timeout=120, interval=0.5, message="gunicorn to answer")
-        yield base
+        yield server.url
     finally:
-        proc.terminate()
-        proc.wait(timeout=20)
+        server.stop()
 
 
 def _sample(text: str, name: str, labels: str = "") -> float | None:

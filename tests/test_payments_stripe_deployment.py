@@ -9,8 +9,9 @@ import pytest
 import requests
 
 from evpay.core.services import api_key_create
-from tests.conftest import ROOT, wait_for, worker_env
-from tests.stripe_support import LocalStripe, free_port
+from tests.conftest import ROOT, free_port, worker_env
+from tests.stack_support import Gunicorn
+from tests.stripe_support import LocalStripe
 
 
 @pytest.fixture
@@ -22,36 +23,18 @@ def localstripe(tmp_path):
 
 @pytest.fixture
 def stripe_deployment(transactional_db, localstripe, tmp_path):
-    port = free_port()
     env = worker_env(
-        GUNICORN_BIND=f"127.0.0.1:{port}",
-        GUNICORN_WORKERS=1,
         PROMETHEUS_MULTIPROC_DIR=tmp_path,
         PAYMENT_PROCESSOR="stripe",
         STRIPE_SECRET_KEY="sk_test_deployment",
         STRIPE_API_BASE=localstripe.url,
     )
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "evpay.wsgi:application"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-
-    def up():
-        try:
-            return requests.get(f"{base}/health", timeout=5).status_code == 200
-        except requests.RequestException:
-            return False
-
+    server = Gunicorn(env, tmp_path / "gunicorn.log", workers=1)
+    server.start()
     try:
-        wait_for(up, timeout=120, interval=0.5, message="gunicorn to answer")
-        yield base
+        yield server.url
     finally:
-        proc.terminate()
-        proc.wait(timeout=20)
+        server.stop()
 
 
 @pytest.mark.django_db(transaction=True)
