@@ -43,6 +43,9 @@ INTENTS = int(os.environ.get("BENCH_INTENTS", "1000000"))
 CAPTURE_POOL = min(100_000, INTENTS // 10)  # intents 1..CAPTURE_POOL are authorized, the rest await authorization
 SESSIONS = 256
 TERMINALS = 256
+# A comma-separated subset of the HTTP modes (create, get, authorize, capture, flow, list_first, list_deep, health,
+# progress) for a quick look at some of them; the table of `make bench` has them all.
+ONLY = {m for m in os.environ.get("BENCH_ONLY", "").split(",") if m}
 WEBHOOK_EVENTS = int(os.environ.get("BENCH_WEBHOOK_EVENTS", "1500"))
 WORKERS = os.environ.get("GUNICORN_WORKERS", "2")
 EVPAY_DB = os.environ.get("BENCH_EVPAY_DATABASE", "evpay_bench_sidebyside")
@@ -361,6 +364,8 @@ class Rounds:
         return "requests.lua", [wrk_mode, key, "2", self.tag(), extra]
 
     def measure(self, label: str, mode: str, reference_mode: str) -> None:
+        if ONLY and mode not in ONLY:
+            return
         for connections in CONNECTIONS:
             ref_runs, ev_runs = [], []
             for _ in range(ROUNDS):
