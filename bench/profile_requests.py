@@ -161,6 +161,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=100)
     parser.add_argument("--profile", type=int, metavar="TOP", help="also run N requests under cProfile; print TOP")
     parser.add_argument("--sort", default="cumulative")
+    parser.add_argument("--queries", action="store_true", help="print the statements of one more request")
     args = parser.parse_args()
     one = reference_requests(args.mode) if args.mode.startswith("ref_") else evpay_requests(args.mode, args.requests)
     for _ in range(args.warmup):
@@ -176,8 +177,18 @@ def main() -> None:
         f"{args.mode}: user {1000 * (after.user - before.user) / n:.2f} ms, sys "
         f"{1000 * (after.system - before.system) / n:.2f} ms, wall {1000 * wall / n:.2f} ms per request (n={n})"
     )
+    if args.queries:
+        from django.db import connection
+        from django.test.utils import CaptureQueriesContext
+
+        with CaptureQueriesContext(connection) as captured:
+            one()
+        for query in captured.captured_queries:
+            print(f"  {query['sql'][:150]}")
     if args.profile:
-        profile = cProfile.Profile()
+        # CPU time, not wall time: waits on PostgreSQL and Redis, and other processes' turns on a shared
+        # machine, do not count.
+        profile = cProfile.Profile(time.process_time)
         profile.enable()
         for _ in range(args.requests):
             one()

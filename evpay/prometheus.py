@@ -12,9 +12,13 @@ Must run before the first metric is created: `evpay/__init__.py` calls it.
 import os
 import socket
 
+# prometheus_client asks for the identifier on every value it writes (to notice a fork): the host name is read
+# once per process, not once per metric update.
+_HOST = socket.gethostname().replace("_", "-")
+
 
 def process_identifier(pid: int | None = None) -> str:
-    return f"{socket.gethostname().replace('_', '-')}-{pid or os.getpid()}"
+    return f"{_HOST}-{pid or os.getpid()}"
 
 
 def configure_multiprocess_identity() -> None:

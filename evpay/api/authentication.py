@@ -2,7 +2,6 @@
 
 import hmac
 from dataclasses import dataclass
-from datetime import timedelta
 
 from django.utils import timezone
 from rest_framework import authentication, exceptions
@@ -13,10 +12,8 @@ from rest_framework_simplejwt.utils import get_md5_hash_password
 
 from evpay.api.throttling import auth_failed
 from evpay.core.models import ApiKey, Operator, User
+from evpay.core.selectors import api_key_for_prefix
 from evpay.logging import bind_context
-
-# Writing last_used_at on every request would turn every read into a write; once a minute is plenty.
-_LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
 @dataclass(frozen=True)
@@ -46,14 +43,11 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         if len(parts) != 3 or parts[0] != "evp":
             auth_failed(request, None, exceptions.AuthenticationFailed("Malformed API key."))
         credential = f"key:{parts[1]}"
-        api_key = ApiKey.objects.select_related("operator").filter(prefix=parts[1]).first()
-        now = timezone.now()
+        api_key = api_key_for_prefix(prefix=parts[1])
         if api_key is None or not hmac.compare_digest(api_key.key_hash, ApiKey.hash_key(raw_key)):
             auth_failed(request, credential, exceptions.AuthenticationFailed("Invalid API key."))
-        if not api_key.is_usable(now):
+        if not api_key.is_usable(timezone.now()):
             auth_failed(request, credential, exceptions.AuthenticationFailed("API key revoked or expired."))
-        if api_key.last_used_at is None or now - api_key.last_used_at > _LAST_USED_RESOLUTION:
-            ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
         bind_context(operator_id=api_key.operator_id)
         return ApiKeyPrincipal(api_key=api_key, operator=api_key.operator, scopes=frozenset(api_key.scopes)), api_key
 

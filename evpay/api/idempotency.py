@@ -63,6 +63,36 @@ def _lock_key(operator_id: str, key: str) -> bool:
         return cursor.fetchone()[0]
 
 
+_FIND_SQL = (
+    "SELECT id, fingerprint, response_status, response_body::text, created_at, completed_at "
+    f"FROM {IdempotencyKey._meta.db_table} WHERE operator_id = %s AND key = %s"
+)
+
+
+def _record_find(operator, key: str) -> IdempotencyKey | None:
+    """The stored key, in a statement of its own after the lock (a statement's snapshot is taken when it starts:
+    one that took the lock and read the row together could miss a holder's commit made just before the lock).
+    Plain SQL: every write request with a key runs it, and the ORM's compiling cost more than the query."""
+    with connection.cursor() as cursor:
+        cursor.execute(_FIND_SQL, [operator.pk, key])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    pk, fingerprint, status, body, created_at, completed_at = row
+    record = IdempotencyKey(
+        id=pk,
+        operator=operator,
+        key=key,
+        fingerprint=fingerprint,
+        response_status=status,
+        response_body=orjson.loads(body) if body is not None else None,
+        created_at=created_at,
+        completed_at=completed_at,
+    )
+    record._state.adding = False
+    return record
+
+
 def _in_use() -> IdempotencyKeyInUse:
     return IdempotencyKeyInUse(
         "A request with this Idempotency-Key is still being processed; retry later.", headers={"Retry-After": "1"}
@@ -87,7 +117,7 @@ def idempotency_begin(request, *, deferred: bool = False) -> IdempotencyKey | No
     if deferred:
         if not _lock_key(operator.pk, key):
             raise _in_use()
-        record = IdempotencyKey.objects.filter(operator=operator, key=key).first()
+        record = _record_find(operator, key)
         if record is None:
             return IdempotencyKey(operator=operator, key=key, fingerprint=fingerprint, created_at=now)
     while record is None:
@@ -120,22 +150,46 @@ def idempotency_begin(request, *, deferred: bool = False) -> IdempotencyKey | No
     raise _in_use()
 
 
+_INSERT_SQL = (
+    f"INSERT INTO {IdempotencyKey._meta.db_table} "
+    "(operator_id, key, fingerprint, response_status, response_body, created_at, completed_at) "
+    "VALUES (%s, %s, %s, %s, %s::jsonb, %s, %s)"
+)
+
+
 def idempotency_finish(record: IdempotencyKey, response: Response) -> None:
     if record._state.adding:  # deferred: nothing is stored yet, and a 5xx stores nothing
         if response.status_code < 500:
-            record.response_status, record.response_body = response.status_code, _stored_body(response)
-            record.completed_at = timezone.now()
-            record.save(force_insert=True)
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    _INSERT_SQL,
+                    [
+                        record.operator_id,
+                        record.key,
+                        record.fingerprint,
+                        response.status_code,
+                        _stored_json(response),
+                        record.created_at,
+                        timezone.now(),
+                    ],
+                )
         return
     if response.status_code >= 500:
         IdempotencyKey.objects.filter(pk=record.pk, completed_at=None).delete()
         return
-    body = _stored_body(response)
+    body = _stored_json(response)
     IdempotencyKey.objects.filter(pk=record.pk).update(
-        response_status=response.status_code, response_body=body, completed_at=timezone.now()
+        response_status=response.status_code,
+        response_body=orjson.loads(body) if body is not None else None,
+        completed_at=timezone.now(),
     )
 
 
-def _stored_body(response: Response):
-    """The response as the client got it (rendered, so that a replay sends the same JSON)."""
-    return orjson.loads(JSONRenderer().render(response.data)) if response.data is not None else None
+def _stored_json(response: Response) -> str | None:
+    """The response body as the client gets it: rendered here, once (the response keeps what was rendered and
+    sends it), so that a replay sends the same JSON."""
+    if response.data is None:
+        return None
+    if not getattr(response, "accepted_renderer", None):  # a replay or a response made outside a view
+        return JSONRenderer().render(response.data).decode()
+    return response.render().content.decode()

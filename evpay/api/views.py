@@ -75,6 +75,13 @@ class OperatorScopedViewSet(EvpayAPIMixin, viewsets.GenericViewSet):
             return queryset.none()
         return queryset.filter(operator=self.request.user.operator)
 
+    def filter_queryset(self, queryset):
+        # Query filters narrow lists. A detail action (get one, authorize it, ...) is addressed by its id alone:
+        # building and validating the list's filter set there only cost time (a form per request).
+        if getattr(self, "detail", False):
+            return queryset
+        return super().filter_queryset(queryset)
+
     def page_context(self, objects: list) -> dict:
         """What a list's serializer needs to know about a whole page (e.g. what an upper app keeps about these
         rows), looked up once per page instead of once per row. Nothing by default."""

@@ -1,14 +1,26 @@
 """Opaque, prefixed identifiers (`pi_…`, `trm_…`) used as primary keys."""
 
-import secrets
+import os
 
 from django.db import models
 
 _ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
 
+_LENGTH = 24
+# 62**24 is about 2**142.9: 18 random bytes (144 bits) cover it, and the remainder's bias is 2**-142 small.
+_RANDOM_BYTES = 18
+
+
 def new_id(prefix: str) -> str:
-    return f"{prefix}_" + "".join(secrets.choice(_ALPHABET) for _ in range(24))
+    # One read of the OS's random source and 24 divisions, instead of 24 calls of secrets.choice (a hot path:
+    # every intent, event and delivery gets one).
+    number = int.from_bytes(os.urandom(_RANDOM_BYTES), "big")
+    digits = []
+    for _ in range(_LENGTH):
+        number, digit = divmod(number, 62)
+        digits.append(_ALPHABET[digit])
+    return f"{prefix}_" + "".join(digits)
 
 
 class PrefixedIdField(models.CharField):

@@ -101,7 +101,16 @@ if DATABASES["default"]["ENGINE"].endswith(".sqlite3"):
     )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
+
+def cache_config(config: dict) -> dict:
+    """The cache of CACHE_URL; Django's Redis backend is swapped for evpay.core.cache.RedisCache (the same, with
+    its Redis client built once instead of once per cache operation)."""
+    if config.get("BACKEND") == "django.core.cache.backends.redis.RedisCache":
+        config["BACKEND"] = "evpay.core.cache.RedisCache"
+    return config
+
+
+CACHES = {"default": cache_config(env.cache("CACHE_URL", default="locmemcache://"))}
 
 AUTH_USER_MODEL = "core.User"
 AUTH_PASSWORD_VALIDATORS = [

@@ -3,7 +3,7 @@
 from django.core.exceptions import ImproperlyConfigured
 
 from .base import *  # noqa: F403
-from .base import DEVELOPMENT_SECRET_KEY, LOGGING, env
+from .base import DEVELOPMENT_SECRET_KEY, LOGGING, cache_config, env
 
 # SECRET_KEY signs sessions and tokens and derives the keys that encrypt webhook secrets and CPMS credentials
 # (evpay/crypto.py): a key anyone can read in this repository protects nothing. Refused at start.
@@ -34,7 +34,7 @@ def _secret_key() -> str:
 SECRET_KEY = _secret_key()
 DEBUG = env.bool("DEBUG", default=False)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS")
-CACHES = {"default": env.cache("CACHE_URL", default="redis://127.0.0.1:6379/1")}
+CACHES = {"default": cache_config(env.cache("CACHE_URL", default="redis://127.0.0.1:6379/1"))}
 # Persistent connections: a new PostgreSQL connection per request cost more than the request itself
 # (bench/README.md). Each gunicorn worker keeps one, checked before reuse after an error or a restart of the
 # server. Behind PgBouncer in transaction mode (docker-compose.yml) they are connections to PgBouncer.
