@@ -20,6 +20,7 @@ from evpay.core.errors import (
     ValidationFailed,
 )
 from evpay.core.models import Operator
+from evpay.core.queries import PreparedQuery, row_insert
 from evpay.core.transitions import transition_allowed, transition_check
 from terminals.models import Terminal
 
@@ -72,8 +73,14 @@ class AmountExceedsRefundable(DomainError):
     status_code, code, title = 400, "amount_exceeds_refundable", "Amount exceeds refundable"
 
 
+_LOCKED_INTENT = PreparedQuery(lambda pk: PaymentIntent.objects.select_for_update().filter(pk=pk), "pk")
+
+
 def _lock(intent: PaymentIntent) -> PaymentIntent:
-    return PaymentIntent.objects.select_for_update().get(pk=intent.pk)
+    locked = _LOCKED_INTENT.first(pk=intent.pk)
+    if locked is None:
+        raise PaymentIntent.DoesNotExist(f"Payment intent {intent.pk} was deleted.")
+    return locked
 
 
 def _check_transition(intent: PaymentIntent, action: str) -> None:
@@ -191,16 +198,19 @@ def payment_intent_create(
 ) -> PaymentIntent:
     if terminal is not None and terminal.operator_id != operator.pk:
         raise ValidationFailed(f"No terminal {terminal.pk!r}.", errors={"terminal_id": ["Unknown terminal."]})
-    with transaction.atomic():
-        intent = PaymentIntent.objects.create(
-            operator=operator,
-            amount=amount,
-            currency=currency,
-            terminal=terminal,
-            description=description or "",
-            metadata=metadata or {},
-            processor=settings.PAYMENT_PROCESSOR,
-        )
+    intent = PaymentIntent(
+        operator=operator,
+        amount=amount,
+        currency=currency,
+        terminal=terminal,
+        description=description or "",
+        metadata=metadata or {},
+        processor=settings.PAYMENT_PROCESSOR,
+    )
+    # No savepoint: nothing in here raises on purpose, and a database error fails the whole request anyway (the
+    # API's create is one transaction, evpay.api.views). One plain INSERT: every create writes it.
+    with transaction.atomic(savepoint=False):
+        row_insert(intent)
         payment_intent_event_emit(intent=intent, type="payment_intent.created")
     return intent
 

@@ -6,6 +6,7 @@ from rest_framework.response import Response
 from evpay.api.schema import ProblemSerializer
 from evpay.api.views import OperatorScopedViewSet
 from evpay.core.errors import NotFound
+from evpay.core.queries import PreparedQuery
 
 from . import services
 from .filters import PaymentIntentFilterSet, RefundFilterSet
@@ -28,6 +29,9 @@ class PaymentIntentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Ope
     filterset_class = PaymentIntentFilterSet
     scope_resource = "payments"
     single_commit_actions = frozenset({"create"})
+    object_query = PreparedQuery(
+        lambda operator, pk: PaymentIntent.objects.filter(operator_id=operator, pk=pk), "operator", "pk"
+    )
 
     def page_context(self, objects) -> dict:
         return {"intent_uses": intent_uses(intent_ids=[i.pk for i in objects])}

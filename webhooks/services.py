@@ -28,6 +28,7 @@ from django.utils import timezone
 from evpay.core.errors import InvalidState
 from evpay.core.models import Operator
 from evpay.core.pruning import prune_in_batches
+from evpay.core.queries import db_values
 from evpay.core.transitions import transition_check
 
 from . import metrics, transport
@@ -99,10 +100,6 @@ def event_emit(*, operator: Operator | str, type: str, data_object: dict, extra_
     return event
 
 
-def _db_values(instance, fields) -> list:
-    return [f.get_db_prep_save(f.pre_save(instance, True), connection) for f in fields]
-
-
 def _event_write_at_once(event: Event) -> None:
     """PostgreSQL: the event, its payload and one delivery per matching active subscription in one statement,
     one round trip whatever the number of subscriptions (the rows `_deliveries_create` makes; the tests compare
@@ -122,30 +119,30 @@ def _event_write_at_once(event: Event) -> None:
     quote, columns = connection.ops.quote_name, ", ".join
     sql = f"""
         WITH event AS (
-            INSERT INTO {quote(Event._meta.db_table)} ({columns(f.column for f in event_fields)})
+            INSERT INTO {quote(Event._meta.db_table)} ({columns(quote(f.column) for f in event_fields)})
             VALUES ({columns("%s" for _ in event_fields)})
         ), subscription AS (
             SELECT id FROM {quote(WebhookSubscription._meta.db_table)}
             WHERE operator_id = %s AND is_active AND (event_types @> %s::jsonb OR event_types @> %s::jsonb)
         ), payload AS (
-            INSERT INTO {quote(WebhookPayload._meta.db_table)} ({columns(f.column for f in payload_fields)})
+            INSERT INTO {quote(WebhookPayload._meta.db_table)} ({columns(quote(f.column) for f in payload_fields)})
             SELECT {columns("%s" for _ in payload_fields)} WHERE EXISTS (SELECT 1 FROM subscription)
             RETURNING id
         )
         INSERT INTO {quote(WebhookDelivery._meta.db_table)}
-            (id, subscription_id, payload_id, {columns(f.column for f in delivery_fields)})
+            (id, subscription_id, payload_id, {columns(quote(f.column) for f in delivery_fields)})
         SELECT 'whd_' || substr(replace(gen_random_uuid()::text, '-', ''), 1, 24), subscription.id, payload.id,
                {columns("%s" for _ in delivery_fields)}
         FROM subscription, payload
         RETURNING id
     """
     params = [
-        *_db_values(event, event_fields),
+        *db_values(event, event_fields),
         event.operator_id,
         json.dumps(event.type),  # a JSON string: `@>` matches it as an element of the array
         json.dumps(ALL_EVENT_TYPES),
-        *_db_values(payload, payload_fields),
-        *_db_values(delivery, delivery_fields),
+        *db_values(payload, payload_fields),
+        *db_values(delivery, delivery_fields),
     ]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)

@@ -1,0 +1,106 @@
+"""Querysets compiled once, for the reads every request makes (a payment intent by id, ...).
+
+Django compiles a queryset into SQL each time it runs it; for a single-row read of a wide model that costs
+several times the query itself. A `PreparedQuery` compiles its queryset once per database connection, with
+placeholders for the values that change, and afterwards only sends that SQL with the new values, turning rows
+into instances as the ORM does (its converters, `Model.from_db`). Plain single-model querysets only: no
+`select_related`, annotations or `values()`.
+"""
+
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
+
+from django.db import connections
+from django.db.models import Model, QuerySet
+from django.db.transaction import TransactionManagementError
+
+M = TypeVar("M", bound=Model)
+
+
+class PreparedQuery(Generic[M]):
+    """`PreparedQuery(lambda op, pk: Intent.objects.filter(operator_id=op, pk=pk), "op", "pk")`, then
+    `.first(op=..., pk=...)`: the instance or None. `build` is called once per connection, with placeholders."""
+
+    def __init__(self, build: Callable[..., QuerySet[M]], *names: str, using: str = "default"):
+        self.build, self.names, self.using = build, names, using
+        self._compiled: dict[int, tuple] = {}
+
+    def _compile(self, connection) -> tuple:
+        placeholders = {name: f"\x1fprepared:{name}\x1f" for name in self.names}
+        queryset = self.build(*placeholders.values())
+        if queryset.query.select_related or queryset.query.annotations or queryset._fields is not None:
+            raise ValueError("PreparedQuery takes plain single-model querysets only.")
+        compiler = queryset.query.get_compiler(connection=connection)
+        sql, params = compiler.as_sql()
+        positions = {name: [i for i, p in enumerate(params) if p == value] for name, value in placeholders.items()}
+        if any(len(found) != 1 for found in positions.values()):
+            raise ValueError(f"PreparedQuery: each placeholder must be one parameter of the SQL ({positions}).")
+        klass_info = compiler.klass_info
+        start, end = klass_info["select_fields"][0], klass_info["select_fields"][-1] + 1
+        fields = [column[0] for column in compiler.select[0 : compiler.col_count]]
+        init_list = [column[0].target.attname for column in compiler.select[start:end]]
+        compiled = (
+            queryset.query.select_for_update,
+            sql,
+            list(params),
+            [(name, found[0]) for name, found in positions.items()],
+            compiler,
+            compiler.get_converters(fields),
+            klass_info["model"],
+            init_list,
+            (start, end),
+        )
+        self._compiled[id(connection)] = compiled
+        return compiled
+
+    def first(self, **values: Any) -> M | None:
+        connection = connections[self.using]
+        compiled = self._compiled.get(id(connection)) or self._compile(connection)
+        for_update, sql, params, positions, compiler, converters, model, init_list, (start, end) = compiled
+        if for_update and connection.get_autocommit():  # what the ORM checks each time it compiles
+            raise TransactionManagementError("select_for_update cannot be used outside of a transaction.")
+        params = list(params)
+        for name, index in positions:
+            params[index] = values[name]
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            row = cursor.fetchone()
+        if row is None:
+            return None
+        if converters:
+            row = next(iter(compiler.apply_converters([row], converters)))
+        return model.from_db(self.using, init_list, row[start:end])
+
+
+def db_values(instance: Model, fields) -> list:
+    """What the ORM would send for `fields` of a new `instance` (defaults and auto_now filled in, values
+    adapted for the database)."""
+    from django.db import connection
+
+    return [f.get_db_prep_save(f.pre_save(instance, True), connection) for f in fields]
+
+
+_INSERT_SQL: dict[type[Model], str] = {}
+
+
+def row_insert(instance: Model) -> None:
+    """INSERT a new `instance` as `save(force_insert=True)` would, in one statement whose SQL is built once per
+    model: for the rows every request writes, where the ORM's save machinery cost more than the statement. Sends
+    no pre_save/post_save signal; the model must have no database-generated primary key."""
+    from django.db import connection
+
+    model = type(instance)
+    fields = model._meta.concrete_fields
+    sql = _INSERT_SQL.get(model)
+    if sql is None:
+        if model._meta.pk.db_returning:
+            raise ValueError(f"row_insert: {model.__name__}'s primary key is made by the database.")
+        quote = connection.ops.quote_name
+        sql = _INSERT_SQL[model] = (
+            f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "
+            f"VALUES ({', '.join(['%s'] * len(fields))})"
+        )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, db_values(instance, fields))
+    instance._state.adding = False
+    instance._state.db = connection.alias

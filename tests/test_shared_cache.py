@@ -1,0 +1,110 @@
+"""API keys from the shared cache (Redis): cached after the first request, and never served after a change."""
+
+import os
+import uuid
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext, override_settings
+from rest_framework.test import APIClient
+
+from evpay.core import cache as shared
+from evpay.core.models import ApiKey, Operator
+from evpay.core.selectors import API_KEYS, api_key_for_prefix
+from evpay.core.services import api_key_create, api_key_revoke
+from tests.base import assert_problem
+
+URL = "/v1/payment-intents"
+REDIS = os.environ.get("TEST_CACHE_REDIS", "redis://127.0.0.1:6379/13")
+
+
+def _redis_cache(location: str = REDIS) -> dict:
+    # A prefix of its own: parallel test runs on one Redis never see each other's entries.
+    return {"default": {"BACKEND": "evpay.core.cache.RedisCache", "LOCATION": location, "KEY_PREFIX": uuid.uuid4().hex}}
+
+
+@pytest.fixture
+def redis_cache():
+    with override_settings(CACHES=_redis_cache()):
+        yield
+
+
+def _key_queries(client) -> int:
+    with CaptureQueriesContext(connection) as captured:
+        assert client.get(URL).status_code == 200
+    return sum('"core_apikey"' in q["sql"] for q in captured.captured_queries)
+
+
+@pytest.mark.django_db
+class TestApiKeysInTheSharedCache:
+    def test_the_key_is_read_from_the_database_once(self, redis_cache, client):
+        assert _key_queries(client) == 2  # the lookup, and last_used_at written (at most once a minute)
+        assert _key_queries(client) == 0
+        assert _key_queries(client) == 0
+
+    def test_revocation_acts_on_the_next_request(self, redis_cache, client, operator):
+        assert client.get(URL).status_code == 200
+        assert _key_queries(client) == 0  # cached
+        api_key_revoke(api_key=ApiKey.objects.get(operator=operator))
+        assert_problem(client.get(URL), 401, "authentication_failed")
+        assert_problem(client.get(URL), 401, "authentication_failed")
+
+    def test_a_deleted_key_is_refused_on_the_next_request(self, redis_cache, client, operator):
+        assert client.get(URL).status_code == 200
+        ApiKey.objects.get(operator=operator).delete()
+        assert_problem(client.get(URL), 401, "authentication_failed")
+
+    def test_a_deleted_operator_takes_its_cached_keys_along(self, redis_cache, operator):
+        other = Operator.objects.create(name="Short-lived")
+        _, raw = api_key_create(operator=other, scopes=["*"])
+        client = APIClient()
+        client.credentials(HTTP_X_API_KEY=raw)
+        assert client.get(URL).status_code == 200
+        other.delete()
+        assert_problem(client.get(URL), 401, "authentication_failed")
+
+    def test_an_operator_change_reaches_the_cached_key(self, redis_cache, client, operator):
+        prefix = client.raw_key.split("_")[1]
+        assert client.get(URL).status_code == 200
+        assert api_key_for_prefix(prefix=prefix).operator.name == operator.name
+        operator.name = "Renamed operator"
+        operator.save()
+        assert api_key_for_prefix(prefix=prefix).operator.name == "Renamed operator"
+
+    def test_a_reader_that_loaded_the_old_row_cannot_cache_it_over_the_change(self, redis_cache, client, operator):
+        """The race the tombstone is for: a request loads the key, the key is revoked and the change commits, and
+        only then does the request put what it loaded into the cache."""
+        prefix = client.raw_key.split("_")[1]
+        key = ApiKey.objects.get(operator=operator)
+
+        def load_then_revoke():
+            loaded = ApiKey.objects.select_related("operator").get(pk=key.pk)
+            api_key_revoke(api_key=key)
+            return loaded
+
+        stale = API_KEYS.get(prefix, load_then_revoke)
+        assert stale.revoked_at is None  # what that request saw
+        assert api_key_for_prefix(prefix=prefix).revoked_at is not None  # what every later one sees
+        assert_problem(client.get(URL), 401, "authentication_failed")
+
+    def test_a_cache_that_is_down_is_skipped_by_readers(self, client, operator):
+        with override_settings(CACHES=_redis_cache("redis://127.0.0.1:1/0")):
+            before = shared.SHARED_CACHE_ERRORS.labels(namespace=API_KEYS.namespace, operation="read")._value.get()
+            assert client.get(URL).status_code == 200
+            assert (
+                shared.SHARED_CACHE_ERRORS.labels(namespace=API_KEYS.namespace, operation="read")._value.get() > before
+            )
+
+    def test_a_change_the_cache_cannot_hear_of_is_not_made(self, client, operator):
+        """A revocation that could not tombstone the cached key would leave it working: it is refused instead."""
+        key = ApiKey.objects.get(operator=operator)
+        with override_settings(CACHES=_redis_cache("redis://127.0.0.1:1/0")):
+            with pytest.raises(shared.CacheUnavailable):
+                api_key_revoke(api_key=key)
+        key.refresh_from_db()
+        assert key.revoked_at is None
+
+    def test_without_a_shared_cache_nothing_is_cached(self, client):
+        # locmem (make run, most tests) is per process: another process's change could not reach it.
+        assert _key_queries(client) >= 1
+        assert _key_queries(client) == 1
