@@ -110,7 +110,10 @@ def evpay_requests(mode: str, count: int):
     if mode in ("authorize", "capture"):
         status = "requires_authorization" if mode == "authorize" else "authorized"
         ids = iter(
-            PaymentIntent.objects.filter(operator=operator, status=status, processing_action=None)
+            # the seeded intents (pi_bench...), not those of the seeded charge sessions
+            PaymentIntent.objects.filter(
+                operator=operator, status=status, processing_action=None, pk__startswith="pi_bench"
+            )
             .order_by("-pk")
             .values_list("pk", flat=True)[:needed]
         )

@@ -123,7 +123,8 @@ def _apply(intent: PaymentIntent, action: str, **fields: Any) -> PaymentIntent:
     intent.processing_started_at = None
     for name, value in fields.items():
         setattr(intent, name, value)
-    intent.save()
+    # Only what the transition changes (the row is locked: nothing else can have changed meanwhile).
+    intent.save(update_fields=["status", "processing_action", "processing_started_at", "updated_at", *fields])
     payment_intent_event_emit(intent=intent, type=_ACTION_EVENTS[action])
     metrics.intent_transition_recorded(intent=intent, action=action)
     return intent

@@ -7,8 +7,9 @@ releases the key so the client may retry. Two ways to keep the key, same rules:
 - Deferred (`single_commit_actions` of a view, PostgreSQL): the whole request is one transaction. The key is
   guarded by a transaction-level advisory lock (a second request with it while the first runs gets 409 at
   once, without waiting), and inserted with the response just before the one commit of the request.
-- Claimed: for requests that call out (processor, CPMS) between their writes, the key is inserted in its own
-  short transaction before the view runs (under the same advisory lock) and the response stored afterwards.
+- Claimed: for requests that call out (processor, CPMS) between their writes, the key is inserted before the
+  view runs by one statement that commits at once (`INSERT ... ON CONFLICT DO NOTHING`: a repeat finds the row
+  and gets 409 while it is in progress), and the response stored afterwards.
 """
 
 import hashlib
@@ -17,7 +18,7 @@ from datetime import timedelta
 
 import orjson
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import connection
 from django.utils import timezone
 from rest_framework.response import Response
 
@@ -93,6 +94,26 @@ def _record_find(operator, key: str) -> IdempotencyKey | None:
     return record
 
 
+_CLAIM_SQL = (
+    f"INSERT INTO {IdempotencyKey._meta.db_table} (operator_id, key, fingerprint, created_at) "
+    "VALUES (%s, %s, %s, %s) ON CONFLICT (operator_id, key) DO NOTHING RETURNING id"
+)
+
+
+def _record_claim(operator, key: str, fingerprint: str, now) -> IdempotencyKey | None:
+    """Insert the key, in progress, in one statement that commits at once; None if the key exists (then read it).
+    A holder's row is committed before its request runs, so a repeat conflicts with it at once; it waits only
+    for a one-statement claim, or for the commit of a request that keeps its key deferred."""
+    with connection.cursor() as cursor:
+        cursor.execute(_CLAIM_SQL, [operator.pk, key, fingerprint, now])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    record = IdempotencyKey(id=row[0], operator=operator, key=key, fingerprint=fingerprint, created_at=now)
+    record._state.adding = False
+    return record
+
+
 def _in_use() -> IdempotencyKeyInUse:
     return IdempotencyKeyInUse(
         "A request with this Idempotency-Key is still being processed; retry later.", headers={"Retry-After": "1"}
@@ -121,17 +142,11 @@ def idempotency_begin(request, *, deferred: bool = False) -> IdempotencyKey | No
         if record is None:
             return IdempotencyKey(operator=operator, key=key, fingerprint=fingerprint, created_at=now)
     while record is None:
-        try:
-            with transaction.atomic():
-                if not _lock_key(operator.pk, key):
-                    raise _in_use()
-                return IdempotencyKey.objects.create(
-                    operator=operator, key=key, fingerprint=fingerprint, created_at=now
-                )
-        except IntegrityError:
-            pass
+        claimed = _record_claim(operator, key, fingerprint, now)
+        if claimed is not None:
+            return claimed
         # None when the holder released the key (a 5xx) or it was pruned since the insert failed: claim it again.
-        record = IdempotencyKey.objects.filter(operator=operator, key=key).first()
+        record = _record_find(operator, key)
     if record.fingerprint != fingerprint:
         raise IdempotencyKeyReused(
             "This Idempotency-Key was used with another request body or path.",
