@@ -5,6 +5,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -26,6 +27,18 @@ def _fresh_cache():
     from django.core.cache import cache
 
     cache.clear()
+
+
+@pytest.fixture
+def shared_cache():
+    """Redis as the cache, as in production (the suite's default, locmem, is per process: nothing is cached in
+    it that another process could change). A key prefix of its own, so that parallel runs never meet."""
+    from django.test.utils import override_settings
+
+    location = os.environ.get("TEST_CACHE_REDIS", "redis://127.0.0.1:6379/13")
+    config = {"BACKEND": "evpay.core.cache.RedisCache", "LOCATION": location, "KEY_PREFIX": uuid.uuid4().hex}
+    with override_settings(CACHES={"default": config}):
+        yield
 
 
 @pytest.fixture

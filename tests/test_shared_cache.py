@@ -24,9 +24,8 @@ def _redis_cache(location: str = REDIS) -> dict:
 
 
 @pytest.fixture
-def redis_cache():
-    with override_settings(CACHES=_redis_cache()):
-        yield
+def redis_cache(shared_cache):
+    return None
 
 
 def _key_queries(client) -> int:
