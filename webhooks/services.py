@@ -119,18 +119,18 @@ def _event_write_at_once(event: Event) -> None:
     quote, columns = connection.ops.quote_name, ", ".join
     sql = f"""
         WITH event AS (
-            INSERT INTO {quote(Event._meta.db_table)} ({columns(quote(f.column) for f in event_fields)})
+            INSERT INTO {quote(Event._meta.db_table)} ({columns(quote(str(f.column)) for f in event_fields)})
             VALUES ({columns("%s" for _ in event_fields)})
         ), subscription AS (
             SELECT id FROM {quote(WebhookSubscription._meta.db_table)}
             WHERE operator_id = %s AND is_active AND (event_types @> %s::jsonb OR event_types @> %s::jsonb)
         ), payload AS (
-            INSERT INTO {quote(WebhookPayload._meta.db_table)} ({columns(quote(f.column) for f in payload_fields)})
+            INSERT INTO {quote(WebhookPayload._meta.db_table)} ({columns(quote(str(f.column)) for f in payload_fields)})
             SELECT {columns("%s" for _ in payload_fields)} WHERE EXISTS (SELECT 1 FROM subscription)
             RETURNING id
         )
         INSERT INTO {quote(WebhookDelivery._meta.db_table)}
-            (id, subscription_id, payload_id, {columns(quote(f.column) for f in delivery_fields)})
+            (id, subscription_id, payload_id, {columns(quote(str(f.column)) for f in delivery_fields)})
         SELECT 'whd_' || substr(replace(gen_random_uuid()::text, '-', ''), 1, 24), subscription.id, payload.id,
                {columns("%s" for _ in delivery_fields)}
         FROM subscription, payload

@@ -6,6 +6,7 @@ from rest_framework import mixins, viewsets
 from rest_framework.views import APIView
 
 from evpay.api.idempotency import idempotency_begin, idempotency_finish
+from evpay.core.queries import PreparedQuery
 
 
 class EvpayAPIMixin:
@@ -71,7 +72,7 @@ class OperatorScopedViewSet(EvpayAPIMixin, viewsets.GenericViewSet):
     lookup_value_regex = r"[^/\x00]+"
     #: For viewsets whose detail actions are hot paths: the object by operator and id, compiled once
     #: (`evpay.core.queries.PreparedQuery` with placeholders "operator" and "pk"). The same rows as get_queryset.
-    object_query = None
+    object_query: PreparedQuery | None = None
 
     def get_queryset(self):
         queryset = super().get_queryset()

@@ -28,7 +28,7 @@ class PreparedQuery(Generic[M]):
     def _compile(self, connection) -> tuple:
         placeholders = {name: f"\x1fprepared:{name}\x1f" for name in self.names}
         queryset = self.build(*placeholders.values())
-        if queryset.query.select_related or queryset.query.annotations or queryset._fields is not None:
+        if queryset.query.select_related or queryset.query.annotations or getattr(queryset, "_fields", None):
             raise ValueError("PreparedQuery takes plain single-model querysets only.")
         compiler = queryset.query.get_compiler(connection=connection)
         sql, params = compiler.as_sql()
@@ -97,7 +97,7 @@ def row_insert(instance: Model) -> None:
             raise ValueError(f"row_insert: {model.__name__}'s primary key is made by the database.")
         quote = connection.ops.quote_name
         sql = _INSERT_SQL[model] = (
-            f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "
+            f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(quote(str(f.column)) for f in fields)}) "
             f"VALUES ({', '.join(['%s'] * len(fields))})"
         )
     with connection.cursor() as cursor:
