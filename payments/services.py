@@ -20,7 +20,7 @@ from evpay.core.errors import (
     ValidationFailed,
 )
 from evpay.core.models import Operator
-from evpay.core.queries import PreparedQuery, row_insert
+from evpay.core.queries import PreparedQuery, row_insert, row_update
 from evpay.core.transitions import transition_allowed, transition_check
 from terminals.models import Terminal
 
@@ -124,7 +124,7 @@ def _apply(intent: PaymentIntent, action: str, **fields: Any) -> PaymentIntent:
     for name, value in fields.items():
         setattr(intent, name, value)
     # Only what the transition changes (the row is locked: nothing else can have changed meanwhile).
-    intent.save(update_fields=["status", "processing_action", "processing_started_at", "updated_at", *fields])
+    row_update(intent, ["status", "processing_action", "processing_started_at", "updated_at", *fields])
     payment_intent_event_emit(intent=intent, type=_ACTION_EVENTS[action])
     metrics.intent_transition_recorded(intent=intent, action=action)
     return intent
@@ -140,9 +140,7 @@ def _claim(intent: PaymentIntent, action: str, check: Check | None = None) -> Pa
         intent.processing_action = action
         intent.processing_started_at = timezone.now()
         # Bookkeeping, not a change the client sees: updated_at stays as it is.
-        PaymentIntent.objects.filter(pk=intent.pk).update(
-            processing_action=action, processing_started_at=intent.processing_started_at
-        )
+        row_update(intent, ["processing_action", "processing_started_at"])
     return intent
 
 

@@ -58,3 +58,39 @@ def test_only_plain_querysets():
         PreparedQuery(lambda pk: PaymentIntent.objects.select_related("operator").filter(pk=pk), "pk")._compile(
             connection
         )
+
+
+@pytest.mark.django_db
+def test_row_insert_writes_what_save_writes(operator):
+    from evpay.core.queries import row_insert
+
+    plain = PaymentIntent(operator=operator, amount=700, currency="EUR", metadata={"k": [1, 2]}, description="d")
+    row_insert(plain)
+    assert not plain._state.adding
+    orm = PaymentIntent(operator=operator, amount=700, currency="EUR", metadata={"k": [1, 2]}, description="d")
+    orm.save(force_insert=True)
+    differ = {"id", "created_at", "updated_at"}  # a new id, and the time each was made
+    stored, saved = _fields(PaymentIntent.objects.get(pk=plain.pk)), _fields(PaymentIntent.objects.get(pk=orm.pk))
+    assert {k: v for k, v in stored.items() if k not in differ} == {k: v for k, v in saved.items() if k not in differ}
+    assert stored["updated_at"] is not None and stored["created_at"] is not None
+
+
+@pytest.mark.django_db
+def test_row_update_sets_only_the_fields_named(operator):
+    from django.core.exceptions import ObjectDoesNotExist
+
+    from evpay.core.queries import row_update
+
+    intent = payment_intent_create(operator=operator, amount=700, currency="EUR")
+    before = PaymentIntent.objects.get(pk=intent.pk)
+    intent.description, intent.amount = "changed", 1  # amount is not named: not written
+    row_update(intent, ["description", "updated_at"])
+    after = PaymentIntent.objects.get(pk=intent.pk)
+    assert (after.description, after.amount) == ("changed", 700)
+    assert after.updated_at > before.updated_at  # auto_now, when named
+    row_update(intent, ["description"])
+    assert PaymentIntent.objects.get(pk=intent.pk).updated_at == after.updated_at  # not named: unchanged
+    with pytest.raises(ValueError):
+        row_update(intent, ["no_such_field"])
+    with pytest.raises(ObjectDoesNotExist):
+        row_update(PaymentIntent(id="pi_missing", operator=operator, amount=1, currency="EUR"), ["description"])

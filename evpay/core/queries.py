@@ -10,6 +10,7 @@ into instances as the ORM does (its converters, `Model.from_db`). Plain single-m
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
+from django.core.exceptions import ObjectDoesNotExist
 from django.db import connections
 from django.db.models import Model, QuerySet
 from django.db.transaction import TransactionManagementError
@@ -104,3 +105,35 @@ def row_insert(instance: Model) -> None:
         cursor.execute(sql, db_values(instance, fields))
     instance._state.adding = False
     instance._state.db = connection.alias
+
+
+_UPDATE_SQL: dict[tuple[type[Model], tuple[str, ...]], tuple[list, str]] = {}
+
+
+def row_update(instance: Model, field_names: list[str]) -> None:
+    """UPDATE `field_names` of a saved `instance` (an auto_now field among them gets the current time), as
+    `save(update_fields=...)` would, in one statement whose SQL is built once per model and fields. Sends no
+    pre_save/post_save signal. For the rows that every request changes, locked by the caller."""
+    from django.db import connection
+
+    model = type(instance)
+    key = (model, tuple(field_names))
+    compiled = _UPDATE_SQL.get(key)
+    if compiled is None:
+        quote = connection.ops.quote_name
+        columns = {f.name: f for f in model._meta.concrete_fields if not f.primary_key}
+        unknown = [name for name in field_names if name not in columns]
+        if unknown:
+            raise ValueError(f"row_update: {unknown} are not columns of {model.__name__} it can set.")
+        fields = [columns[name] for name in dict.fromkeys(field_names)]
+        sql = (
+            f"UPDATE {quote(model._meta.db_table)} SET {', '.join(f'{quote(str(f.column))} = %s' for f in fields)} "
+            f"WHERE {quote(str(model._meta.pk.column))} = %s"
+        )
+        compiled = _UPDATE_SQL[key] = (fields, sql)
+    fields, sql = compiled
+    values = [f.get_db_prep_save(f.pre_save(instance, False), connection) for f in fields]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*values, instance.pk])
+        if cursor.rowcount != 1:
+            raise ObjectDoesNotExist(f"row_update: no {model.__name__} {instance.pk!r}.")
