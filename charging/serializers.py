@@ -1,5 +1,7 @@
+from datetime import UTC
 from decimal import Decimal
 
+from django.conf import settings
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -7,7 +9,7 @@ from evpay.api.fields import AmountField, CurrencyField, MetadataField, RequestT
 from evpay.core import money
 
 from .costs import price_incl_vat
-from .models import ChargeSession, StopReason, Tariff
+from .models import ChargeSession, ChargeSessionStatus, StopReason, Tariff
 
 
 def decimal_string(value: Decimal | None) -> str | None:
@@ -148,6 +150,11 @@ class ChargeSessionSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = fields
 
+    def to_representation(self, instance):
+        # Every session request, list page and event payload: the output of the declared fields without building
+        # them per instance (the schema is still built from them; tests/test_charging_sessions.py compares both).
+        return charge_session_data(instance)
+
     def get_object(self, obj) -> str:
         return "charge_session"
 
@@ -175,6 +182,75 @@ class ChargeSessionSerializer(serializers.ModelSerializer):
             "vat": obj.cost_vat,
             "total": obj.cost_total,
         }
+
+
+_DATETIME_FORMAT = settings.REST_FRAMEWORK["DATETIME_FORMAT"]
+_STATUSES = {str(value): value for value in ChargeSessionStatus.values}
+_STOP_REASONS = {str(value): value for value in StopReason.values}
+
+
+def _datetime(value):
+    return None if value is None else value.astimezone(UTC).strftime(_DATETIME_FORMAT)
+
+
+def _text(value):
+    return None if value is None else str(value)
+
+
+def _choice(value, choices: dict):
+    """What a ChoiceField shows: the choice for its string, anything else unchanged."""
+    return value if value in ("", None) else choices.get(str(value), value)
+
+
+def _amount_refunded(session: ChargeSession) -> int:
+    # Read with the session (`charge_session_for_update`), or from its payment intent.
+    known = session.__dict__.get("intent_amount_refunded")
+    return int(known if known is not None else session.payment_intent.amount_refunded)
+
+
+def charge_session_data(session: ChargeSession) -> dict:
+    """A charge session as the API shows it (ChargeSessionSerializer's fields)."""
+    s = session
+    return {
+        "id": s.id,
+        "object": "charge_session",
+        "status": _choice(s.status, _STATUSES),
+        "terminal_id": _text(s.terminal_id),
+        "station_id": _text(s.station_id),
+        "connector_id": _text(s.connector_id),
+        "mapping_id": _text(s.mapping_id),
+        "payment_intent_id": _text(s.payment_intent_id),
+        "currency": _text(s.currency),
+        "preauth_amount": None if s.preauth_amount is None else int(s.preauth_amount),
+        "tariff": {
+            "price_per_kwh": decimal_string(s.price_per_kwh),
+            "price_per_minute": decimal_string(s.price_per_minute),
+            "session_fee": decimal_string(s.session_fee),
+            "vat_rate_percent": decimal_string(s.vat_rate_percent),
+        },
+        "energy_wh": None if s.energy_wh is None else int(s.energy_wh),
+        "duration_seconds": None if s.duration_seconds is None else int(s.duration_seconds),
+        # A measurement, not money: a JSON number (events store the same JSON).
+        "power_kw": None if s.power_kw is None else float(s.power_kw),
+        "last_progress_at": _datetime(s.last_progress_at),
+        "cost": {
+            "energy": s.cost_energy,
+            "time": s.cost_time,
+            "session_fee": s.cost_session_fee,
+            "subtotal": s.cost_subtotal,
+            "vat": s.cost_vat,
+            "total": s.cost_total,
+        },
+        "amount_captured": None if s.amount_captured is None else int(s.amount_captured),
+        "amount_refunded": _amount_refunded(s),
+        "stop_reason": _choice(s.stop_reason, _STOP_REASONS),
+        "cpms_session_id": _text(s.cpms_session_id),
+        "started_at": _datetime(s.started_at),
+        "completed_at": _datetime(s.completed_at),
+        "created_at": _datetime(s.created_at),
+        "updated_at": _datetime(s.updated_at),
+        "metadata": s.metadata,
+    }
 
 
 class ChargeSessionStartSerializer(serializers.Serializer):

@@ -6,13 +6,14 @@ and the payment processor (capture/void) are only called outside any transaction
 Celery tasks enqueued on commit; the payment is settled after the session's transaction has committed.
 """
 
+import functools
 import logging
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -170,6 +171,28 @@ def tariff_applicable(mapping: StationMapping) -> Tariff:
 
 
 # --- charge sessions: helpers ---------------------------------------------------------------------------
+
+
+def charge_session_for_update(*, operator_id: str, session_id: str) -> ChargeSession | None:
+    """The operator's session read with its row lock (the session's row only), for the transaction open that
+    then changes it; with the refunded amount of its payment intent, which its representation shows. PostgreSQL.
+    One statement written once from the models: the lookup of every reading, where compiling an ORM query each
+    time cost more CPU than the round trip."""
+    found = list(ChargeSession.objects.raw(_for_update_sql(), [operator_id, session_id]))
+    return found[0] if found else None
+
+
+@functools.cache
+def _for_update_sql() -> str:
+    quote = connection.ops.quote_name
+    table, intents = quote(ChargeSession._meta.db_table), quote(PaymentIntent._meta.db_table)
+    columns = {f.name: f"{table}.{quote(str(f.column))}" for f in ChargeSession._meta.concrete_fields}
+    intent = {f.name: f"{intents}.{quote(str(f.column))}" for f in PaymentIntent._meta.concrete_fields}
+    return (
+        f"SELECT {', '.join(columns.values())}, {intent['amount_refunded']} AS intent_amount_refunded "
+        f"FROM {table} JOIN {intents} ON {intent['id']} = {columns['payment_intent']} "
+        f"WHERE {columns['operator']} = %s AND {columns['id']} = %s FOR UPDATE OF {table}"
+    )
 
 
 def _lock(session: ChargeSession) -> ChargeSession:
@@ -483,6 +506,25 @@ def charge_session_stop_command_send(*, session: ChargeSession) -> CommandResult
 # --- progress -----------------------------------------------------------------------------------------
 
 
+# What a reading may change (only what it changed is written).
+_PROGRESS_FIELDS = (
+    "status",
+    "started_at",
+    "energy_wh",
+    "last_progress_at",
+    "cpms_session_id",
+    "power_kw",
+    "duration_seconds",
+    "cost_energy",
+    "cost_time",
+    "cost_session_fee",
+    "cost_subtotal",
+    "cost_vat",
+    "cost_total",
+    "stop_reason",
+)
+
+
 def charge_session_record_progress(
     *,
     session: ChargeSession,
@@ -490,14 +532,22 @@ def charge_session_record_progress(
     measured_at: datetime,
     power_kw: Decimal | None = None,
     cpms_session_id: str | None = None,
+    locked: bool = False,
 ) -> ChargeSession:
     """A cumulative reading. Older than the last one: ignored (returned unchanged). Less energy with a newer
     time: 400 `energy_decreased`. The first reading of a pending session starts it; reaching the cost cap
     moves it to `stopping` and sends the stop command. `cpms_session_id` (a CPMS's own report) is kept with the
-    reading, so the stop it may trigger names the CPMS's session."""
+    reading, so the stop it may trigger names the CPMS's session. `locked`: the caller read `session` with its
+    row lock (`charge_session_for_update`) in the transaction open (the API request is one), so it is not read
+    again."""
     not_in_future(measured_at, field="measured_at")
-    with transaction.atomic():
-        session = _lock(session)
+    if locked and not connection.in_atomic_block:
+        raise RuntimeError("charge_session_record_progress(locked=True) outside the transaction of the lock")
+    # Locked by the API's request transaction: no savepoint, as a refusal below has written nothing and the
+    # request's transaction ends with it.
+    with transaction.atomic(savepoint=not locked):
+        if not locked:
+            session = _lock(session)
         _check_transition(session, "record_progress")
         if session.last_progress_at is not None and measured_at <= session.last_progress_at:
             return session
@@ -507,6 +557,7 @@ def charge_session_record_progress(
                 "cumulative.",
                 errors={"energy_wh": [f"At least {session.energy_wh}."]},
             )
+        before = {name: getattr(session, name) for name in _PROGRESS_FIELDS}
         events = []
         if _can(session, "begin"):
             _begin(session, max(measured_at, session.created_at))  # billed time never precedes the tap
@@ -524,7 +575,8 @@ def charge_session_record_progress(
             session.stop_reason = StopReason.COST_CAP_REACHED
             events.append("charge.cost_cap_reached")
             _enqueue_stop(session)
-        session.save()
+        changed = [name for name in _PROGRESS_FIELDS if getattr(session, name) != before[name]]
+        session.save(update_fields=[*changed, "updated_at"])
         for event_type in events:
             charge_session_event_emit(session=session, type=event_type)
     return session

@@ -1,3 +1,4 @@
+from django.http import Http404
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status
 from rest_framework.decorators import action
@@ -45,6 +46,19 @@ class ChargeSessionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Ope
     serializer_class = ChargeSessionSerializer
     filterset_class = ChargeSessionFilterSet
     scope_resource = "charges"
+    # A reading calls nothing outside the database (a stop command it may trigger is sent after the commit).
+    single_commit_actions = frozenset({"progress"})
+
+    def get_object(self):
+        if self.action != "progress" or not self._single_commit:
+            return super().get_object()
+        # The request is one transaction: the lookup takes the row lock the service needs (one statement
+        # instead of a read and a locked read again). Addressed by its id alone, as every detail action.
+        session = services.charge_session_for_update(operator_id=self.operator.pk, session_id=self.kwargs["pk"])
+        if session is None:
+            raise Http404
+        self.check_object_permissions(self.request, session)
+        return session
 
     @extend_schema(
         request=ChargeSessionStartSerializer,
@@ -92,7 +106,7 @@ class ChargeSessionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Ope
     @action(detail=True, methods=["put"])
     def progress(self, request, pk=None):
         session, data = self.get_object(), self.validated_input(ChargeSessionProgressSerializer)
-        session = services.charge_session_record_progress(session=session, **data)
+        session = services.charge_session_record_progress(session=session, locked=self._single_commit, **data)
         return Response(ChargeSessionSerializer(session).data)
 
     @extend_schema(

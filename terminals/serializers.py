@@ -1,3 +1,6 @@
+from datetime import UTC
+
+from django.conf import settings
 from rest_framework import serializers
 
 from evpay.api.fields import MetadataField, RequestTimeField
@@ -80,6 +83,11 @@ class TerminalSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = fields
 
+    def to_representation(self, instance):
+        # Lists, status changes and their events: the output of the declared fields without building them per
+        # instance (the schema is still built from them; tests/test_terminals.py compares both).
+        return terminal_data(instance)
+
     def get_object(self, obj) -> str:
         return "terminal"
 
@@ -118,6 +126,10 @@ class TerminalHealthEventSerializer(serializers.ModelSerializer):
         model = TerminalHealthEvent
         fields = ["id", "object", "terminal_id", "type", "occurred_at", "code", "message", "metrics", "created_at"]
         read_only_fields = fields
+
+    def to_representation(self, instance):
+        # The hot path of every health event (see TerminalSerializer.to_representation).
+        return terminal_health_event_data(instance)
 
     def get_object(self, obj) -> str:
         return "terminal_health_event"
@@ -160,3 +172,91 @@ class TerminalStatsSerializer(serializers.Serializer):
     health_events_24h = serializers.DictField(
         child=serializers.IntegerField(), help_text="Health events that occurred in the last 24 hours, by type."
     )
+
+
+# --- representations without serializer fields (hot paths; each equals its serializer's declared fields) --------
+
+_DATETIME_FORMAT = settings.REST_FRAMEWORK["DATETIME_FORMAT"]
+_CAPABILITIES = {str(value): value for value in Capability.values}
+_STATUSES = {str(value): value for value in TerminalStatus.values}
+_EVENT_TYPES = {str(value): value for value in HealthEventType.values}
+_LOCATION_TEXT = ("address", "city", "postal_code", "country")
+_LOCATION_NUMBERS = ("latitude", "longitude")
+
+
+def _datetime(value):
+    return None if value is None else value.astimezone(UTC).strftime(_DATETIME_FORMAT)
+
+
+def _text(value):
+    return None if value is None else str(value)
+
+
+def _choice(value, choices: dict):
+    """What a ChoiceField shows: the choice for its string, anything else unchanged."""
+    return value if value in ("", None) else choices.get(str(value), value)
+
+
+def _location(location: dict) -> dict:
+    # A missing key is null, as LocationSerializer's defaults make it.
+    data = {name: _text(location.get(name)) for name in _LOCATION_TEXT}
+    for name in _LOCATION_NUMBERS:
+        value = location.get(name)
+        data[name] = None if value is None else float(value)
+    return data
+
+
+def terminal_data(terminal: Terminal) -> dict:
+    """A terminal as the API shows it (TerminalSerializer's fields)."""
+    t = terminal
+    location, capabilities, metadata = t.location, t.capabilities, t.metadata
+    return {
+        "id": t.id,
+        "object": "terminal",
+        "serial_number": _text(t.serial_number),
+        "vendor": _text(t.vendor),
+        "model": _text(t.model),
+        "firmware_version": _text(t.firmware_version),
+        "station_id": _text(t.station_id),
+        "location": None if location is None else _location(location),
+        "capabilities": None
+        if capabilities is None
+        else [None if c is None else _choice(c, _CAPABILITIES) for c in capabilities],
+        "status": _choice(t.status, _STATUSES),
+        "status_reason": _text(t.status_reason),
+        "last_seen_at": _datetime(t.last_seen_at),
+        "health": {
+            "last_event_type": _choice(t.health_last_event_type, _EVENT_TYPES),
+            "last_error_code": _text(t.health_last_error_code),
+            "signal_strength_dbm": None if t.health_signal_strength_dbm is None else int(t.health_signal_strength_dbm),
+            "temperature_c": None if t.health_temperature_c is None else float(t.health_temperature_c),
+            "errors_24h": None if t.health_errors_24h is None else int(t.health_errors_24h),
+        },
+        "metadata": None if metadata is None else {str(k): v for k, v in metadata.items()},
+        "created_at": _datetime(t.created_at),
+        "updated_at": _datetime(t.updated_at),
+    }
+
+
+def _metrics(metrics: dict) -> dict:
+    signal, temperature, uptime = (metrics.get(k) for k in ("signal_strength_dbm", "temperature_c", "uptime_s"))
+    return {
+        "signal_strength_dbm": None if signal is None else int(signal),
+        "temperature_c": None if temperature is None else float(temperature),
+        "uptime_s": None if uptime is None else int(uptime),
+    }
+
+
+def terminal_health_event_data(event: TerminalHealthEvent) -> dict:
+    """A health event as the API shows it (TerminalHealthEventSerializer's fields)."""
+    return {
+        "id": event.id,
+        "object": "terminal_health_event",
+        "terminal_id": _text(event.terminal_id),
+        "type": _choice(event.type, _EVENT_TYPES),
+        "occurred_at": _datetime(event.occurred_at),
+        "code": _text(event.code),
+        "message": _text(event.message),
+        "metrics": None if event.metrics is None else _metrics(event.metrics),
+        "created_at": _datetime(event.created_at),
+    }

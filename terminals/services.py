@@ -2,10 +2,11 @@
 Every status change goes through `_change_status` (transitions table checked, row locked, event emitted in the
 same transaction)."""
 
+import functools
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -36,6 +37,25 @@ class TerminalExists(DomainError):
     status_code, code, title = 409, "terminal_exists", "Terminal exists"
 
 
+def terminal_for_update(*, operator_id: str, terminal_id: str) -> Terminal | None:
+    """The operator's terminal read with its row lock, for the transaction open that then changes it (see
+    `_lock`). PostgreSQL. One statement written once from the model: the lookup of every health event, where
+    compiling an ORM query each time cost more CPU than the round trip."""
+    found = list(Terminal.objects.raw(_for_update_sql(), [operator_id, terminal_id]))
+    return found[0] if found else None
+
+
+@functools.cache
+def _for_update_sql() -> str:
+    quote = connection.ops.quote_name
+    table = quote(Terminal._meta.db_table)
+    columns = {f.name: f"{table}.{quote(str(f.column))}" for f in Terminal._meta.concrete_fields}
+    return (
+        f"SELECT {', '.join(columns.values())} FROM {table} "
+        f"WHERE {columns['operator']} = %s AND {columns['id']} = %s FOR NO KEY UPDATE"
+    )
+
+
 def _lock(terminal: Terminal) -> Terminal:
     # NO KEY UPDATE (the id never changes): the commit of a payment intent or charge session on this terminal
     # share-locks its row (foreign-key check) and must not wait for a health event or the offline sweep.
@@ -57,13 +77,14 @@ def _check_transition(terminal: Terminal, target: str) -> None:
     )
 
 
-def _change_status(terminal: Terminal, target: str, reason: str) -> Terminal:
-    """Move a locked terminal to `target`, save it and emit `terminal.status_changed`."""
+def _change_status(terminal: Terminal, target: str, reason: str, *, also_saved: tuple[str, ...] = ()) -> Terminal:
+    """Move a locked terminal to `target`, save it and emit `terminal.status_changed`. `also_saved`: other
+    columns the caller changed (the UPDATE writes only the changed ones)."""
     _check_transition(terminal, target)
     previous = terminal.status
     terminal.status = target
     terminal.status_reason = reason
-    terminal.save()
+    terminal.save(update_fields=("status", "status_reason", *also_saved, "updated_at"))
     terminal_status_changed_emit(terminal=terminal, previous_status=previous)
     return terminal
 
@@ -133,6 +154,17 @@ def _errors_24h(terminal_id: str, now: datetime) -> int:
     ).count()
 
 
+# What a health event may change besides the status (written only when it did).
+_HEALTH_FIELDS = (
+    "last_seen_at",
+    "health_last_event_type",
+    "health_last_error_code",
+    "health_signal_strength_dbm",
+    "health_temperature_c",
+    "health_errors_24h",
+)
+
+
 def terminal_health_event_record(
     *,
     terminal: Terminal,
@@ -141,16 +173,24 @@ def terminal_health_event_record(
     code: str | None = None,
     message: str | None = None,
     metrics: dict | None = None,
+    locked: bool = False,
 ) -> TerminalHealthEvent:
     """Store a health event and fold it into the terminal: last_seen_at, health summary, status.
 
     Events arrive out of order (terminals buffer and retry): only the newest one so far (by occurred_at) moves
-    the status and the summary; an older one is stored and counted."""
+    the status and the summary; an older one is stored and counted. `locked`: the caller read `terminal` with
+    its row lock (`terminal_for_update`) in the transaction open (the API request is one), so it is not read
+    again."""
     now = timezone.now()
     not_in_future(occurred_at, field="occurred_at", now=now)
     metrics = {k: v for k, v in (metrics or {}).items() if v is not None} or None
-    with transaction.atomic():
-        terminal = _lock(terminal)
+    if locked and not connection.in_atomic_block:
+        raise RuntimeError("terminal_health_event_record(locked=True) outside the transaction of the lock")
+    # No savepoint inside a caller's transaction: nothing below refuses a request (the checks are above), so an
+    # error here is a failure of the whole request and rolls all of it back.
+    with transaction.atomic(savepoint=False):
+        if not locked:
+            terminal = _lock(terminal)
         event = TerminalHealthEvent.objects.create(
             operator_id=terminal.operator_id,
             terminal=terminal,
@@ -160,6 +200,7 @@ def terminal_health_event_record(
             message=message or None,
             metrics=metrics,
         )
+        before = {name: getattr(terminal, name) for name in _HEALTH_FIELDS}
         if type == HealthEventType.ERROR:
             terminal.health_errors_24h = _errors_24h(terminal.pk, now)
         target = terminal.status
@@ -174,13 +215,15 @@ def terminal_health_event_record(
                 terminal.health_temperature_c = metrics["temperature_c"]
             if terminal.status not in OPERATOR_HELD_STATUSES:
                 target = _status_after(terminal.status, type)
+        changed = tuple(name for name in _HEALTH_FIELDS if getattr(terminal, name) != before[name])
         if target != terminal.status:
             reason = ""
             if target == TerminalStatus.FAULTED:
                 reason = f"{type}: {code or message or 'reported by the terminal'}"[:500]
-            _change_status(terminal, target, reason)
+            _change_status(terminal, target, reason, also_saved=changed)
         else:
-            terminal.save()
+            # updated_at moves with every event, as it always has (also for an old event that changes nothing).
+            terminal.save(update_fields=(*changed, "updated_at"))
     return event
 
 

@@ -123,3 +123,46 @@ def held_open_elsewhere(change):
     finally:
         release.set()
         holder.join(10)
+
+
+@contextmanager
+def committed_once_waited_for(change):
+    """Run `change()` in a transaction on another thread's connection and commit it as soon as a statement of
+    another transaction waits for one of its locks (seen in pg_locks, not timed). A request made inside the
+    block that reads a row `change()` locked with the row's lock waits and then sees the change; one that reads
+    it without the lock sees the row as it was before."""
+    import time
+
+    from django.db import connection, connections, transaction
+
+    held, failures = threading.Event(), []
+
+    def hold():
+        try:
+            with transaction.atomic():
+                change()
+                held.set()
+                deadline = time.monotonic() + 10
+                with connection.cursor() as cursor:
+                    while time.monotonic() < deadline:
+                        cursor.execute(
+                            "SELECT count(*) FROM pg_locks "
+                            "WHERE NOT granted AND pg_backend_pid() = ANY(pg_blocking_pids(pid))"
+                        )
+                        if cursor.fetchone()[0]:
+                            break
+                        time.sleep(0.01)
+        except Exception as exc:  # surfaced to the test below
+            failures.append(exc)
+        finally:
+            held.set()
+            connections.close_all()
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert held.wait(10)
+        yield
+    finally:
+        holder.join(15)
+    assert not failures, failures

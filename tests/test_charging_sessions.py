@@ -826,3 +826,67 @@ class TestConnectorFreedByOwnSession:
             409,
             "connector_unavailable",
         )
+
+
+@pytest.mark.django_db
+def test_fast_representation_equals_the_declared_fields(client, operator, setup):
+    """`charge_session_data` bypasses the serializer's fields; it must say exactly what those fields say, byte
+    for byte, in every state, read as lists read sessions and as a reading locks them."""
+    from django.db import transaction
+    from rest_framework import serializers
+
+    from charging.serializers import ChargeSessionSerializer
+    from evpay.api.renderers import JSONRenderer
+
+    render = JSONRenderer().render
+    intent = authorized_intent(operator)
+    body = start_body(setup[2], intent, metadata={"bay": 2, "note": "x", "ok": True})
+    response = client.post(START_URL, body, format="json")
+    assert response.status_code == 201, response.content
+    session_id = response.json()["id"]
+    ChargeSession.objects.filter(pk=session_id).update(created_at=ago(hours=1))
+
+    def compare():
+        with transaction.atomic():
+            locked = services.charge_session_for_update(operator_id=operator.pk, session_id=session_id)
+            for session in (ChargeSession.objects.select_related("payment_intent").get(pk=session_id), locked):
+                by_fields = serializers.ModelSerializer.to_representation(ChargeSessionSerializer(), session)
+                assert render(ChargeSessionSerializer(session).data) == render(by_fields)
+
+    compare()  # pending: no reading, no power, no start
+    assert progress(client, session_id, 1234, ago(minutes=30), power_kw="7.4").status_code == 200
+    services.charge_session_cpms_session_id_record(
+        session=ChargeSession.objects.get(pk=session_id), cpms_session_id="CPMS-1"
+    )
+    compare()
+    completed = client.post(f"{URL}/{session_id}/complete", {"stop_reason": "ev_disconnected"}, format="json")
+    assert completed.status_code == 200, completed.content
+    PaymentIntent.objects.filter(pk=intent.pk).update(amount_refunded=30)
+    compare()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_reading_reads_the_session_with_its_lock(client, operator):
+    """A reading while another one holds the session: it waits for that one's commit and sees its result (here:
+    it is older, so ignored), instead of deciding on the row as it was and writing over the newer reading."""
+    from tests.charging_support import committed_once_waited_for
+
+    make_tariff(operator)
+    make_station(operator)
+    session = start_session(operator)
+    base = ago(minutes=5)
+    ChargeSession.objects.filter(pk=session.pk).update(created_at=base - timedelta(minutes=1))
+    assert progress(client, session.pk, 1000, base).status_code == 200
+    newer = base + timedelta(seconds=20)
+
+    def newer_reading():
+        services.charge_session_record_progress(session=session, energy_wh=2000, measured_at=newer)
+
+    with committed_once_waited_for(newer_reading):
+        response = progress(client, session.pk, 1500, base + timedelta(seconds=10))
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert (body["energy_wh"], body["last_progress_at"]) == (2000, newer.strftime("%Y-%m-%dT%H:%M:%S.%fZ"))
+    session.refresh_from_db()
+    assert (session.energy_wh, session.last_progress_at) == (2000, newer)
+    assert events(session.pk) == ["charge.started"]

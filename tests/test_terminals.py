@@ -420,3 +420,70 @@ class TestStatus:
 @pytest.mark.parametrize("value", ["9999-12-31T23:59:59-23:59", "0001-01-01T00:00:00+01:00", "not-a-time"])
 def test_last_seen_before_impossible_times_are_400(client, value):
     assert_problem(client.get("/v1/terminals", {"last_seen_before": value}), 400, "validation_error")
+
+
+@pytest.mark.django_db
+def test_fast_representations_equal_the_declared_fields(operator):
+    """`terminal_data` and `terminal_health_event_data` bypass the serializers' fields; they must say exactly
+    what those fields say, byte for byte (21.0 is not 21), for every shape a column can take."""
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    from rest_framework import serializers
+
+    from evpay.api.renderers import JSONRenderer
+    from terminals.serializers import TerminalHealthEventSerializer, TerminalSerializer
+
+    render = JSONRenderer().render
+
+    berlin = datetime(2026, 11, 23, 10, 0, 0, 123456, tzinfo=ZoneInfo("Europe/Berlin"))
+    terminals = [
+        Terminal.objects.create(operator=operator, serial_number="SN-R1"),
+        Terminal.objects.create(
+            operator=operator,
+            serial_number="SN-R2",
+            vendor="V",
+            model="M",
+            firmware_version="9",
+            station_id="ST-9",
+            location={"city": "Berlin", "country": "DE", "latitude": 52, "longitude": 13.4},  # keys missing
+            capabilities=["PED_TERMINAL", "CHIP_CARD_SUPPORT"],
+            metadata={"bay": "3", "nested": {"a": [1, 2]}},
+            status="faulted",
+            status_reason="error: E1",
+            last_seen_at=berlin,  # another time zone than UTC, not read back
+            health_last_event_type="error",
+            health_last_error_code="E1",
+            health_signal_strength_dbm=-70,
+            health_temperature_c=21,
+            health_errors_24h=3,
+        ),
+        Terminal.objects.create(operator=operator, serial_number="SN-R3", location=LOCATION, metadata={}),
+    ]
+    events = [
+        TerminalHealthEvent.objects.create(
+            operator=operator, terminal=terminals[0], type="heartbeat", occurred_at=berlin
+        ),
+        TerminalHealthEvent.objects.create(
+            operator=operator,
+            terminal=terminals[1],
+            type="error",
+            occurred_at=datetime.now(UTC),
+            code="E1",
+            message="broken",
+            metrics={"signal_strength_dbm": -70},
+        ),
+        TerminalHealthEvent.objects.create(
+            operator=operator,
+            terminal=terminals[1],
+            type="heartbeat",
+            occurred_at=datetime.now(UTC),
+            metrics={"signal_strength_dbm": -1, "temperature_c": 40, "uptime_s": 12},
+        ),
+    ]
+    for terminal in [*terminals, *(Terminal.objects.get(pk=t.pk) for t in terminals)]:
+        by_fields = serializers.ModelSerializer.to_representation(TerminalSerializer(), terminal)
+        assert render(TerminalSerializer(terminal).data) == render(by_fields)
+    for event in [*events, *(TerminalHealthEvent.objects.get(pk=e.pk) for e in events)]:
+        by_fields = serializers.ModelSerializer.to_representation(TerminalHealthEventSerializer(), event)
+        assert render(TerminalHealthEventSerializer(event).data) == render(by_fields)

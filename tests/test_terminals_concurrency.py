@@ -63,3 +63,29 @@ def test_open_status_change_does_not_hold_up_payments_on_the_terminal(operator):
         intent = payment_intent_create(operator=operator, amount=5000, currency="EUR", terminal=terminal)
     assert intent.terminal_id == terminal.pk
     assert Terminal.objects.get(pk=terminal.pk).status == "maintenance"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_health_event_reads_the_terminal_with_its_lock(client, operator):
+    """A health event while another one holds the terminal: it waits for that one's commit and sees its result
+    (here: it is older, so the summary stays the newer error's), instead of deciding on the row as it was and
+    writing over the newer event."""
+    from datetime import timedelta
+
+    from terminals.services import terminal_health_event_record
+    from tests.charging_support import committed_once_waited_for, make_terminal
+
+    terminal = make_terminal(operator)
+    now = timezone.now()
+    newer = now - timedelta(seconds=10)
+
+    def newer_error():
+        terminal_health_event_record(terminal=terminal, type="error", occurred_at=newer, code="E1")
+
+    body = {"type": "heartbeat", "occurred_at": (now - timedelta(seconds=20)).isoformat()}
+    with committed_once_waited_for(newer_error):
+        response = client.post(f"{URL}/{terminal.pk}/health-events", body, format="json")
+    assert response.status_code == 201, response.content
+    terminal.refresh_from_db()
+    assert (terminal.status, terminal.last_seen_at, terminal.health_last_event_type) == ("faulted", newer, "error")
+    assert TerminalHealthEvent.objects.filter(terminal=terminal).count() == 2
