@@ -266,7 +266,12 @@ def _enqueue_stop(session: ChargeSession) -> None:
 def _connector_follows(session: ChargeSession, *, charging: bool) -> None:
     """In the session's transaction: its connector shows CHARGING while it charges, AVAILABLE once it ended.
     (Lock order session -> connector; nothing that locks a connector waits for a session row.)"""
-    connector_status_follow_session(mapping_id=session.mapping_id, connector_id=session.connector_id, charging=charging)
+    connector_status_follow_session(
+        mapping_id=session.mapping_id,
+        connector_id=session.connector_id,
+        charging=charging,
+        session_id=session.pk if charging else None,  # the one running on it (one per connector)
+    )
 
 
 def _enqueue_settlement(session: ChargeSession, *, countdown: float = 0) -> None:

@@ -432,10 +432,15 @@ def _connector_status_change(
     connector_status_changed_emit(connector=connector, previous_status=previous, active_sessions=sessions)
 
 
-def connector_status_follow_session(*, mapping_id: str, connector_id: str, charging: bool) -> bool:
+def connector_status_follow_session(
+    *, mapping_id: str, connector_id: str, charging: bool, session_id: str | None = None
+) -> bool:
     """One of our sessions began (the connector shows CHARGING) or ended (a connector showing CHARGING shows
-    AVAILABLE), until the CPMS reports otherwise. Runs inside the session's transaction (its event with it)."""
-    with transaction.atomic():
+    AVAILABLE), until the CPMS reports otherwise. Runs inside the session's transaction (its event with it).
+    `session_id`: the session that began, which is then the connector's running one (the event shows it without
+    looking up the running sessions of the whole station)."""
+    # No savepoint: nothing here refuses anything, and an error fails the session's whole transaction.
+    with transaction.atomic(savepoint=False):
         connector = (
             Connector.objects.select_for_update(of=("self",))
             .select_related("mapping")
@@ -452,7 +457,10 @@ def connector_status_follow_session(*, mapping_id: str, connector_id: str, charg
             return False
         if connector.status == new_status:
             return False
-        sessions = active_sessions_by_connector(mapping_ids=[mapping_id])
+        if charging and session_id is not None:
+            sessions = {(mapping_id, connector_id): session_id}
+        else:
+            sessions = active_sessions_by_connector(mapping_ids=[mapping_id])
         _connector_status_change(connector, new_status, now=timezone.now(), sessions=sessions)
     return True
 
