@@ -8,9 +8,9 @@ is the quick, repeatable measure to use while changing a hot path; `bench/side_b
     .venv/bin/python bench/profile_requests.py create --profile 40 --sort tottime
     .venv/bin/python bench/profile_requests.py ref_create         # the bare reference app, same way
 
-Modes: create, get, authorize, capture, list, health, progress (evpay, on the database side_by_side.py seeded:
-BENCH_EVPAY_DATABASE); ref_create, ref_get (bench/reference/ on BENCH_REFERENCE_DATABASE). Each mode sends its
-requests to objects of its own (fresh intents, readings that only grow), as in the side-by-side rounds.
+Modes: create, get, authorize, capture, list, list_deep, health, progress (evpay, on the database that
+side_by_side.py seeded: BENCH_EVPAY_DATABASE); ref_create, ref_get (bench/reference/ on BENCH_REFERENCE_DATABASE).
+Each mode sends its requests to objects of its own (fresh intents, readings that only grow), as in the rounds.
 """
 
 import argparse
@@ -28,11 +28,11 @@ ROOT = Path(__file__).resolve().parent.parent
 VAR = ROOT / "var"
 
 
-def wsgi_call(app, method: str, path: str, body: bytes = b"", headers: dict | None = None) -> str:
+def wsgi_call(app, method: str, path: str, body: bytes = b"", headers: dict | None = None, query: str = "") -> str:
     environ = {
         "REQUEST_METHOD": method,
         "PATH_INFO": path,
-        "QUERY_STRING": "",
+        "QUERY_STRING": query,
         "SERVER_NAME": "127.0.0.1",
         "SERVER_PORT": "8000",
         "SERVER_PROTOCOL": "HTTP/1.1",
@@ -120,6 +120,8 @@ def evpay_requests(mode: str, count: int):
     terminals = (VAR / "bench-terminals.txt").read_text().split()
     sessions = (VAR / "bench-sessions.txt").read_text().split()
     counter = iter(range(1, 10**9))
+    if mode == "list_deep":  # the page after 90 % of the seeded intents, as the API's own cursor names it
+        deep = _deep_cursor(PaymentIntent.objects.filter(pk__startswith="pi_bench").count() * 9 // 10)
     from django.db.models import Max
 
     from charging.models import ChargeSession
@@ -137,6 +139,9 @@ def evpay_requests(mode: str, count: int):
             return wsgi_call(app, "GET", "/v1/payment-intents/pi_bench0000000000000000001", headers=auth)
         if mode == "list":
             return wsgi_call(app, "GET", "/v1/payment-intents", headers=auth)
+        if mode == "list_deep":
+            path, _, query = deep.partition("?")
+            return wsgi_call(app, "GET", path, headers=auth, query=query)
         if mode == "authorize":
             body = b'{"payment_method":{"type":"card_present","token":"tok_visa"}}'
             return post(f"/v1/payment-intents/{next(ids)}/authorize", body)
@@ -155,6 +160,22 @@ def evpay_requests(mode: str, count: int):
         raise SystemExit(f"unknown mode {mode!r}")
 
     return one
+
+
+def _deep_cursor(position: int) -> str:
+    from django.test import RequestFactory
+    from rest_framework.pagination import Cursor
+    from rest_framework.request import Request
+
+    from evpay.api.pagination import CursorPagination
+    from payments.models import PaymentIntent
+
+    created = PaymentIntent.objects.values_list("created_at", flat=True).get(id=f"pi_bench{position:019d}")
+    paginator = CursorPagination()
+    paginator.base_url = "/v1/payment-intents"
+    paginator.request = Request(RequestFactory().get("/v1/payment-intents"))
+    url = paginator.encode_cursor(Cursor(offset=0, reverse=False, position=str(created)))
+    return url[url.index("/v1/") :]
 
 
 def main() -> None:
