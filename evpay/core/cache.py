@@ -1,7 +1,7 @@
-"""Rows read on every request (API keys, an operator's webhook subscriptions), kept in the shared cache (Redis).
+"""Rows read on every request (API keys), kept in the shared cache (Redis). (Webhook subscriptions need no cache:
+the outbox matches them inside the statement that writes the event, webhooks.services.)
 
-A cached row must never outlive its change: a revoked API key is refused on the next request, a new or
-deactivated subscription counts for the next event. So:
+A cached row must never outlive its change: a revoked API key is refused on the next request. So:
 
 - a writer replaces the entry with a tombstone before its change commits, and again after it (model signals, see
   `invalidate_on_change`); a failure to write it before the change stops the change (`CacheUnavailable`, 503);
