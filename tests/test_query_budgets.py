@@ -215,3 +215,49 @@ def test_fast_representation_equals_the_declared_fields(operator):
         intent = PaymentIntent.objects.select_related("charge_session").get(pk=intent.pk)
         by_fields = serializers.ModelSerializer.to_representation(PaymentIntentSerializer(), intent)
         assert payment_intent_data(intent) == by_fields
+
+
+@pytest.mark.django_db(transaction=True)  # autocommit, as in a worker: BEGIN and COMMIT are counted
+class TestWebhookDeliveryAttempt:
+    """One attempt of a webhook delivery against a real receiver, in two round trips and no BEGIN/COMMIT: the
+    claim (the subscription's row lock and the claim, two statements sent at once: one implicit transaction),
+    the POST with no transaction open, and the success recorded in one statement (the attempt, the delivery,
+    the failing streak, the slot handed on). It was 15 statements in two transactions."""
+
+    def _due_delivery(self, operator, url, monkeypatch, *, n=1):
+        from django.db import transaction
+
+        from webhooks import services
+        from webhooks.models import WebhookDelivery, WebhookSubscription
+        from webhooks.signing import secret_generate
+
+        monkeypatch.setattr(services, "_enqueue", lambda *args, **kwargs: None)  # no task message: driven here
+        subscription = WebhookSubscription.objects.create(
+            operator=operator, url=url, event_types=["*"], secret=secret_generate()
+        )
+        with transaction.atomic():
+            for i in range(n):
+                services.event_emit(operator=operator, type="payment_intent.created", data_object={"id": f"pi_{i}"})
+        return list(WebhookDelivery.objects.filter(subscription=subscription).order_by("created_at"))
+
+    def test_a_successful_attempt(self, operator, receiver, monkeypatch, django_assert_max_num_queries):
+        from webhooks.services import webhook_delivery_attempt
+
+        (delivery,) = self._due_delivery(operator, receiver.url, monkeypatch)
+        with CaptureQueriesContext(connection) as captured, django_assert_max_num_queries(2):
+            assert webhook_delivery_attempt(delivery_id=delivery.pk) is not None
+        assert not {"BEGIN", "COMMIT"} & {q["sql"] for q in captured}  # implicit transactions only
+        delivery.refresh_from_db()
+        assert (delivery.status, delivery.attempt_count, receiver.count()) == ("succeeded", 1, 1)
+        assert delivery.attempts.get().response_status == 200
+
+    def test_an_attempt_handing_its_slot_on(self, operator, receiver, monkeypatch, django_assert_max_num_queries):
+        from webhooks.models import WebhookDelivery
+        from webhooks.services import webhook_delivery_attempt
+
+        first, waiting = self._due_delivery(operator, receiver.url, monkeypatch, n=2)
+        WebhookDelivery.objects.filter(pk=waiting.pk).update(enqueued_at=None)  # given back earlier
+        with django_assert_max_num_queries(2):
+            webhook_delivery_attempt(delivery_id=first.pk)
+        waiting.refresh_from_db()
+        assert waiting.enqueued_at is not None and waiting.status == "pending"
