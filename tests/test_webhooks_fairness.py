@@ -65,6 +65,18 @@ class TestInFlightLimit:
         assert WebhookDelivery.objects.get(pk=second.pk).enqueued_at is not None
         assert WebhookDelivery.objects.get(pk=third.pk).enqueued_at is None
 
+    def test_parallel_claims_take_no_more_than_the_free_slots(self, operator, enqueued, settings, parallel):
+        """Six workers claim six due deliveries of one subscription at the same moment: two get through."""
+        settings.WEBHOOK_MAX_IN_FLIGHT_PER_SUBSCRIPTION = 2
+        subscription = subscribe(operator, "http://127.0.0.1:9/slow")
+        emit_many(operator, 6)
+        ids = list(WebhookDelivery.objects.filter(subscription=subscription).values_list("pk", flat=True))
+        results = parallel(lambda i: services._claim(ids[i]), 6)
+        assert not [r for r in results if isinstance(r, Exception)], results
+        assert len([r for r in results if r is not None]) == 2
+        assert WebhookDelivery.objects.filter(attempt_started_at__isnull=False).count() == 2
+        assert WebhookDelivery.objects.filter(enqueued_at__isnull=True).count() == 6  # the others given back
+
     def test_the_sweeper_sends_no_more_than_the_free_slots(self, operator, other_operator, enqueued, settings):
         settings.WEBHOOK_MAX_IN_FLIGHT_PER_SUBSCRIPTION = 2
         slow = subscribe(operator, "http://127.0.0.1:9/slow")

@@ -158,6 +158,13 @@ class WebhookDelivery(models.Model):
             models.Index(
                 fields=["subscription"], name="whd_in_flight", condition=models.Q(attempt_started_at__isnull=False)
             ),
+            # A subscription's deliveries nobody is sending (given back at its in-flight limit, or claimed): every
+            # successful attempt looks here for the one to hand its slot to. Small, whatever the backlog.
+            models.Index(
+                fields=["subscription", "next_attempt_at"],
+                name="whd_waiting",
+                condition=models.Q(status="pending", enqueued_at__isnull=True),
+            ),
         ]
 
     def __str__(self):

@@ -13,6 +13,7 @@ Fairness between subscriptions (one tenant's endpoint must not delay another's):
   retries never queue in front of anybody's first attempt;
 - a retry is scheduled for its due time when it is recorded (a countdown), the sweeper being the safety net."""
 
+import functools
 import json
 import logging
 import random
@@ -31,6 +32,7 @@ from evpay.core.models import Operator
 from evpay.core.pruning import prune_in_batches
 from evpay.core.queries import db_values
 from evpay.core.transitions import transition_check
+from evpay.crypto import decrypt
 
 from . import metrics, transport
 from .events import webhook_subscription_payload
@@ -406,7 +408,7 @@ _D = WebhookDelivery._meta.db_table
 _S = WebhookSubscription._meta.db_table
 _P = WebhookPayload._meta.db_table
 _A = WebhookDeliveryAttempt._meta.db_table
-_DELIVERY_COLUMNS = [f.column for f in WebhookDelivery._meta.concrete_fields]
+_DELIVERY_COLUMNS = [str(f.column) for f in WebhookDelivery._meta.concrete_fields]
 _DELIVERY_ATTNAMES = [f.attname for f in WebhookDelivery._meta.concrete_fields]
 
 # The claim: two statements sent at once, run as one (implicit) transaction in autocommit, so one round trip
@@ -432,6 +434,17 @@ WHERE d.id = (SELECT id FROM {_D} WHERE id = %(id)s FOR UPDATE SKIP LOCKED)
     AND d.status = %(pending)s AND d.next_attempt_at <= %(now)s
     AND s.id = d.subscription_id AND s.is_active AND p.id = d.payload_id
 RETURNING f.full, d.event_id, s.url, s.secret, s.previous_secret, s.previous_secret_expires_at, p.body"""
+
+
+_SECRET_PURPOSE = WebhookSubscription._meta.get_field("secret").purpose
+
+
+@functools.lru_cache(maxsize=1024)
+def _secret_decrypted(token: str) -> str:
+    """A subscription's secret as stored (Fernet token) -> plain: the same token for every delivery of the
+    subscription until the secret changes, so each worker process decrypts it once."""
+    return decrypt(token, purpose=_SECRET_PURPOSE)
+
 
 
 @dataclass(frozen=True)
@@ -470,10 +483,9 @@ def _claim(delivery_id: str) -> _Claimed | None:
     if row is None or row[0]:  # not claimable, or given back: sent when a slot frees (or by the sweeper)
         return None
     _, event_id, url, secret, previous_secret, previous_expires_at, body = row
-    decrypt = WebhookSubscription._meta.get_field("secret").from_db_value  # type: ignore[attr-defined]
     subscription = WebhookSubscription(
-        secret=decrypt(secret, None, connection),
-        previous_secret=decrypt(previous_secret, None, connection),
+        secret=_secret_decrypted(secret),
+        previous_secret=previous_secret and _secret_decrypted(previous_secret),
         previous_secret_expires_at=previous_expires_at,
     )
     return _Claimed(delivery_id, event_id, url, subscription.signing_secrets(now), body.encode())
