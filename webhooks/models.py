@@ -90,10 +90,15 @@ class WebhookSubscription(models.Model):
         return self.secret[:8]
 
     def signing_secrets(self, now) -> list[str]:
-        secrets = [self.secret]
-        if self.previous_secret and self.previous_secret_expires_at and self.previous_secret_expires_at > now:
-            secrets.append(self.previous_secret)
-        return secrets
+        return signing_secrets(self.secret, self.previous_secret, self.previous_secret_expires_at, now)
+
+
+def signing_secrets(secret: str, previous_secret: str | None, previous_secret_expires_at, now) -> list[str]:
+    """The secrets that sign a webhook now: the secret, and after a rotation the previous one until it expires."""
+    secrets = [secret]
+    if previous_secret and previous_secret_expires_at and previous_secret_expires_at > now:
+        secrets.append(previous_secret)
+    return secrets
 
 
 class WebhookPayload(models.Model):

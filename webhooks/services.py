@@ -18,12 +18,15 @@ import json
 import logging
 import random
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
+from django.db.backends.utils import CursorWrapper
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
@@ -48,6 +51,7 @@ from .models import (
     WebhookDeliveryAttempt,
     WebhookPayload,
     WebhookSubscription,
+    signing_secrets,
 )
 from .selectors import deliveries_due, subscription_ids_matching
 from .signing import secret_generate, signature_header
@@ -446,6 +450,19 @@ def _secret_decrypted(token: str) -> str:
     return decrypt(token, purpose=_SECRET_PURPOSE)
 
 
+@contextmanager
+def _autocommit_cursor() -> Iterator[CursorWrapper]:
+    """A cursor for the hot path's statements, which run in autocommit. A connection that broke under them
+    (a database restart) is dropped here, as atomic() drops it after a failed rollback: otherwise the worker
+    process would fail every task on it until Celery recycles it (CELERY_DB_REUSE_MAX)."""
+    try:
+        with connection.cursor() as cursor:
+            yield cursor
+    except DatabaseError:
+        if not connection.in_atomic_block:
+            connection.close_if_unusable_or_obsolete()
+        raise
+
 
 @dataclass(frozen=True)
 class _Claimed:
@@ -471,7 +488,7 @@ def _claim(delivery_id: str) -> _Claimed | None:
         "max_in_flight": settings.WEBHOOK_MAX_IN_FLIGHT_PER_SUBSCRIPTION,
         "pending": DeliveryStatus.PENDING,
     }
-    with connection.cursor() as cursor:
+    with _autocommit_cursor() as cursor:
         cursor.execute(_CLAIM, params)  # client-side binding (Django's default for psycopg): two statements
         subscription_row = cursor.fetchone()
         cursor.nextset()
@@ -483,12 +500,10 @@ def _claim(delivery_id: str) -> _Claimed | None:
     if row is None or row[0]:  # not claimable, or given back: sent when a slot frees (or by the sweeper)
         return None
     _, event_id, url, secret, previous_secret, previous_expires_at, body = row
-    subscription = WebhookSubscription(
-        secret=_secret_decrypted(secret),
-        previous_secret=previous_secret and _secret_decrypted(previous_secret),
-        previous_secret_expires_at=previous_expires_at,
+    secrets = signing_secrets(
+        _secret_decrypted(secret), previous_secret and _secret_decrypted(previous_secret), previous_expires_at, now
     )
-    return _Claimed(delivery_id, event_id, url, subscription.signing_secrets(now), body.encode())
+    return _Claimed(delivery_id, event_id, url, secrets, body.encode())
 
 
 def _claim_orm(delivery_id: str) -> _Claimed | None:
@@ -610,9 +625,10 @@ SELECT d.*, {_RELAXED}, (SELECT id FROM handed), (SELECT attempt_count FROM hand
 
 
 def _record(*, delivery_id: str, attempted_at: datetime, result: transport.SendResult) -> WebhookDelivery:
+    """The outcome of an attempt, under the delivery's row lock (no transaction was open during the send)."""
     if result.ok and connection.vendor == "postgresql":
         now = timezone.now()
-        with connection.cursor() as cursor:
+        with _autocommit_cursor() as cursor:
             cursor.execute(
                 _RECORD_SUCCESS,
                 {
