@@ -221,8 +221,8 @@ def test_fast_representation_equals_the_declared_fields(operator):
 class TestWebhookDeliveryAttempt:
     """One attempt of a webhook delivery against a real receiver, in two round trips and no BEGIN/COMMIT: the
     claim (the subscription's row lock and the claim, two statements sent at once: one implicit transaction),
-    the POST with no transaction open, and the success recorded in one statement (the attempt, the delivery,
-    the failing streak, the slot handed on). It was 15 statements in two transactions."""
+    the POST with no transaction open, and the success (the lock again, then one statement for the attempt,
+    the delivery, the failing streak and the slot handed on). It was 15 statements in two transactions."""
 
     def _due_delivery(self, operator, url, monkeypatch, *, n=1):
         from django.db import transaction

@@ -594,11 +594,15 @@ def webhook_delivery_attempt(*, delivery_id: str) -> WebhookDelivery | None:
     return _record(delivery_id=claimed.delivery_id, attempted_at=attempted_at, result=result)
 
 
-# A success of a delivery still pending (the usual outcome), in one statement: the delivery succeeds, its
-# attempt is written, the subscription's failing streak ends, and the freed slot goes to the subscription's
-# oldest due delivery nobody is sending (as _next_waiting_send does). The waiting one is never the delivery
-# itself (a row must not be updated twice in one statement).
+# A success of a delivery still pending (the usual outcome), in one round trip: under the subscription's row
+# lock (as the claim: a delivery given back at the limit meanwhile is seen here and handed the slot, instead of
+# waiting for the sweeper), one statement in which the delivery succeeds, its attempt is written, the
+# subscription's failing streak ends, and the freed slot goes to the subscription's oldest due delivery nobody
+# is sending (as _next_waiting_send does). The waiting one is never the delivery itself (a row must not be
+# updated twice in one statement).
 _RECORD_SUCCESS = f"""
+SELECT {_RELAXED} FROM {_S}
+WHERE id = (SELECT subscription_id FROM {_D} WHERE id = %(id)s) FOR UPDATE;
 WITH d AS (
     UPDATE {_D} SET
         status = %(succeeded)s, attempt_count = attempt_count + 1, next_attempt_at = NULL, enqueued_at = NULL,
@@ -621,7 +625,7 @@ WITH d AS (
     UPDATE {_D} SET enqueued_at = %(now)s FROM waiting WHERE {_D}.id = waiting.id
     RETURNING waiting.id, waiting.attempt_count
 )
-SELECT d.*, {_RELAXED}, (SELECT id FROM handed), (SELECT attempt_count FROM handed) FROM d"""
+SELECT d.*, (SELECT id FROM handed), (SELECT attempt_count FROM handed) FROM d"""
 
 
 def _record(*, delivery_id: str, attempted_at: datetime, result: transport.SendResult) -> WebhookDelivery:
@@ -642,9 +646,10 @@ def _record(*, delivery_id: str, attempted_at: datetime, result: transport.SendR
                     "succeeded": DeliveryStatus.SUCCEEDED,
                 },
             )
+            cursor.nextset()
             row = cursor.fetchone()
         if row is not None:
-            *values, _, waiting_id, waiting_attempts = row
+            *values, waiting_id, waiting_attempts = row
             if waiting_id is not None:
                 queue = RETRY_QUEUE if waiting_attempts else FIRST_ATTEMPT_QUEUE
                 transaction.on_commit(lambda: _enqueue([waiting_id], queue=queue))
@@ -714,7 +719,9 @@ def _record_orm(*, delivery_id: str, attempted_at: datetime, result: transport.S
 
 
 def _next_waiting_send(subscription_id: str, now: datetime) -> None:
-    """An attempt of the subscription ended: its slot goes to its oldest due delivery nobody is sending."""
+    """An attempt of the subscription ended: its slot goes to its oldest due delivery nobody is sending. Under
+    the subscription's row lock, as claims give deliveries back under it: none is given back unseen."""
+    WebhookSubscription.objects.select_for_update().filter(pk=subscription_id).values_list("pk").first()
     waiting = list(
         deliveries_due(now=now)
         .filter(subscription_id=subscription_id, enqueued_at__isnull=True)
