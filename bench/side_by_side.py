@@ -436,6 +436,10 @@ def print_row(row: dict) -> None:
 
 def start_celery(app: str, queue: str, cwd: Path, env: dict, name: str) -> subprocess.Popen:
     log = open(VAR / f"bench-{name}-worker.log", "w")
+    level = os.environ.get("BENCH_WORKER_LOGLEVEL", "WARNING")
+    # The same log level for both workers: evpay's logging settings take theirs from LOG_LEVEL (INFO by default,
+    # Celery's two lines per task), not from --loglevel, which is all the bare worker has.
+    env = dict(env, LOG_LEVEL=level)
     return subprocess.Popen(
         [
             sys.executable,
@@ -451,7 +455,7 @@ def start_celery(app: str, queue: str, cwd: Path, env: dict, name: str) -> subpr
             "-Q",
             queue,
             "--loglevel",
-            os.environ.get("BENCH_WORKER_LOGLEVEL", "WARNING"),
+            level,
             "--without-gossip",
             "--without-mingle",
             "--without-heartbeat",
