@@ -20,6 +20,7 @@ from django.utils import timezone
 from evpay.core.clock import not_in_future
 from evpay.core.errors import DomainError, InvalidState, ValidationFailed
 from evpay.core.models import Operator
+from evpay.core.queries import row_update
 from evpay.core.transitions import transition_allowed, transition_check
 from evpay.core.updates import model_update
 from infrastructure.adapters.base import CommandOutcome, CommandResult
@@ -581,7 +582,7 @@ def charge_session_record_progress(
             events.append("charge.cost_cap_reached")
             _enqueue_stop(session)
         changed = [name for name in _PROGRESS_FIELDS if getattr(session, name) != before[name]]
-        session.save(update_fields=[*changed, "updated_at"])
+        row_update(session, [*changed, "updated_at"])  # as save(update_fields=...) would, for every reading
         for event_type in events:
             charge_session_event_emit(session=session, type=event_type)
     return session
