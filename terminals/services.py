@@ -2,7 +2,6 @@
 Every status change goes through `_change_status` (transitions table checked, row locked, event emitted in the
 same transaction)."""
 
-import functools
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -15,7 +14,7 @@ from evpay.core.clock import not_in_future
 from evpay.core.errors import DomainError, ValidationFailed
 from evpay.core.models import Operator
 from evpay.core.pruning import prune_in_batches
-from evpay.core.queries import row_insert, row_update
+from evpay.core.queries import PreparedQuery, row_insert, row_update
 from evpay.core.transitions import transition_check
 
 from .events import terminal_registered_emit, terminal_status_changed_emit
@@ -38,23 +37,21 @@ class TerminalExists(DomainError):
     status_code, code, title = 409, "terminal_exists", "Terminal exists"
 
 
+# NO KEY UPDATE (the id never changes): see `_lock`.
+_FOR_UPDATE = PreparedQuery(
+    lambda operator_id, terminal_id: Terminal.objects.select_for_update(no_key=True).filter(
+        operator_id=operator_id, pk=terminal_id
+    ),
+    "operator_id",
+    "terminal_id",
+)
+
+
 def terminal_for_update(*, operator_id: str, terminal_id: str) -> Terminal | None:
-    """The operator's terminal read with its row lock, for the transaction open that then changes it (see
-    `_lock`). PostgreSQL. One statement written once from the model: the lookup of every health event, where
-    compiling an ORM query each time cost more CPU than the round trip."""
-    found = list(Terminal.objects.raw(_for_update_sql(), [operator_id, terminal_id]))
-    return found[0] if found else None
-
-
-@functools.cache
-def _for_update_sql() -> str:
-    quote = connection.ops.quote_name
-    table = quote(Terminal._meta.db_table)
-    columns = {f.name: f"{table}.{quote(str(f.column))}" for f in Terminal._meta.concrete_fields}
-    return (
-        f"SELECT {', '.join(columns.values())} FROM {table} "
-        f"WHERE {columns['operator']} = %s AND {columns['id']} = %s FOR NO KEY UPDATE"
-    )
+    """The operator's terminal read with its row lock, for the transaction open that then changes it. Compiled
+    once: the lookup of every health event, where compiling the query each time cost more CPU than the round
+    trip."""
+    return _FOR_UPDATE.first(operator_id=operator_id, terminal_id=terminal_id)
 
 
 def _lock(terminal: Terminal) -> Terminal:
