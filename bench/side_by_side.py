@@ -99,8 +99,9 @@ def phase(title: str) -> None:
 def seed_evpay() -> dict:
     """Operator, API key, INTENTS intents (SQL), terminals, charge sessions; returns what the rounds need."""
     from django.db import connection
+    from django.utils import timezone
 
-    from charging.services import charge_session_start, tariff_create
+    from charging.services import charge_session_record_progress, charge_session_start, tariff_create
     from evpay.core.models import ALL_SCOPES
     from evpay.core.services import api_key_create, operator_create
     from infrastructure.services import mapping_create
@@ -189,6 +190,8 @@ def seed_evpay() -> dict:
             connector_id=str(i),
             payment_intent_id=intent.pk,
         )
+        # Its first reading starts it (connector status, two events): the rounds measure ordinary readings.
+        charge_session_record_progress(session=session, energy_wh=0, measured_at=timezone.now())
         sessions.append(session.pk)
     connection.close()
     with_vacuum(EVPAY_DB, ["payments_paymentintent"])
