@@ -65,7 +65,7 @@ def _lock_key(operator_id: str, key: str) -> bool:
 
 
 _FIND_SQL = (
-    "SELECT id, fingerprint, response_status, response_body::text, created_at, completed_at "
+    "SELECT id, fingerprint, response_status, CAST(response_body AS TEXT), created_at, completed_at "
     f"FROM {IdempotencyKey._meta.db_table} WHERE operator_id = %s AND key = %s"
 )
 
