@@ -58,7 +58,8 @@ class PreparedQuery(Generic[M]):
         connection = connections[self.using]
         compiled = self._compiled.get(id(connection)) or self._compile(connection)
         for_update, sql, params, positions, compiler, converters, model, init_list, (start, end) = compiled
-        if for_update and connection.get_autocommit():  # what the ORM checks each time it compiles
+        # What the ORM checks each time it compiles (only where the database has FOR UPDATE: not SQLite).
+        if for_update and connection.features.has_select_for_update and connection.get_autocommit():
             raise TransactionManagementError("select_for_update cannot be used outside of a transaction.")
         params = list(params)
         for name, index in positions:
