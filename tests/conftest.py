@@ -138,9 +138,12 @@ def _worker_quiet_before_flush(request):
     deadline = time.monotonic() + 30
     inspect = app.control.inspect(timeout=1, limit=1)
     while time.monotonic() < deadline:
-        busy = [tasks for replies in (inspect.active() or {}, inspect.reserved() or {}) for tasks in replies.values()]
-        if not any(busy):
-            return
+        active, reserved = inspect.active(), inspect.reserved()
+        # None: the worker did not answer within the timeout (a loaded machine), which says nothing about its
+        # tasks; only an answer that lists none is quiet.
+        if active is not None and reserved is not None:
+            if not any(tasks for replies in (active, reserved) for tasks in replies.values()):
+                return
         time.sleep(0.05)
 
 
