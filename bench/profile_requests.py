@@ -121,7 +121,7 @@ def evpay_requests(mode: str, count: int):
     sessions = (VAR / "bench-sessions.txt").read_text().split()
     counter = iter(range(1, 10**9))
     if mode == "list_deep":  # the page after 90 % of the seeded intents, as the API's own cursor names it
-        deep = _deep_cursor(PaymentIntent.objects.filter(pk__startswith="pi_bench").count() * 9 // 10)
+        deep = deep_cursor(PaymentIntent.objects.filter(pk__startswith="pi_bench").count() * 9 // 10)
     from django.db.models import Max
 
     from charging.models import ChargeSession
@@ -162,7 +162,8 @@ def evpay_requests(mode: str, count: int):
     return one
 
 
-def _deep_cursor(position: int) -> str:
+def deep_cursor(position: int) -> str:
+    """The `?cursor=` the API itself would hand out after `position` intents (newest first)."""
     from django.test import RequestFactory
     from rest_framework.pagination import Cursor
     from rest_framework.request import Request

@@ -68,6 +68,8 @@ os.environ.update(
 )
 sys.path.insert(0, str(ROOT))
 
+from profile_requests import deep_cursor  # noqa: E402  (bench/ is on the path of a script run from it)
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -204,23 +206,6 @@ def seed_evpay() -> dict:
         "intent": f"pi_bench{1:019d}",
         "deep_cursor": deep_cursor(int(INTENTS * 0.9)),
     }
-
-
-def deep_cursor(position: int) -> str:
-    """The `?cursor=` the API itself would hand out after `position` intents (newest first)."""
-    from django.test import RequestFactory
-    from rest_framework.pagination import Cursor
-    from rest_framework.request import Request
-
-    from evpay.api.pagination import CursorPagination
-    from payments.models import PaymentIntent
-
-    created = PaymentIntent.objects.values_list("created_at", flat=True).get(id=f"pi_bench{position:019d}")
-    paginator = CursorPagination()
-    paginator.base_url = "/v1/payment-intents"
-    paginator.request = Request(RequestFactory().get("/v1/payment-intents"))
-    url = paginator.encode_cursor(Cursor(offset=0, reverse=False, position=str(created)))
-    return url[url.index("/v1/") :]
 
 
 def with_vacuum(database: str, tables: list[str]) -> None:

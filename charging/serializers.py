@@ -1,11 +1,10 @@
-from datetime import UTC
 from decimal import Decimal
 
-from django.conf import settings
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from evpay.api.fields import AmountField, CurrencyField, MetadataField, RequestTimeField
+from evpay.api.representation import choice, choices_of, datetime_text, text
 from evpay.core import money
 
 from .costs import price_incl_vat
@@ -184,22 +183,8 @@ class ChargeSessionSerializer(serializers.ModelSerializer):
         }
 
 
-_DATETIME_FORMAT = settings.REST_FRAMEWORK["DATETIME_FORMAT"]
-_STATUSES = {str(value): value for value in ChargeSessionStatus.values}
-_STOP_REASONS = {str(value): value for value in StopReason.values}
-
-
-def _datetime(value):
-    return None if value is None else value.astimezone(UTC).strftime(_DATETIME_FORMAT)
-
-
-def _text(value):
-    return None if value is None else str(value)
-
-
-def _choice(value, choices: dict):
-    """What a ChoiceField shows: the choice for its string, anything else unchanged."""
-    return value if value in ("", None) else choices.get(str(value), value)
+_STATUSES = choices_of(ChargeSessionStatus)
+_STOP_REASONS = choices_of(StopReason)
 
 
 def _amount_refunded(session: ChargeSession) -> int:
@@ -214,13 +199,13 @@ def charge_session_data(session: ChargeSession) -> dict:
     return {
         "id": s.id,
         "object": "charge_session",
-        "status": _choice(s.status, _STATUSES),
-        "terminal_id": _text(s.terminal_id),
-        "station_id": _text(s.station_id),
-        "connector_id": _text(s.connector_id),
-        "mapping_id": _text(s.mapping_id),
-        "payment_intent_id": _text(s.payment_intent_id),
-        "currency": _text(s.currency),
+        "status": choice(s.status, _STATUSES),
+        "terminal_id": text(s.terminal_id),
+        "station_id": text(s.station_id),
+        "connector_id": text(s.connector_id),
+        "mapping_id": text(s.mapping_id),
+        "payment_intent_id": text(s.payment_intent_id),
+        "currency": text(s.currency),
         "preauth_amount": None if s.preauth_amount is None else int(s.preauth_amount),
         "tariff": {
             "price_per_kwh": decimal_string(s.price_per_kwh),
@@ -232,7 +217,7 @@ def charge_session_data(session: ChargeSession) -> dict:
         "duration_seconds": None if s.duration_seconds is None else int(s.duration_seconds),
         # A measurement, not money: a JSON number (events store the same JSON).
         "power_kw": None if s.power_kw is None else float(s.power_kw),
-        "last_progress_at": _datetime(s.last_progress_at),
+        "last_progress_at": datetime_text(s.last_progress_at),
         "cost": {
             "energy": s.cost_energy,
             "time": s.cost_time,
@@ -243,12 +228,12 @@ def charge_session_data(session: ChargeSession) -> dict:
         },
         "amount_captured": None if s.amount_captured is None else int(s.amount_captured),
         "amount_refunded": _amount_refunded(s),
-        "stop_reason": _choice(s.stop_reason, _STOP_REASONS),
-        "cpms_session_id": _text(s.cpms_session_id),
-        "started_at": _datetime(s.started_at),
-        "completed_at": _datetime(s.completed_at),
-        "created_at": _datetime(s.created_at),
-        "updated_at": _datetime(s.updated_at),
+        "stop_reason": choice(s.stop_reason, _STOP_REASONS),
+        "cpms_session_id": text(s.cpms_session_id),
+        "started_at": datetime_text(s.started_at),
+        "completed_at": datetime_text(s.completed_at),
+        "created_at": datetime_text(s.created_at),
+        "updated_at": datetime_text(s.updated_at),
         "metadata": s.metadata,
     }
 

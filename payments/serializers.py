@@ -1,10 +1,8 @@
-from datetime import UTC
-
-from django.conf import settings
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from evpay.api.fields import AmountField, CurrencyField, MetadataField, OperatorObjectField
+from evpay.api.representation import datetime_text
 from terminals.models import Terminal
 
 from .models import PaymentIntent, Refund, RefundReason, VoidReason
@@ -147,13 +145,6 @@ class RefundCreateSerializer(serializers.Serializer):
     metadata = MetadataField()
 
 
-_DATETIME_FORMAT = settings.REST_FRAMEWORK["DATETIME_FORMAT"]
-
-
-def _datetime(value):
-    return None if value is None else value.astimezone(UTC).strftime(_DATETIME_FORMAT)
-
-
 def payment_intent_data(intent: PaymentIntent, *, uses: dict | None = None) -> dict:
     """A payment intent as the API shows it (contract section 1). `uses`: `intent_uses` of a page, if known."""
     method, error = intent.payment_method, intent.last_payment_error
@@ -168,10 +159,10 @@ def payment_intent_data(intent: PaymentIntent, *, uses: dict | None = None) -> d
         "amount_capturable": intent.amount_capturable,
         "amount_captured": intent.amount_captured,
         "amount_refunded": intent.amount_refunded,
-        "capture_before": _datetime(intent.capture_before),
-        "authorized_at": _datetime(intent.authorized_at),
-        "captured_at": _datetime(intent.captured_at),
-        "voided_at": _datetime(intent.voided_at),
+        "capture_before": datetime_text(intent.capture_before),
+        "authorized_at": datetime_text(intent.authorized_at),
+        "captured_at": datetime_text(intent.captured_at),
+        "voided_at": datetime_text(intent.voided_at),
         "void_reason": None if intent.void_reason is None else str(intent.void_reason),
         "payment_method": None
         if method is None
@@ -190,6 +181,6 @@ def payment_intent_data(intent: PaymentIntent, *, uses: dict | None = None) -> d
         "charge_session_id": use.session_id if use is not None else None,
         "description": intent.description,
         "metadata": intent.metadata,
-        "created_at": _datetime(intent.created_at),
-        "updated_at": _datetime(intent.updated_at),
+        "created_at": datetime_text(intent.created_at),
+        "updated_at": datetime_text(intent.updated_at),
     }

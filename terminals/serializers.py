@@ -1,9 +1,7 @@
-from datetime import UTC
-
-from django.conf import settings
 from rest_framework import serializers
 
 from evpay.api.fields import MetadataField, RequestTimeField
+from evpay.api.representation import choice, choices_of, datetime_text, text
 
 from .countries import ISO_3166_ALPHA2
 from .models import (
@@ -176,30 +174,16 @@ class TerminalStatsSerializer(serializers.Serializer):
 
 # --- representations without serializer fields (hot paths; each equals its serializer's declared fields) --------
 
-_DATETIME_FORMAT = settings.REST_FRAMEWORK["DATETIME_FORMAT"]
-_CAPABILITIES = {str(value): value for value in Capability.values}
-_STATUSES = {str(value): value for value in TerminalStatus.values}
-_EVENT_TYPES = {str(value): value for value in HealthEventType.values}
+_CAPABILITIES = choices_of(Capability)
+_STATUSES = choices_of(TerminalStatus)
+_EVENT_TYPES = choices_of(HealthEventType)
 _LOCATION_TEXT = ("address", "city", "postal_code", "country")
 _LOCATION_NUMBERS = ("latitude", "longitude")
 
 
-def _datetime(value):
-    return None if value is None else value.astimezone(UTC).strftime(_DATETIME_FORMAT)
-
-
-def _text(value):
-    return None if value is None else str(value)
-
-
-def _choice(value, choices: dict):
-    """What a ChoiceField shows: the choice for its string, anything else unchanged."""
-    return value if value in ("", None) else choices.get(str(value), value)
-
-
 def _location(location: dict) -> dict:
     # A missing key is null, as LocationSerializer's defaults make it.
-    data = {name: _text(location.get(name)) for name in _LOCATION_TEXT}
+    data: dict[str, str | float | None] = {name: text(location.get(name)) for name in _LOCATION_TEXT}
     for name in _LOCATION_NUMBERS:
         value = location.get(name)
         data[name] = None if value is None else float(value)
@@ -213,28 +197,28 @@ def terminal_data(terminal: Terminal) -> dict:
     return {
         "id": t.id,
         "object": "terminal",
-        "serial_number": _text(t.serial_number),
-        "vendor": _text(t.vendor),
-        "model": _text(t.model),
-        "firmware_version": _text(t.firmware_version),
-        "station_id": _text(t.station_id),
+        "serial_number": text(t.serial_number),
+        "vendor": text(t.vendor),
+        "model": text(t.model),
+        "firmware_version": text(t.firmware_version),
+        "station_id": text(t.station_id),
         "location": None if location is None else _location(location),
         "capabilities": None
         if capabilities is None
-        else [None if c is None else _choice(c, _CAPABILITIES) for c in capabilities],
-        "status": _choice(t.status, _STATUSES),
-        "status_reason": _text(t.status_reason),
-        "last_seen_at": _datetime(t.last_seen_at),
+        else [None if c is None else choice(c, _CAPABILITIES) for c in capabilities],
+        "status": choice(t.status, _STATUSES),
+        "status_reason": text(t.status_reason),
+        "last_seen_at": datetime_text(t.last_seen_at),
         "health": {
-            "last_event_type": _choice(t.health_last_event_type, _EVENT_TYPES),
-            "last_error_code": _text(t.health_last_error_code),
+            "last_event_type": choice(t.health_last_event_type, _EVENT_TYPES),
+            "last_error_code": text(t.health_last_error_code),
             "signal_strength_dbm": None if t.health_signal_strength_dbm is None else int(t.health_signal_strength_dbm),
             "temperature_c": None if t.health_temperature_c is None else float(t.health_temperature_c),
             "errors_24h": None if t.health_errors_24h is None else int(t.health_errors_24h),
         },
         "metadata": None if metadata is None else {str(k): v for k, v in metadata.items()},
-        "created_at": _datetime(t.created_at),
-        "updated_at": _datetime(t.updated_at),
+        "created_at": datetime_text(t.created_at),
+        "updated_at": datetime_text(t.updated_at),
     }
 
 
@@ -252,11 +236,11 @@ def terminal_health_event_data(event: TerminalHealthEvent) -> dict:
     return {
         "id": event.id,
         "object": "terminal_health_event",
-        "terminal_id": _text(event.terminal_id),
-        "type": _choice(event.type, _EVENT_TYPES),
-        "occurred_at": _datetime(event.occurred_at),
-        "code": _text(event.code),
-        "message": _text(event.message),
+        "terminal_id": text(event.terminal_id),
+        "type": choice(event.type, _EVENT_TYPES),
+        "occurred_at": datetime_text(event.occurred_at),
+        "code": text(event.code),
+        "message": text(event.message),
         "metrics": None if event.metrics is None else _metrics(event.metrics),
-        "created_at": _datetime(event.created_at),
+        "created_at": datetime_text(event.created_at),
     }
