@@ -77,7 +77,8 @@ TEMPLATES = [
 
 # Django's backends wrapped by django-prometheus (django_db_* metrics: queries, errors, latency, connections).
 _PROMETHEUS_DB_ENGINES = {
-    "django.db.backends.postgresql": "django_prometheus.db.backends.postgresql",
+    # django-prometheus's, with the health check at most once a second (the module says why).
+    "django.db.backends.postgresql": "evpay.core.backends.postgresql",
     "django.db.backends.sqlite3": "django_prometheus.db.backends.sqlite3",
 }
 
@@ -90,6 +91,9 @@ def instrumented_database(config: dict) -> dict:
 
 DATABASES = {"default": instrumented_database(env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}"))}
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=0))
+# With CONN_HEALTH_CHECKS: a persistent connection idle this long is checked before its next use; one used more
+# recently is trusted (evpay/core/backends/postgresql/base.py).
+DATABASE_HEALTH_CHECK_INTERVAL = env.float("DATABASE_HEALTH_CHECK_INTERVAL", default=1.0)
 if DATABASES["default"]["ENGINE"].endswith(".sqlite3"):
     # Web, worker and beat share one file. WAL lets readers go on beside the one writer; IMMEDIATE takes the
     # write lock when a transaction begins, so that a transaction never has to upgrade a read lock (SQLite
