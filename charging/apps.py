@@ -19,7 +19,7 @@ class ChargingConfig(AppConfig):
         # Mapping deletion, connector removal, `active_session_id` and the simulator's CHARGING ask us.
         active_session_source_register(selectors.running_sessions)
         # An intent's `charge_session_id`, and whether a running session holds it (no capture/void then).
-        intent_use_source_register(selectors.intent_uses)
+        intent_use_source_register(selectors.intent_uses, session_id_column=selectors.INTENT_SESSION_ID_COLUMN)
         # A mapping's `tariff_id` (API, admin) is ours: infrastructure knows stations, not tariffs.
         station_tariff_link_register(
             StationTariffLink(

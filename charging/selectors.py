@@ -7,6 +7,7 @@ from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
 from infrastructure.models import Connector, StationMapping
+from payments.models import PaymentIntent
 from payments.selectors import IntentUse
 
 from .models import RUNNING_STATUSES, ChargeSession, ChargeSessionStatus, StationTariff, Tariff
@@ -72,6 +73,14 @@ def running_sessions(mapping_ids: list[str]) -> dict[tuple[str, str], str]:
 
 _INTENT_USES_SQL = (
     f"SELECT payment_intent_id, id, status FROM {ChargeSession._meta.db_table} WHERE payment_intent_id IN "
+)
+
+
+# The same, as a column of a payment intent query (the seam's `session_id_column`); the index of the one-to-one
+# field makes it one index probe.
+INTENT_SESSION_ID_COLUMN = (
+    f'(SELECT "id" FROM "{ChargeSession._meta.db_table}" '
+    f'WHERE "payment_intent_id" = "{PaymentIntent._meta.db_table}"."id")'
 )
 
 

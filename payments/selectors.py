@@ -4,6 +4,7 @@ from datetime import datetime
 from typing import Any
 
 from django.conf import settings
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from .models import PaymentIntent, PaymentIntentStatus, Refund, RefundStatus, StripeAccount
@@ -23,11 +24,26 @@ class IntentUse:
 #: fn(intent_ids) -> {intent_id: IntentUse} for the intents a charge session pays with. One query.
 IntentUseSource = Callable[[list[str]], dict[str, IntentUse]]
 _intent_use_sources: list[IntentUseSource] = []
+# SQL expressions over the intent's row (its table by name) giving the id of the session paying with it or NULL:
+# a single intent is read with its `charge_session_id` in one statement (`payment_intents_with_session_id`).
+_intent_session_id_columns: list[str] = []
+#: The attribute `payment_intents_with_session_id` puts on each intent it reads.
+KNOWN_SESSION_ID = "known_charge_session_id"
 
 
-def intent_use_source_register(source: IntentUseSource) -> None:
+def intent_use_source_register(source: IntentUseSource, *, session_id_column: str | None = None) -> None:
     if source not in _intent_use_sources:
         _intent_use_sources.append(source)
+        if session_id_column is not None:
+            _intent_session_id_columns.append(session_id_column)
+
+
+def payment_intents_with_session_id(queryset: QuerySet[PaymentIntent]) -> QuerySet[PaymentIntent]:
+    """`queryset` with KNOWN_SESSION_ID on each intent, read in the same statement, where every registered source
+    gave a column for it; else `queryset` unchanged (the representation then asks `intent_uses`)."""
+    if not _intent_use_sources or len(_intent_session_id_columns) != len(_intent_use_sources):
+        return queryset
+    return queryset.extra(select={KNOWN_SESSION_ID: f"COALESCE({', '.join(_intent_session_id_columns)})"})
 
 
 def intent_uses(*, intent_ids: Iterable[str]) -> dict[str, IntentUse]:

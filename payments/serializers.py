@@ -6,7 +6,7 @@ from evpay.api.representation import datetime_text
 from terminals.models import Terminal
 
 from .models import PaymentIntent, Refund, RefundReason, VoidReason
-from .selectors import intent_uses
+from .selectors import KNOWN_SESSION_ID, intent_uses
 
 
 class PaymentMethodSerializer(serializers.Serializer):
@@ -148,7 +148,11 @@ class RefundCreateSerializer(serializers.Serializer):
 def payment_intent_data(intent: PaymentIntent, *, uses: dict | None = None) -> dict:
     """A payment intent as the API shows it (contract section 1). `uses`: `intent_uses` of a page, if known."""
     method, error = intent.payment_method, intent.last_payment_error
-    use = (uses if uses is not None else intent_uses(intent_ids=[intent.pk])).get(intent.pk)
+    if uses is None and KNOWN_SESSION_ID in intent.__dict__:  # read with the intent
+        session_id = intent.__dict__[KNOWN_SESSION_ID]
+    else:
+        use = (uses if uses is not None else intent_uses(intent_ids=[intent.pk])).get(intent.pk)
+        session_id = use.session_id if use is not None else None
     return {
         "id": intent.id,
         "object": "payment_intent",
@@ -178,7 +182,7 @@ def payment_intent_data(intent: PaymentIntent, *, uses: dict | None = None) -> d
             "message": str(error["message"]),
         },
         "terminal_id": intent.terminal_id,
-        "charge_session_id": use.session_id if use is not None else None,
+        "charge_session_id": session_id,
         "description": intent.description,
         "metadata": intent.metadata,
         "created_at": datetime_text(intent.created_at),

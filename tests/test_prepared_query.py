@@ -53,6 +53,18 @@ def test_for_update_outside_a_transaction_is_refused_as_by_the_orm(operator):
         locked.first(pk=intent.pk)
 
 
+@pytest.mark.django_db
+def test_extra_select_columns_become_attributes_as_in_the_orm(operator):
+    intent = payment_intent_create(operator=operator, amount=700, currency="EUR")
+    build = lambda pk: PaymentIntent.objects.filter(pk=pk).extra(  # noqa: E731
+        select={"doubled": '"amount" * 2', "greeting": "'hello'"}
+    )
+    found = PreparedQuery(build, "pk").first(pk=intent.pk)
+    orm = build(intent.pk).get()
+    assert (found.doubled, found.greeting) == (orm.doubled, orm.greeting) == (1400, "hello")
+    assert _fields(found) == _fields(orm)
+
+
 def test_only_plain_querysets():
     with pytest.raises(ValueError):
         PreparedQuery(lambda pk: PaymentIntent.objects.select_related("operator").filter(pk=pk), "pk")._compile(

@@ -3,8 +3,8 @@
 Django compiles a queryset into SQL each time it runs it; for a single-row read of a wide model that costs
 several times the query itself. A `PreparedQuery` compiles its queryset once per database connection, with
 placeholders for the values that change, and afterwards only sends that SQL with the new values, turning rows
-into instances as the ORM does (its converters, `Model.from_db`). Plain single-model querysets only: no
-`select_related`, annotations or `values()`.
+into instances as the ORM does (its converters, `Model.from_db`). Single-model querysets only: no
+`select_related`, annotations or `values()`; `extra(select=...)` columns become attributes, as in the ORM.
 """
 
 from collections.abc import Callable
@@ -40,6 +40,7 @@ class PreparedQuery(Generic[M]):
         start, end = klass_info["select_fields"][0], klass_info["select_fields"][-1] + 1
         fields = [column[0] for column in compiler.select[0 : compiler.col_count]]
         init_list = [column[0].target.attname for column in compiler.select[start:end]]
+        extra_names = list(queryset.query.extra_select)  # selected before the model's columns
         compiled = (
             queryset.query.select_for_update,
             sql,
@@ -50,6 +51,7 @@ class PreparedQuery(Generic[M]):
             klass_info["model"],
             init_list,
             (start, end),
+            extra_names,
         )
         self._compiled[id(connection)] = compiled
         return compiled
@@ -57,7 +59,7 @@ class PreparedQuery(Generic[M]):
     def first(self, **values: Any) -> M | None:
         connection = connections[self.using]
         compiled = self._compiled.get(id(connection)) or self._compile(connection)
-        for_update, sql, params, positions, compiler, converters, model, init_list, (start, end) = compiled
+        for_update, sql, params, positions, compiler, converters, model, init_list, (start, end), extra = compiled
         # What the ORM checks each time it compiles (only where the database has FOR UPDATE: not SQLite).
         if for_update and connection.features.has_select_for_update and connection.get_autocommit():
             raise TransactionManagementError("select_for_update cannot be used outside of a transaction.")
@@ -71,7 +73,10 @@ class PreparedQuery(Generic[M]):
             return None
         if converters:
             row = next(iter(compiler.apply_converters([row], converters)))
-        return model.from_db(self.using, init_list, row[start:end])
+        instance = model.from_db(self.using, init_list, row[start:end])
+        for name, value in zip(extra, row, strict=False):
+            setattr(instance, name, value)
+        return instance
 
 
 def db_values(instance: Model, fields) -> list:
