@@ -109,3 +109,69 @@ class TestApiKeysInTheSharedCache:
         with override_settings(CACHES=locmem):
             assert _key_queries(client) >= 1
             assert _key_queries(client) == 1
+
+
+@pytest.fixture
+def redis_calls(monkeypatch):
+    """The commands this process sends to Redis, by name."""
+    import redis
+
+    sent: list[str] = []
+    original = redis.Redis.execute_command
+
+    def counted(self, *args, **options):
+        sent.append(str(args[0]))
+        return original(self, *args, **options)
+
+    monkeypatch.setattr(redis.Redis, "execute_command", counted)
+    return sent
+
+
+@pytest.fixture
+def limit_of_three():
+    from evpay.api.throttling import CredentialRateThrottle
+
+    original = CredentialRateThrottle.THROTTLE_RATES
+    CredentialRateThrottle.THROTTLE_RATES = {"credential": "3/min"}
+    yield
+    CredentialRateThrottle.THROTTLE_RATES = original
+
+
+@pytest.mark.django_db
+class TestKeyAndRateLimitInOneRoundTrip:
+    def test_a_request_with_a_cached_key_makes_one_call_to_redis(self, redis_cache, client, redis_calls):
+        assert client.get(URL).status_code == 200  # the key loaded from the database, then cached
+        redis_calls.clear()
+        assert client.get(URL).status_code == 200
+        assert redis_calls == ["EVALSHA"]
+
+    def test_the_rate_limit_holds(self, redis_cache, client, make_client, operator, limit_of_three):
+        assert [client.get(URL).status_code for _ in range(4)] == [200, 200, 200, 429]
+        assert_problem(client.get(URL), 429, "rate_limited")
+        assert make_client(operator).get(URL).status_code == 200  # another key: a bucket of its own
+
+    def test_wrong_secrets_for_a_key_do_not_spend_its_limit(self, redis_cache, client, limit_of_three):
+        prefix = client.raw_key.split("_")[1]
+        forger = APIClient(HTTP_X_API_KEY=f"evp_{prefix}_not-the-secret")
+        assert [forger.get(URL).status_code for _ in range(4)] == [401] * 4
+        assert [client.get(URL).status_code for _ in range(4)] == [200, 200, 200, 429]
+
+    def test_a_key_revoked_after_it_was_cached_is_refused_on_the_next_request(
+        self, redis_cache, client, operator, redis_calls
+    ):
+        assert client.get(URL).status_code == 200
+        api_key_revoke(api_key=ApiKey.objects.get(prefix=client.raw_key.split("_")[1]))
+        redis_calls.clear()
+        assert_problem(client.get(URL), 401, "authentication_failed")
+        assert redis_calls[0] == "EVALSHA"  # read with the count: the tombstone, then the database
+
+    def test_redis_down_fails_open_and_the_database_answers(self, client):
+        from evpay.api.throttling import THROTTLE_CACHE_ERRORS
+
+        dead = _redis_cache("redis://127.0.0.1:1/0")
+        dead["default"]["OPTIONS"] = {"socket_connect_timeout": 0.5, "socket_timeout": 0.5}
+        before = THROTTLE_CACHE_ERRORS.labels(limiter="credential")._value.get()
+        with override_settings(CACHES=dead):
+            assert client.get(URL).status_code == 200
+            assert_problem(APIClient(HTTP_X_API_KEY=client.raw_key + "x").get(URL), 401, "authentication_failed")
+        assert THROTTLE_CACHE_ERRORS.labels(limiter="credential")._value.get() == before + 1  # once, for the 200

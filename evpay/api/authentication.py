@@ -10,9 +10,9 @@ from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
 from rest_framework_simplejwt.settings import api_settings as jwt_settings
 from rest_framework_simplejwt.utils import get_md5_hash_password
 
-from evpay.api.throttling import auth_failed
+from evpay.api.throttling import CredentialRateThrottle, auth_failed, count_and_read
 from evpay.core.models import ApiKey, Operator, User
-from evpay.core.selectors import api_key_for_prefix
+from evpay.core.selectors import API_KEYS, api_key_for_prefix
 from evpay.logging import bind_context
 
 
@@ -30,6 +30,19 @@ class ApiKeyPrincipal:
 
     pk = credential_id
 
+    @property
+    def throttle_ident(self) -> str:
+        # The hash of the secret, as `count_and_read` counted it before the key was known.
+        return f"keyhash:{self.api_key.key_hash}"
+
+
+def _counts_credentials(request) -> bool:
+    """Whether the view limits each credential's rate (every API view but the public health checks)."""
+    if CredentialRateThrottle.THROTTLE_RATES.get(CredentialRateThrottle.scope) is None:
+        return False
+    view = (request.parser_context or {}).get("view")
+    return view is not None and any(issubclass(t, CredentialRateThrottle) for t in view.throttle_classes)
+
 
 class ApiKeyAuthentication(authentication.BaseAuthentication):
     header = "X-API-Key"
@@ -43,8 +56,15 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         if len(parts) != 3 or parts[0] != "evp":
             auth_failed(request, None, exceptions.AuthenticationFailed("Malformed API key."))
         credential = f"key:{parts[1]}"
-        api_key = api_key_for_prefix(prefix=parts[1])
-        if api_key is None or not hmac.compare_digest(api_key.key_hash, ApiKey.hash_key(raw_key)):
+        presented = ApiKey.hash_key(raw_key)
+        entry = API_KEYS.redis_key(parts[1])
+        if entry is None or not _counts_credentials(request):  # nothing cached (no shared cache), or no limit
+            api_key = api_key_for_prefix(prefix=parts[1])
+        else:  # the cached key and the rate limit's count: one round trip
+            raw = count_and_read(request, ident=f"keyhash:{presented}", read=entry)
+            read = raw if isinstance(raw, Exception) else API_KEYS.decode(raw)
+            api_key = api_key_for_prefix(prefix=parts[1], read=read)
+        if api_key is None or not hmac.compare_digest(api_key.key_hash, presented):
             auth_failed(request, credential, exceptions.AuthenticationFailed("Invalid API key."))
         if not api_key.is_usable(timezone.now()):
             auth_failed(request, credential, exceptions.AuthenticationFailed("API key revoked or expired."))

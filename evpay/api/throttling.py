@@ -41,7 +41,13 @@ class CredentialRateThrottle(SimpleRateThrottle):
 
     def get_cache_key(self, request, view):
         user = request.user
-        ident = user.credential_id if getattr(user, "is_authenticated", False) else self.get_ident(request)
+        if getattr(user, "is_authenticated", False):
+            ident = getattr(user, "throttle_ident", None) or user.credential_id
+        else:
+            ident = self.get_ident(request)
+        return self.ident_key(ident)
+
+    def ident_key(self, ident: str) -> str:
         return self.cache_format % {"scope": self.scope, "ident": ident}
 
     def allow_request(self, request, view):
@@ -50,14 +56,21 @@ class CredentialRateThrottle(SimpleRateThrottle):
         key = self.get_cache_key(request, view)
         if key is None:
             return True
-        now = time.time()
-        window = int(now // self.duration)
-        self.elapsed = now - window * self.duration
-        try:
-            current, previous = _count(f"{key}:{window}", f"{key}:{window - 1}", 2 * self.duration)
-        except Exception as exc:  # noqa: BLE001 - any cache backend error
-            _cache_unavailable(self.scope, exc)
+        counted = getattr(request, _COUNTED, None)
+        if isinstance(counted, Exception):
+            _cache_unavailable(self.scope, counted)
             return True
+        if counted is not None and counted[0] == key:  # by `count_and_read`, with the credential's lookup
+            _, self.elapsed, current, previous = counted
+        else:
+            now = time.time()
+            window = int(now // self.duration)
+            self.elapsed = now - window * self.duration
+            try:
+                current, previous, _ = _count(f"{key}:{window}", f"{key}:{window - 1}", 2 * self.duration)
+            except Exception as exc:  # noqa: BLE001 - any cache backend error
+                _cache_unavailable(self.scope, exc)
+                return True
         estimate = current + previous * (1 - self.elapsed / self.duration)
         return estimate <= self.num_requests
 
@@ -65,19 +78,47 @@ class CredentialRateThrottle(SimpleRateThrottle):
         return max(1, math.ceil(self.duration - self.elapsed))
 
 
-# Increment this window's counter (expiring two windows after its first request) and read the previous window's,
-# in one command. A Lua script rather than a pipeline: redis-py builds a pipeline's ~170 response callbacks anew
-# for every pipeline, which cost more CPU than the round trip it saves.
+_COUNTED = "_evpay_credential_counted"
+
+
+def count_and_read(request, *, ident: str, read: str) -> bytes | None | Exception:
+    """The credential throttle's count for `ident`, and the value at the Redis key `read` (a credential's cache
+    entry), in one round trip: an API-key request makes no other call to Redis. The counts wait on `request` for
+    CredentialRateThrottle; returns the raw value (None: absent), or the exception if Redis failed (the throttle
+    then fails open, and the caller reads the database).
+
+    `ident` must say which secret was presented (its hash), not only which key it names: a request with a
+    wrong secret is counted, before it is refused, in a bucket of its own, and cannot spend the key's limit."""
+    throttle = CredentialRateThrottle()
+    key = throttle.ident_key(ident)
+    now = time.time()
+    duration = int(getattr(throttle, "duration", None) or 60)  # set from the rate (none: no limit, counted anyway)
+    window = int(now // duration)
+    try:
+        current, previous, raw = _count(f"{key}:{window}", f"{key}:{window - 1}", 2 * duration, read=read)
+    except Exception as exc:  # noqa: BLE001 - any cache backend error
+        setattr(request, _COUNTED, exc)
+        return exc
+    setattr(request, _COUNTED, (key, now - window * duration, current, previous))
+    return raw
+
+
+# Increment this window's counter (expiring two windows after its first request), read the previous window's
+# and, if asked, one more key, in one command. A Lua script rather than a pipeline: redis-py builds a
+# pipeline's ~170 response callbacks anew for every pipeline, which cost more CPU than the round trip it saves.
 _COUNT_SCRIPT = """
 local current = redis.call('INCR', KEYS[1])
 if current == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
-return {current, tonumber(redis.call('GET', KEYS[2])) or 0}
+local previous = tonumber(redis.call('GET', KEYS[2])) or 0
+if KEYS[3] then return {current, previous, redis.call('GET', KEYS[3])} end
+return {current, previous}
 """
 _count_scripts: dict[int, Any] = {}
 
 
-def _count(current_key: str, previous_key: str, ttl: int) -> tuple[int, int]:
-    """Increment this window's counter; return it with the previous window's."""
+def _count(current_key: str, previous_key: str, ttl: int, *, read: str | None = None) -> tuple[int, int, Any]:
+    """Increment this window's counter; return it with the previous window's (and the raw value at the Redis
+    key `read`, Redis only)."""
     backend = caches["default"]
     if isinstance(backend, RedisCache):
         current_key, previous_key = backend.make_key(current_key), backend.make_key(previous_key)
@@ -85,10 +126,11 @@ def _count(current_key: str, previous_key: str, ttl: int) -> tuple[int, int]:
         script = _count_scripts.get(id(client))
         if script is None:
             script = _count_scripts[id(client)] = client.register_script(_COUNT_SCRIPT)
-        current, previous = script(keys=[current_key, previous_key], args=[ttl], client=client)
-        return int(current), int(previous)
+        keys = [current_key, previous_key] if read is None else [current_key, previous_key, read]
+        current, previous, *value = script(keys=keys, args=[ttl], client=client)
+        return int(current), int(previous), (value[0] if value else None)
     backend.add(current_key, 0, ttl)
-    return backend.incr(current_key), int(backend.get(previous_key) or 0)
+    return backend.incr(current_key), int(backend.get(previous_key) or 0), None
 
 
 # --- Failed authentication -------------------------------------------------------------------------------------

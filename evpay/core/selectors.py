@@ -1,10 +1,11 @@
 """Reads of operators and their credentials."""
 
 from datetime import timedelta
+from typing import Any
 
 from django.utils import timezone
 
-from evpay.core.cache import SharedRowCache, invalidate_on_change
+from evpay.core.cache import UNREAD, SharedRowCache, invalidate_on_change
 
 from .models import ApiKey, Operator
 
@@ -26,10 +27,11 @@ def _api_key_load(prefix: str) -> ApiKey | None:
     return api_key
 
 
-def api_key_for_prefix(*, prefix: str) -> ApiKey | None:
+def api_key_for_prefix(*, prefix: str, read: Any = UNREAD) -> ApiKey | None:
     """The key with this prefix and its operator (`api_key.operator`), or None. Whether it is usable (revoked,
-    expired) and matches the secret is the caller's to check."""
-    return API_KEYS.get(prefix, lambda: _api_key_load(prefix))
+    expired) and matches the secret is the caller's to check. `read`: its cache entry, if the caller read it
+    (`API_KEYS.redis_key(prefix)`, decoded), else the cache is asked."""
+    return API_KEYS.get(prefix, lambda: _api_key_load(prefix), read=read)
 
 
 def api_key_cache_invalidation_connect() -> None:
