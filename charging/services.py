@@ -6,7 +6,6 @@ and the payment processor (capture/void) are only called outside any transaction
 Celery tasks enqueued on commit; the payment is settled after the session's transaction has committed.
 """
 
-import functools
 import logging
 from datetime import datetime
 from decimal import Decimal
@@ -20,7 +19,7 @@ from django.utils import timezone
 from evpay.core.clock import not_in_future
 from evpay.core.errors import DomainError, InvalidState, ValidationFailed
 from evpay.core.models import Operator
-from evpay.core.queries import row_update
+from evpay.core.queries import PreparedQuery, row_update
 from evpay.core.transitions import transition_allowed, transition_check
 from evpay.core.updates import model_update
 from infrastructure.adapters.base import CommandOutcome, CommandResult
@@ -176,24 +175,27 @@ def tariff_applicable(mapping: StationMapping) -> Tariff:
 
 def charge_session_for_update(*, operator_id: str, session_id: str) -> ChargeSession | None:
     """The operator's session read with its row lock (the session's row only), for the transaction open that
-    then changes it; with the refunded amount of its payment intent, which its representation shows. PostgreSQL.
-    One statement written once from the models: the lookup of every reading, where compiling an ORM query each
-    time cost more CPU than the round trip."""
-    found = list(ChargeSession.objects.raw(_for_update_sql(), [operator_id, session_id]))
-    return found[0] if found else None
+    then changes it; with the refunded amount of its payment intent, which its representation shows. One
+    statement compiled once (`PreparedQuery`): the lookup of every reading, where compiling an ORM query (or
+    mapping a raw one) each time cost more CPU than the round trip."""
+    return _SESSION_FOR_UPDATE.first(operator=operator_id, pk=session_id)
 
 
-@functools.cache
-def _for_update_sql() -> str:
+def _session_for_update(operator, pk):
     quote = connection.ops.quote_name
     table, intents = quote(ChargeSession._meta.db_table), quote(PaymentIntent._meta.db_table)
-    columns = {f.name: f"{table}.{quote(str(f.column))}" for f in ChargeSession._meta.concrete_fields}
-    intent = {f.name: f"{intents}.{quote(str(f.column))}" for f in PaymentIntent._meta.concrete_fields}
-    return (
-        f"SELECT {', '.join(columns.values())}, {intent['amount_refunded']} AS intent_amount_refunded "
-        f"FROM {table} JOIN {intents} ON {intent['id']} = {columns['payment_intent']} "
-        f"WHERE {columns['operator']} = %s AND {columns['id']} = %s FOR UPDATE OF {table}"
+    column = quote(ChargeSession._meta.get_field("payment_intent").column)
+    refunded = (
+        f"(SELECT {intents}.{quote('amount_refunded')} FROM {intents} WHERE {intents}.{quote('id')} = {table}.{column})"
     )
+    return (
+        ChargeSession.objects.select_for_update()
+        .filter(operator_id=operator, pk=pk)
+        .extra(select={"intent_amount_refunded": refunded})
+    )
+
+
+_SESSION_FOR_UPDATE = PreparedQuery(_session_for_update, "operator", "pk")
 
 
 def _lock(session: ChargeSession) -> ChargeSession:
