@@ -13,7 +13,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from evpay.core.clock import not_in_future
@@ -181,7 +181,7 @@ def charge_session_for_update(*, operator_id: str, session_id: str) -> ChargeSes
     return _SESSION_FOR_UPDATE.first(operator=operator_id, pk=session_id)
 
 
-def _session_for_update(operator, pk):
+def _session_for_update(operator: str, pk: str) -> QuerySet[ChargeSession]:
     quote = connection.ops.quote_name
     table, intents = quote(ChargeSession._meta.db_table), quote(PaymentIntent._meta.db_table)
     column = quote(ChargeSession._meta.get_field("payment_intent").column)
