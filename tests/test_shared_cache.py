@@ -165,6 +165,16 @@ class TestKeyAndRateLimitInOneRoundTrip:
         assert_problem(client.get(URL), 401, "authentication_failed")
         assert redis_calls[0] == "EVALSHA"  # read with the count: the tombstone, then the database
 
+    def test_an_entry_that_cannot_be_read_sends_the_lookup_to_the_database(self, redis_cache, client):
+        from django.core.cache import cache
+
+        assert client.get(URL).status_code == 200
+        name = API_KEYS.redis_key(client.raw_key.split("_")[1])
+        cache._cache.get_client(name, write=True).set(name, b"\x80not a pickle")
+        before = shared.SHARED_CACHE_ERRORS.labels(namespace=API_KEYS.namespace, operation="read")._value.get()
+        assert _key_queries(client) >= 1  # answered, from the database
+        assert shared.SHARED_CACHE_ERRORS.labels(namespace=API_KEYS.namespace, operation="read")._value.get() > before
+
     def test_redis_down_fails_open_and_the_database_answers(self, client):
         from evpay.api.throttling import THROTTLE_CACHE_ERRORS
 

@@ -62,8 +62,7 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
             api_key = api_key_for_prefix(prefix=parts[1])
         else:  # the cached key and the rate limit's count: one round trip
             raw = count_and_read(request, ident=f"keyhash:{presented}", read=entry)
-            read = raw if isinstance(raw, Exception) else API_KEYS.decode(raw)
-            api_key = api_key_for_prefix(prefix=parts[1], read=read)
+            api_key = api_key_for_prefix(prefix=parts[1], raw=raw)
         if api_key is None or not hmac.compare_digest(api_key.key_hash, presented):
             auth_failed(request, credential, exceptions.AuthenticationFailed("Invalid API key."))
         if not api_key.is_usable(timezone.now()):

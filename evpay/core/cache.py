@@ -70,7 +70,7 @@ def _backend():
     return backend if isinstance(backend, DjangoRedisCache) else None
 
 
-#: `SharedRowCache.get(..., read=)` default: the cache is asked.
+#: `SharedRowCache.get(..., raw=)` default: the cache is asked.
 UNREAD: Any = object()
 
 
@@ -85,27 +85,24 @@ class SharedRowCache:
 
     def redis_key(self, key: str) -> str | None:
         """The Redis key of `key`'s entry, for a caller that reads it in the same round trip as other work of its
-        own (then `get(key, load, read=decode(what it read))`); None when nothing is cached (no shared cache)."""
+        own (then `get(key, load, raw=what it read)`); None when nothing is cached (no shared cache)."""
         backend = _backend()
         return None if backend is None else backend.make_key(self._key(key))
 
-    @staticmethod
-    def decode(raw: bytes | None) -> Any:
-        """What the cache's own read would give for the bytes at `redis_key`."""
-        backend = _backend()
-        return None if raw is None or backend is None else backend._cache._serializer.loads(raw)
-
-    def get(self, key: str, load: Callable[[], Any], *, read: Any = UNREAD) -> Any:
-        """`read`: the entry as the caller already read it (decoded; an exception if that read failed)."""
+    def get(self, key: str, load: Callable[[], Any], *, raw: Any = UNREAD) -> Any:
+        """`raw`: the entry's bytes at `redis_key` as the caller already read them (None: absent; an exception if
+        that read failed); by default the cache is asked."""
         backend = _backend()
         if backend is None:
             return load()
         name = self._key(key)
-        if isinstance(read, Exception):
-            self._failed("read", read)
-            return load()
         try:
-            cached = backend.get(name) if read is UNREAD else read
+            if isinstance(raw, Exception):
+                raise raw
+            if raw is UNREAD:
+                cached = backend.get(name)
+            else:  # what the cache's own read would make of the bytes
+                cached = None if raw is None else backend._cache._serializer.loads(raw)
         except Exception as exc:  # noqa: BLE001 - any cache error: the database answers
             self._failed("read", exc)
             return load()

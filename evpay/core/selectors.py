@@ -27,11 +27,11 @@ def _api_key_load(prefix: str) -> ApiKey | None:
     return api_key
 
 
-def api_key_for_prefix(*, prefix: str, read: Any = UNREAD) -> ApiKey | None:
+def api_key_for_prefix(*, prefix: str, raw: Any = UNREAD) -> ApiKey | None:
     """The key with this prefix and its operator (`api_key.operator`), or None. Whether it is usable (revoked,
-    expired) and matches the secret is the caller's to check. `read`: its cache entry, if the caller read it
-    (`API_KEYS.redis_key(prefix)`, decoded), else the cache is asked."""
-    return API_KEYS.get(prefix, lambda: _api_key_load(prefix), read=read)
+    expired) and matches the secret is the caller's to check. `raw`: its cache entry's bytes, if the caller read
+    them (at `API_KEYS.redis_key(prefix)`), else the cache is asked."""
+    return API_KEYS.get(prefix, lambda: _api_key_load(prefix), raw=raw)
 
 
 def api_key_cache_invalidation_connect() -> None:

@@ -37,7 +37,8 @@ ALLOWED_HOSTS = env.list("ALLOWED_HOSTS")
 CACHES = {"default": cache_config(env.cache("CACHE_URL", default="redis://127.0.0.1:6379/1"))}
 # Persistent connections: a new PostgreSQL connection per request cost more than the request itself
 # (bench/README.md). Each gunicorn worker keeps one, checked before reuse once it has been idle for
-# DATABASE_HEALTH_CHECK_INTERVAL (evpay/core/backends/postgresql) and after an error. Behind PgBouncer in transaction mode (docker-compose.yml) they are connections to PgBouncer.
+# DATABASE_HEALTH_CHECK_INTERVAL (evpay/core/backends/postgresql) and after an error. Behind PgBouncer in
+# transaction mode (docker-compose.yml) they are connections to PgBouncer.
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)  # noqa: F405
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True  # noqa: F405
 if env("DATABASE_POOLER", default="") == "pgbouncer":
