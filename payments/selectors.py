@@ -43,7 +43,10 @@ def payment_intents_with_session_id(queryset: QuerySet[PaymentIntent]) -> QueryS
     gave a column for it; else `queryset` unchanged (the representation then asks `intent_uses`)."""
     if not _intent_use_sources or len(_intent_session_id_columns) != len(_intent_use_sources):
         return queryset
-    return queryset.extra(select={KNOWN_SESSION_ID: f"COALESCE({', '.join(_intent_session_id_columns)})"})
+    columns = _intent_session_id_columns
+    # COALESCE of one argument is an error in SQLite.
+    column = columns[0] if len(columns) == 1 else f"COALESCE({', '.join(columns)})"
+    return queryset.extra(select={KNOWN_SESSION_ID: column})
 
 
 def intent_uses(*, intent_ids: Iterable[str]) -> dict[str, IntentUse]:
