@@ -91,8 +91,8 @@ def instrumented_database(config: dict) -> dict:
 
 DATABASES = {"default": instrumented_database(env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}"))}
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=0))
-# With CONN_HEALTH_CHECKS: a persistent connection idle this long is checked before its next use; one used more
-# recently is trusted (evpay/core/backends/postgresql/base.py).
+# With CONN_HEALTH_CHECKS: a persistent connection is checked before use at most once per this many seconds (so
+# always after it sat idle that long); in between it is trusted (evpay/core/backends/postgresql/base.py).
 DATABASE_HEALTH_CHECK_INTERVAL = env.float("DATABASE_HEALTH_CHECK_INTERVAL", default=1.0)
 if DATABASES["default"]["ENGINE"].endswith(".sqlite3"):
     # Web, worker and beat share one file. WAL lets readers go on beside the one writer; IMMEDIATE takes the

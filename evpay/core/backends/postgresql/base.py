@@ -3,7 +3,8 @@
 Django's health check (CONN_HEALTH_CHECKS) sends `SELECT 1` before the first statement of every request: on a
 read by id that is a third of the request's round trips (bench/README.md). The check is there for a persistent
 connection that died while it sat idle (a server restart, an idle timeout), and such a connection is still
-checked: one idle for HEALTH_CHECK_INTERVAL seconds or more. One that died within the interval fails its first
+checked: a connection is checked when it was last checked (or opened) DATABASE_HEALTH_CHECK_INTERVAL seconds ago
+or more, which every connection idle that long was. One that died within the interval fails its first
 statement instead; that request answers 503 `service_unavailable` (evpay/api/errors.py), Django finds the
 connection unusable at the request's end and the next request opens a new one."""
 
