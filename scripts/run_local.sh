@@ -65,10 +65,4 @@ cat <<BANNER
 EVPAY_API_KEY=${API_KEY}
 
 BANNER
-# Until one of them exits, or a signal runs the trap. Not `wait -n`: with job control on, bash (5.2) once let a
-# Ctrl-C wait there unhandled, and every service went on running.
-while :; do
-  for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null || exit 1; done
-  sleep 1 &
-  wait $! || true
-done
+wait -n "${pids[@]}"
