@@ -19,6 +19,10 @@ from tests.conftest import free_port
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def _interruptible() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.slow
 def test_make_run_from_a_fresh_clone(tmp_path):
     clone = tmp_path / "evpay"
@@ -33,7 +37,15 @@ def test_make_run_from_a_fresh_clone(tmp_path):
     log_path = tmp_path / "make-run.log"
     with open(log_path, "w") as log:
         proc = subprocess.Popen(
-            ["make", "run"], cwd=clone, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            ["make", "run"],
+            cwd=clone,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            # As from a terminal: a suite started in the background (`cmd &` in a script) inherits SIGINT ignored,
+            # and bash cannot trap a signal ignored when it starts, so the Ctrl-C below would reach nothing.
+            preexec_fn=_interruptible,
         )
     base = f"http://127.0.0.1:{port}"
     try:
