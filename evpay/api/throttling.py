@@ -63,11 +63,8 @@ class CredentialRateThrottle(SimpleRateThrottle):
         if counted is not None and counted[0] == key:  # by `count_and_read`, with the credential's lookup
             _, self.elapsed, current, previous = counted
         else:
-            now = time.time()
-            window = int(now // self.duration)
-            self.elapsed = now - window * self.duration
             try:
-                current, previous, _ = _count(f"{key}:{window}", f"{key}:{window - 1}", 2 * self.duration)
+                self.elapsed, current, previous, _ = _count(key, self.duration)
             except Exception as exc:  # noqa: BLE001 - any cache backend error
                 _cache_unavailable(self.scope, exc)
                 return True
@@ -91,15 +88,13 @@ def count_and_read(request, *, ident: str, read: str) -> bytes | None | Exceptio
     wrong secret is counted, before it is refused, in a bucket of its own, and cannot spend the key's limit."""
     throttle = CredentialRateThrottle()
     key = throttle.ident_key(ident)
-    now = time.time()
     duration = int(throttle.duration)  # type: ignore[attr-defined]  # set from the rate; the caller checked there is one
-    window = int(now // duration)
     try:
-        current, previous, raw = _count(f"{key}:{window}", f"{key}:{window - 1}", 2 * duration, read=read)
+        elapsed, current, previous, raw = _count(key, duration, read=read)
     except Exception as exc:  # noqa: BLE001 - any cache backend error
         setattr(request, _COUNTED, exc)
         return exc
-    setattr(request, _COUNTED, (key, now - window * duration, current, previous))
+    setattr(request, _COUNTED, (key, elapsed, current, previous))
     return raw
 
 
@@ -116,9 +111,13 @@ return {current, previous}
 _count_scripts: dict[int, Any] = {}
 
 
-def _count(current_key: str, previous_key: str, ttl: int, *, read: str | None = None) -> tuple[int, int, Any]:
-    """Increment this window's counter; return it with the previous window's (and the raw value at the Redis
-    key `read`, Redis only)."""
+def _count(key: str, duration: int, *, read: str | None = None) -> tuple[float, int, int, Any]:
+    """Increment the counter of `key` for this window of `duration` seconds; return the seconds elapsed in the
+    window, that count and the previous window's (and the raw value at the Redis key `read`, Redis only)."""
+    now = time.time()
+    window = int(now // duration)
+    current_key, previous_key, ttl = f"{key}:{window}", f"{key}:{window - 1}", 2 * duration
+    elapsed = now - window * duration
     backend = caches["default"]
     if isinstance(backend, RedisCache):
         current_key, previous_key = backend.make_key(current_key), backend.make_key(previous_key)
@@ -128,9 +127,9 @@ def _count(current_key: str, previous_key: str, ttl: int, *, read: str | None = 
             script = _count_scripts[id(client)] = client.register_script(_COUNT_SCRIPT)
         keys = [current_key, previous_key] if read is None else [current_key, previous_key, read]
         current, previous, *value = script(keys=keys, args=[ttl], client=client)
-        return int(current), int(previous), (value[0] if value else None)
+        return elapsed, int(current), int(previous), (value[0] if value else None)
     backend.add(current_key, 0, ttl)
-    return backend.incr(current_key), int(backend.get(previous_key) or 0), None
+    return elapsed, backend.incr(current_key), int(backend.get(previous_key) or 0), None
 
 
 # --- Failed authentication -------------------------------------------------------------------------------------
