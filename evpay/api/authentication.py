@@ -32,8 +32,13 @@ class ApiKeyPrincipal:
 
     @property
     def throttle_ident(self) -> str:
-        # The hash of the secret, as `count_and_read` counted it before the key was known.
-        return f"keyhash:{self.api_key.key_hash}"
+        # As `count_and_read` counted it before the key was known.
+        return _throttle_ident(self.api_key.key_hash)
+
+
+def _throttle_ident(key_hash: str) -> str:
+    """An API key's rate-limit bucket: by the hash of the secret presented (see `count_and_read`)."""
+    return f"keyhash:{key_hash}"
 
 
 def _counts_credentials(request) -> bool:
@@ -61,7 +66,7 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         if entry is None or not _counts_credentials(request):  # nothing cached (no shared cache), or no limit
             api_key = api_key_for_prefix(prefix=parts[1])
         else:  # the cached key and the rate limit's count: one round trip
-            raw = count_and_read(request, ident=f"keyhash:{presented}", read=entry)
+            raw = count_and_read(request, ident=_throttle_ident(presented), read=entry)
             api_key = api_key_for_prefix(prefix=parts[1], raw=raw)
         if api_key is None or not hmac.compare_digest(api_key.key_hash, presented):
             auth_failed(request, credential, exceptions.AuthenticationFailed("Invalid API key."))
