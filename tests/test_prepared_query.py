@@ -104,5 +104,17 @@ def test_row_update_sets_only_the_fields_named(operator):
     assert PaymentIntent.objects.get(pk=intent.pk).updated_at == after.updated_at  # not named: unchanged
     with pytest.raises(ValueError):
         row_update(intent, ["no_such_field"])
+    # Deferred inside a transaction: the statement it travels with (here the next read) raises.
+    row_update(PaymentIntent(id="pi_missing", operator=operator, amount=1, currency="EUR"), ["description"])
+    with pytest.raises(ObjectDoesNotExist):
+        PaymentIntent.objects.filter(pk=intent.pk).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_row_update_of_a_missing_row_raises_at_once_in_autocommit(operator):
+    from django.core.exceptions import ObjectDoesNotExist
+
+    from evpay.core.queries import row_update
+
     with pytest.raises(ObjectDoesNotExist):
         row_update(PaymentIntent(id="pi_missing", operator=operator, amount=1, currency="EUR"), ["description"])

@@ -3,12 +3,13 @@
 from datetime import timedelta
 
 import pytest
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 from prometheus_client import REGISTRY
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from tests.webhook_receiver import Reply
+from webhooks import services
 from webhooks.models import Event, WebhookDelivery, WebhookPayload, WebhookSubscription
 from webhooks.services import (
     event_emit,
@@ -336,12 +337,13 @@ def test_outcomes_are_counted(operator, receiver):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_parallel_attempts_send_once(operator, receiver, parallel):
+def test_parallel_attempts_send_once(operator, receiver, parallel, monkeypatch):
     subscribe(operator, receiver.url)
     receiver.reply(Reply(200, delay=0.3))
-    with transaction.atomic():
+    with monkeypatch.context() as patched, transaction.atomic():
+        # No task message: a Celery worker of other tests must not take it.
+        patched.setattr(services, "_enqueue", lambda *args, **kwargs: None)
         event = event_emit(operator=operator, type="charge.failed", data_object={"id": "chs_1"})
-        connection.run_on_commit.clear()  # no task message: a Celery worker of other tests must not take it
     delivery = only_delivery(event)
     results = parallel(lambda i: webhook_delivery_attempt(delivery_id=delivery.pk), 6)
     assert not [r for r in results if isinstance(r, Exception)], results
@@ -394,11 +396,11 @@ def test_https_to_the_checked_address_keeps_sni_and_certificate_checks(operator,
 
 
 @pytest.mark.django_db(transaction=True)
-def test_backlog_in_metrics_and_detailed_health(operator, client, anon_client):
+def test_backlog_in_metrics_and_detailed_health(operator, client, anon_client, monkeypatch):
     subscribe(operator, "https://93.184.216.34/hook")
-    with transaction.atomic():
+    with monkeypatch.context() as patched, transaction.atomic():
+        patched.setattr(services, "_enqueue", lambda *args, **kwargs: None)  # stays pending: no worker is asked
         event = event_emit(operator=operator, type="charge.failed", data_object={"id": "chs_1"})
-        connection.run_on_commit.clear()  # stays pending: no worker is asked
     component = client.get("/health/detailed").json()["components"]["webhook_backlog"]
     assert (component["status"], component["pending"], component["overdue"]) == ("ok", 1, 0)
     WebhookDelivery.objects.filter(event=event).update(

@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
@@ -33,7 +34,7 @@ from django.utils import timezone
 from evpay.core.errors import InvalidState
 from evpay.core.models import Operator
 from evpay.core.pruning import prune_in_batches
-from evpay.core.queries import db_values
+from evpay.core.queries import db_values, execute_deferred
 from evpay.core.transitions import transition_check
 from evpay.crypto import decrypt
 
@@ -151,10 +152,14 @@ def _event_write_at_once(event: Event) -> None:
         *db_values(payload, payload_fields),
         *db_values(delivery, delivery_fields),
     ]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        ids = [row[0] for row in cursor.fetchall()]
+    # Deferred: it travels with the transaction's next statement or its COMMIT (evpay.core.queries), and the
+    # deliveries it made are enqueued once the transaction has committed.
+    execute_deferred(sql, params, on_result=_enqueue_on_commit)
     event._state.adding = False
+
+
+def _enqueue_on_commit(cursor: Any) -> None:
+    ids = [row[0] for row in cursor.fetchall()]
     if ids:
         transaction.on_commit(lambda: _enqueue(ids))
 

@@ -26,6 +26,7 @@ from evpay.api.errors import PROBLEM_CONTENT_TYPE, IdempotentReplay
 from evpay.api.renderers import JSONRenderer
 from evpay.core.errors import IdempotencyKeyInUse, IdempotencyKeyReused, ValidationFailed
 from evpay.core.models import IdempotencyKey
+from evpay.core.queries import execute_deferred
 
 HEADER = "Idempotency-Key"
 REPLAY_HEADER = "Idempotent-Replayed"
@@ -54,14 +55,19 @@ def _replay(record: IdempotencyKey) -> Response:
     )
 
 
-def _lock_key(operator_id: str, key: str) -> bool:
-    """Take the transaction-level advisory lock of (operator, key); False if another transaction holds it."""
-    if connection.vendor != "postgresql":
-        return True
-    lock_id = int.from_bytes(hashlib.sha256(f"{operator_id}\x00{key}".encode()).digest()[:8], "big", signed=True)
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [lock_id])
-        return cursor.fetchone()[0]
+def _lock_key(operator_id: str, key: str) -> list[bool]:
+    """Take the transaction-level advisory lock of (operator, key). The answer, `[False]` if another transaction
+    holds it, is there once the next statement has run: the lock is deferred (evpay.core.queries) and travels
+    with the lookup, which runs after it in the same message with a snapshot of its own."""
+    taken = [True]
+    if connection.vendor == "postgresql":
+        lock_id = int.from_bytes(hashlib.sha256(f"{operator_id}\x00{key}".encode()).digest()[:8], "big", signed=True)
+        execute_deferred(
+            "SELECT pg_try_advisory_xact_lock(%s)",
+            [lock_id],
+            on_result=lambda cursor: taken.__setitem__(0, cursor.fetchone()[0]),
+        )
+    return taken
 
 
 _FIND_SQL = (
@@ -136,9 +142,10 @@ def idempotency_begin(request, *, deferred: bool = False) -> IdempotencyKey | No
     now = timezone.now()
     record = None
     if deferred:
-        if not _lock_key(operator.pk, key):
-            raise _in_use()
+        lock = _lock_key(operator.pk, key)
         record = _record_find(operator, key)
+        if not lock[0]:
+            raise _in_use()
         if record is None:
             return IdempotencyKey(operator=operator, key=key, fingerprint=fingerprint, created_at=now)
     while record is None:
@@ -174,20 +181,19 @@ _INSERT_SQL = (
 
 def idempotency_finish(record: IdempotencyKey, response: Response) -> None:
     if record._state.adding:  # deferred: nothing is stored yet, and a 5xx stores nothing
-        if response.status_code < 500:
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    _INSERT_SQL,
-                    [
-                        record.operator_id,
-                        record.key,
-                        record.fingerprint,
-                        response.status_code,
-                        _stored_json(response),
-                        record.created_at,
-                        timezone.now(),
-                    ],
-                )
+        if response.status_code < 500:  # deferred: it travels with the request's COMMIT
+            execute_deferred(
+                _INSERT_SQL,
+                [
+                    record.operator_id,
+                    record.key,
+                    record.fingerprint,
+                    response.status_code,
+                    _stored_json(response),
+                    record.created_at,
+                    timezone.now(),
+                ],
+            )
         return
     if response.status_code >= 500:
         IdempotencyKey.objects.filter(pk=record.pk, completed_at=None).delete()

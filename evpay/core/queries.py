@@ -79,6 +79,23 @@ class PreparedQuery(Generic[M]):
         return instance
 
 
+def execute_deferred(sql: str, params: list | None = None, *, on_result: Callable | None = None) -> None:
+    """Run a statement whose answer nothing needs before the transaction's next statement. On PostgreSQL inside a
+    transaction it waits on the connection and travels with that next statement, or with the COMMIT: one round
+    trip for both (evpay.core.backends.postgresql). Elsewhere it runs now. `on_result(cursor)` gets its result
+    (rows, rowcount) when it has run, before anything later is read; what it raises, the statement it travelled
+    with raises. For writes that cannot fail on their own (a new row with a new id, a change to a row the
+    transaction has locked): an error of one surfaces later in the transaction, not where it was made."""
+    connection = connections["default"]
+    defer = getattr(connection, "defer", None)
+    if defer is not None and defer(sql, params, on_result):
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        if on_result is not None:
+            on_result(cursor)
+
+
 def db_values(instance: Model, fields) -> list:
     """What the ORM would send for `fields` of a new `instance` (defaults and auto_now filled in, values
     adapted for the database)."""
@@ -107,8 +124,7 @@ def row_insert(instance: Model) -> None:
             f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(quote(str(f.column)) for f in fields)}) "
             f"VALUES ({', '.join(['%s'] * len(fields))})"
         )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, db_values(instance, fields))
+    execute_deferred(sql, db_values(instance, fields))
     instance._state.adding = False
     instance._state.db = connection.alias
 
@@ -139,7 +155,9 @@ def row_update(instance: Model, field_names: list[str]) -> None:
         compiled = _UPDATE_SQL[key] = (fields, sql)
     fields, sql = compiled
     values = [f.get_db_prep_save(f.pre_save(instance, False), connection) for f in fields]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [*values, instance.pk])
+
+    def updated_one(cursor) -> None:
         if cursor.rowcount != 1:
             raise ObjectDoesNotExist(f"row_update: no {model.__name__} {instance.pk!r}.")
+
+    execute_deferred(sql, [*values, instance.pk], on_result=updated_one)

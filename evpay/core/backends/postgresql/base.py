@@ -1,21 +1,113 @@
-"""PostgreSQL as django-prometheus instruments it, with the connection health check at most once a second.
+"""PostgreSQL as django-prometheus instruments it, with two changes for the request path.
 
-Django's health check (CONN_HEALTH_CHECKS) sends `SELECT 1` before the first statement of every request: on a
-read by id that is a third of the request's round trips (bench/README.md). The check is there for a persistent
-connection that died while it sat idle (a server restart, an idle timeout), and such a connection is still
-checked: a connection is checked when it was last checked (or opened) DATABASE_HEALTH_CHECK_INTERVAL seconds ago
-or more, which every connection idle that long was. One that died within the interval fails its first
-statement instead; that request answers 503 `service_unavailable` (evpay/api/errors.py), Django finds the
-connection unusable at the request's end and the next request opens a new one."""
+1. The connection health check at most once a second. Django's health check (CONN_HEALTH_CHECKS) sends
+   `SELECT 1` before the first statement of every request: on a read by id that is a third of the request's
+   round trips (bench/README.md). The check is there for a persistent connection that died while it sat idle
+   (a server restart, an idle timeout), and such a connection is still checked: a connection is checked when it
+   was last checked (or opened) DATABASE_HEALTH_CHECK_INTERVAL seconds ago or more, which every connection idle
+   that long was. One that died within the interval fails its first statement instead; that request answers
+   503 `service_unavailable` (evpay/api/errors.py), Django finds the connection unusable at the request's end and
+   the next request opens a new one.
+
+2. Deferred statements (`evpay.core.queries.execute_deferred`): inside a transaction, a write whose answer
+   nothing needs at once waits on the connection and goes out with the transaction's next statement, or with
+   its COMMIT, in the same message (the simple query protocol runs several statements of one message in order,
+   each with a snapshot of its own, as if sent one by one). The order of the transaction's statements does not
+   change, only the number of round trips: a create's insert, its event and its stored response travel with
+   the COMMIT. A rollback drops what is waiting; a savepoint's statements go ahead of its RELEASE or ROLLBACK
+   TO, like any other statement. An error in a deferred statement is raised by the statement it travelled with.
+   A deferred statement's `on_result` may register `transaction.on_commit` hooks, also when its result came
+   with the COMMIT.
+"""
 
 import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from django.conf import settings
+from django.db.backends.postgresql.base import CursorDebugWrapper as PostgresCursorDebugWrapper
+from django.db.backends.utils import CursorWrapper
 from django_prometheus.db.backends.postgresql import base
+from psycopg import ClientCursor
+
+Deferred = tuple[str, list | None, Callable | None]
+
+
+def _merged(statements: Sequence[tuple[str, Sequence | None]]) -> tuple[str, list | None]:
+    """One message of several statements, their parameters in order. A statement sent without parameters has
+    no placeholders: its `%` are escaped once it shares a message with parameters."""
+    if all(params is None for _, params in statements):
+        return ";\n".join(sql.strip().rstrip(";") for sql, _ in statements), None
+    parts: list[str] = []
+    values: list[Any] = []
+    for sql, params in statements:
+        if params is None:
+            sql = sql.replace("%", "%%")
+        else:
+            values.extend(params)
+        parts.append(sql.strip().rstrip(";"))
+    return ";\n".join(parts), values
+
+
+class _SendsDeferredAhead:
+    """Django's cursor wrapper, sending the connection's deferred statements ahead of its own, in one message,
+    and handing each its result before this statement's is read."""
+
+    db: "DatabaseWrapper"
+    cursor: ClientCursor
+
+    def execute(self, sql, params=None):
+        pending = self.db.deferred_take()
+        if not pending:
+            return super().execute(sql, params)
+        if isinstance(params, Mapping) or not isinstance(self.cursor, ClientCursor):
+            # Named placeholders do not mix with positional ones, and a server-side cursor (`.iterator()`) sends
+            # its statement as a DECLARE: those wait for a message of their own.
+            with self.db.cursor() as plain:
+                plain.execute_deferred(pending)
+            return super().execute(sql, params)
+        result = super().execute(*_merged([*((s, p) for s, p, _ in pending), (sql, params)]))
+        self._hand_out(pending)
+        return result
+
+    def executemany(self, sql, param_list):
+        pending = self.db.deferred_take()
+        if pending:
+            self.execute_deferred(pending)
+        return super().executemany(sql, param_list)
+
+    def execute_deferred(self, pending: list[Deferred], then: str | None = None) -> None:
+        """Send `pending` (and the statement `then`, without parameters) in one message."""
+        statements = [(s, p) for s, p, _ in pending]
+        if then is not None:
+            statements.append((then, None))
+        super().execute(*_merged(statements))  # type: ignore[misc]
+        self._hand_out(pending)
+
+    def _hand_out(self, pending: list[Deferred]) -> None:
+        for _, _, on_result in pending:
+            if on_result is not None:
+                on_result(self.cursor)
+            self.cursor.nextset()
+
+
+class DeferringCursorWrapper(_SendsDeferredAhead, CursorWrapper):
+    pass
+
+
+class DeferringCursorDebugWrapper(_SendsDeferredAhead, PostgresCursorDebugWrapper):
+    pass
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
     _checked_at = float("-inf")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._deferred: list[Deferred] = []
+        self._committing = False
+
+    # --- the health check -----------------------------------------------------------------------------------
 
     def close_if_health_check_failed(self):
         if self.connection is None or not self.health_check_enabled or self.health_check_done:
@@ -30,3 +122,56 @@ class DatabaseWrapper(base.DatabaseWrapper):
     def connect(self):
         super().connect()
         self._checked_at = time.monotonic()  # a new connection has just answered
+
+    # --- deferred statements --------------------------------------------------------------------------------
+
+    def defer(self, sql: str, params: list | None, on_result: Callable | None = None) -> bool:
+        """Queue a statement for the next round trip of this transaction; False (the caller runs it now) outside a
+        transaction, or where a message cannot hold several statements (server-side binding)."""
+        if (
+            not self.in_atomic_block
+            or self.connection is None
+            or self.settings_dict["OPTIONS"].get("server_side_binding")
+        ):
+            return False
+        self._deferred.append((sql, list(params) if params is not None else None, on_result))
+        return True
+
+    def deferred_take(self) -> list[Deferred]:
+        pending, self._deferred = self._deferred, []
+        return pending
+
+    def make_cursor(self, cursor):
+        return DeferringCursorWrapper(cursor, self)
+
+    def make_debug_cursor(self, cursor):
+        return DeferringCursorDebugWrapper(cursor, self)
+
+    def _commit(self):
+        pending = self.deferred_take()
+        if not pending or self.connection is None:
+            return super()._commit()
+        # The deferred statements and the COMMIT in one message; the driver finds the transaction ended.
+        self._committing = True
+        try:
+            with self.wrap_database_errors, self.cursor() as cursor:
+                cursor.execute_deferred(pending, then="COMMIT")
+        finally:
+            self._committing = False
+
+    def on_commit(self, func, robust=False):
+        if self._committing:
+            # From a deferred statement's on_result, handed its result by the COMMIT it travelled with: the
+            # function runs after this commit, with the transaction's other hooks (Django would refuse it here,
+            # outside the atomic block that is ending).
+            self.run_on_commit.append((set(), func, robust))
+            return
+        super().on_commit(func, robust)
+
+    def _rollback(self):
+        self._deferred.clear()
+        return super()._rollback()
+
+    def _close(self):
+        self._deferred.clear()
+        return super()._close()
