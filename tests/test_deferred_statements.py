@@ -31,8 +31,8 @@ def test_a_deferred_statement_travels_with_the_next_one_and_is_seen_by_it(operat
         row_insert(intent)
         assert captured.captured_queries == []  # nothing sent yet
         amount = PaymentIntent.objects.values_list("amount", flat=True).get(pk=intent.pk)
-        assert len(captured.captured_queries) == 1  # one message: the INSERT, then the SELECT that sees it
-        assert captured.captured_queries[0]["sql"].startswith('INSERT INTO "payments_paymentintent"')
+        assert len(captured.captured_queries) == 1  # one message: BEGIN, the INSERT, the SELECT that sees it
+        assert captured.captured_queries[0]["sql"].startswith('BEGIN;\nINSERT INTO "payments_paymentintent"')
     assert amount == 500 and _committed(intent.pk)
 
 
@@ -48,10 +48,24 @@ def test_deferred_statements_travel_with_the_commit_in_order(operator):
                 on_result=lambda cursor: results.append(cursor.fetchall()),
             )
             row_insert(second)
-    messages = [q["sql"] for q in captured.captured_queries if q["sql"] != "BEGIN"]
-    assert len(messages) == 1 and messages[0].rstrip().endswith("COMMIT"), messages
+    messages = [q["sql"] for q in captured.captured_queries]  # the whole transaction, one round trip
+    assert len(messages) == 1 and messages[0].startswith("BEGIN;") and messages[0].endswith("COMMIT"), messages
     assert results == [[(501,)]]  # run after the insert it followed, its rows handed to on_result
     assert _committed(first.pk) and _committed(second.pk)
+
+
+def test_a_transaction_that_runs_nothing_sends_nothing(operator):
+    with CaptureQueriesContext(connection) as captured:
+        with transaction.atomic():
+            pass
+        with transaction.atomic():
+            row_insert(_intent(operator))
+            transaction.set_rollback(True)
+    assert captured.captured_queries == []
+    with transaction.atomic():
+        assert PaymentIntent.objects.count() == 0  # BEGIN went with it: in a transaction, as the server says
+        assert connection.connection.info.transaction_status == psycopg.pq.TransactionStatus.INTRANS
+    assert connection.connection.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
 
 
 def test_a_rollback_drops_what_waits(operator):

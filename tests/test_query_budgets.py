@@ -73,11 +73,11 @@ def warm(shared_cache, client):
 
 @pytest.mark.django_db(transaction=True)
 class TestWritesCommitOnce:
-    # Counts include BEGIN and COMMIT. Create: BEGIN; the Idempotency-Key's advisory lock with its lookup; the
-    # intent, its event with its deliveries (one statement), the stored response and COMMIT, in one message. The
-    # API key comes from the cache.
+    # A transaction's BEGIN travels with its first statement. Create: BEGIN with the Idempotency-Key's advisory
+    # lock and its lookup; the intent, its event with its deliveries (one statement), the stored response and
+    # COMMIT. The API key comes from the cache.
     def test_create_with_idempotency_key_is_one_commit(self, warm, monkeypatch, django_assert_max_num_queries):
-        with counting_commits(monkeypatch) as commits, django_assert_max_num_queries(3):
+        with counting_commits(monkeypatch) as commits, django_assert_max_num_queries(2):
             response = warm.post(INTENTS, {"amount": 500, "currency": "EUR"}, HTTP_IDEMPOTENCY_KEY="k-1")
         assert response.status_code == 201, response.content
         assert commits.count == 1
@@ -95,12 +95,12 @@ class TestWritesCommitOnce:
         assert warm.post(INTENTS, {"amount": -1, "currency": "EUR"}, HTTP_IDEMPOTENCY_KEY="k-2").status_code == 400
         assert PaymentIntent.objects.count() == 0
 
-    # Health event: BEGIN; the key's advisory lock with its lookup; the terminal read with its lock; the event,
-    # the terminal's changed columns, the stored response and COMMIT in one message.
+    # Health event: BEGIN with the key's advisory lock and its lookup; the terminal read with its lock; the
+    # event, the terminal's changed columns, the stored response and COMMIT in one message.
     def test_health_event_is_one_commit(self, warm, operator, monkeypatch, django_assert_max_num_queries):
         terminal = make_terminal(operator)
         body = {"type": "heartbeat", "occurred_at": datetime.now(UTC).isoformat()}
-        with counting_commits(monkeypatch) as commits, django_assert_max_num_queries(4):
+        with counting_commits(monkeypatch) as commits, django_assert_max_num_queries(3):
             response = warm.post(f"/v1/terminals/{terminal.pk}/health-events", body, HTTP_IDEMPOTENCY_KEY="h-1")
         assert response.status_code == 201, response.content
         assert commits.count == 1
@@ -108,17 +108,17 @@ class TestWritesCommitOnce:
     def test_progress_is_one_commit(self, warm, operator, monkeypatch, django_assert_max_num_queries):
         session_id = _started_session(warm, operator)
         body = {"energy_wh": 1200, "measured_at": datetime.now(UTC).isoformat()}
-        # The first reading starts the session: BEGIN, the session read with its lock, its connector read with its
-        # lock; its connector's CHARGING written, with its event, the session's columns, `charge.started` and
+        # The first reading starts the session: BEGIN with the session read with its lock, its connector read with
+        # its lock; its connector's CHARGING written, with its event, the session's columns, `charge.started` and
         # COMMIT in the last message.
-        with counting_commits(monkeypatch) as commits, django_assert_max_num_queries(5):
+        with counting_commits(monkeypatch) as commits, django_assert_max_num_queries(4):
             response = warm.put(f"/v1/adhoc-charges/{session_id}/progress", body)
         assert response.status_code == 200, response.content
         assert commits.count == 1
-        # Every later one: BEGIN, the session read with its lock (and its intent's refunds), its changed columns
-        # with COMMIT.
+        # Every later one: BEGIN with the session read with its lock (and its intent's refunds); its changed
+        # columns with COMMIT.
         body = {"energy_wh": 1500, "measured_at": datetime.now(UTC).isoformat()}
-        with counting_commits(monkeypatch) as commits, django_assert_max_num_queries(3):
+        with counting_commits(monkeypatch) as commits, django_assert_max_num_queries(2):
             response = warm.put(f"/v1/adhoc-charges/{session_id}/progress", body)
         assert response.status_code == 200, response.content
         assert response.json()["energy_wh"] == 1500
@@ -128,10 +128,10 @@ class TestWritesCommitOnce:
         self, warm, monkeypatch, django_assert_max_num_queries
     ):
         intent = warm.post(INTENTS, {"amount": 500, "currency": "EUR"}).json()
-        # The key claimed (one statement); the intent; the claim (BEGIN, lock, UPDATE with COMMIT); the result
-        # (BEGIN, lock, the session paying with it for the event, UPDATE and the event with COMMIT); the stored
-        # response.
-        with counting_commits(monkeypatch) as commits, django_assert_max_num_queries(10):
+        # The key claimed (one statement); the intent; the claim (BEGIN with the lock, the UPDATE with COMMIT); the
+        # result (BEGIN with the lock, the session paying with it for the event, the UPDATE and the event with
+        # COMMIT); the stored response.
+        with counting_commits(monkeypatch) as commits, django_assert_max_num_queries(8):
             response = warm.post(
                 f"{INTENTS}/{intent['id']}/authorize",
                 {"payment_method": {"type": "card_present", "token": "tok_visa"}},
@@ -139,7 +139,7 @@ class TestWritesCommitOnce:
             )
         assert response.status_code == 200, response.content
         assert commits.count <= 4  # the key, the claim, the result, the stored response
-        with django_assert_max_num_queries(11):  # authorize's, and the claim asks whether a session uses it
+        with django_assert_max_num_queries(9):  # authorize's, and the claim asks whether a session uses it
             assert warm.post(f"{INTENTS}/{intent['id']}/capture", {}, HTTP_IDEMPOTENCY_KEY="c-1").status_code == 200
 
 

@@ -17,7 +17,8 @@
    the COMMIT. A rollback drops what is waiting; a savepoint's statements go ahead of its RELEASE or ROLLBACK
    TO, like any other statement. An error in a deferred statement is raised by the statement it travelled with.
    A deferred statement's `on_result` may register `transaction.on_commit` hooks, also when its result came
-   with the COMMIT.
+   with the COMMIT. The BEGIN of an atomic block waits the same way: a transaction costs a round trip per
+   statement whose answer is needed, plus one for whatever is deferred to its COMMIT.
 """
 
 import time
@@ -29,8 +30,10 @@ from django.db.backends.postgresql.base import CursorDebugWrapper as PostgresCur
 from django.db.backends.utils import CursorWrapper
 from django_prometheus.db.backends.postgresql import base
 from psycopg import ClientCursor
+from psycopg.pq import TransactionStatus
 
 Deferred = tuple[str, list | None, Callable | None]
+_BEGIN: Deferred = ("BEGIN", None, None)
 
 
 def _merged(statements: Sequence[tuple[str, Sequence | None]]) -> tuple[str, list | None]:
@@ -63,18 +66,29 @@ class _SendsDeferredAhead:
         if isinstance(params, Mapping) or not isinstance(self.cursor, ClientCursor):
             # Named placeholders do not mix with positional ones, and a server-side cursor (`.iterator()`) sends
             # its statement as a DECLARE: those wait for a message of their own.
-            with self.db.cursor() as plain:
-                plain.execute_deferred(pending)
+            self._send_alone(pending)
             return super().execute(sql, params)
         result = super().execute(*_merged([*((s, p) for s, p, _ in pending), (sql, params)]))
         self._hand_out(pending)
         return result
 
     def executemany(self, sql, param_list):
-        pending = self.db.deferred_take()
-        if pending:
-            self.execute_deferred(pending)
+        self._send_alone(self.db.deferred_take())
         return super().executemany(sql, param_list)
+
+    def callproc(self, procname, params=None, kparams=None):
+        self._send_alone(self.db.deferred_take())
+        return super().callproc(procname, params, kparams)
+
+    def copy(self, statement):
+        self._send_alone(self.db.deferred_take())
+        return super().copy(statement)
+
+    def _send_alone(self, pending: list[Deferred]) -> None:
+        """What waits, in a message of its own on a plain cursor, before a statement that cannot carry it."""
+        if pending:
+            with self.db.cursor() as plain:
+                plain.execute_deferred(pending)
 
     def execute_deferred(self, pending: list[Deferred], then: str | None = None) -> None:
         """Send `pending` (and the statement `then`, without parameters) in one message."""
@@ -125,14 +139,14 @@ class DatabaseWrapper(base.DatabaseWrapper):
 
     # --- deferred statements --------------------------------------------------------------------------------
 
+    def _defers(self) -> bool:
+        # A message of several statements needs the simple query protocol, i.e. client-side binding.
+        return self.connection is not None and not self.settings_dict["OPTIONS"].get("server_side_binding")
+
     def defer(self, sql: str, params: list | None, on_result: Callable | None = None) -> bool:
         """Queue a statement for the next round trip of this transaction; False (the caller runs it now) outside a
         transaction, or where a message cannot hold several statements (server-side binding)."""
-        if (
-            not self.in_atomic_block
-            or self.connection is None
-            or self.settings_dict["OPTIONS"].get("server_side_binding")
-        ):
+        if not self.in_atomic_block or not self._defers():
             return False
         self._deferred.append((sql, list(params) if params is not None else None, on_result))
         return True
@@ -147,8 +161,26 @@ class DatabaseWrapper(base.DatabaseWrapper):
     def make_debug_cursor(self, cursor):
         return DeferringCursorDebugWrapper(cursor, self)
 
+    def set_autocommit(self, autocommit, force_begin_transaction_with_broken_autocommit=False):
+        if autocommit:
+            self._deferred = [entry for entry in self._deferred if entry is not _BEGIN]  # it began nothing
+            return super().set_autocommit(True)
+        self.validate_no_atomic_block()
+        self.close_if_health_check_failed()
+        self.ensure_connection()
+        if not self._defers() or not self.connection.autocommit:
+            return super().set_autocommit(False, force_begin_transaction_with_broken_autocommit)
+        # A transaction begins (what Django's set_autocommit(False) does, but for the BEGIN it would send and log
+        # now). The driver stays in autocommit, so that it sends no BEGIN of its own; the BEGIN waits like a
+        # deferred statement, for the transaction's first statement, and is logged with it. The driver's
+        # commit and rollback go by what the server reports open.
+        self._deferred.append(_BEGIN)
+        self.autocommit = False
+
     def _commit(self):
         pending = self.deferred_take()
+        if pending == [_BEGIN]:
+            return  # the transaction ran no statement: the server never saw it begin
         if not pending or self.connection is None:
             return super()._commit()
         # The deferred statements and the COMMIT in one message; the driver finds the transaction ended.
@@ -170,6 +202,8 @@ class DatabaseWrapper(base.DatabaseWrapper):
 
     def _rollback(self):
         self._deferred.clear()
+        if self.connection is not None and self.connection.info.transaction_status == TransactionStatus.IDLE:
+            return None  # its BEGIN never left: the server has nothing to roll back (and the driver sends nothing)
         return super()._rollback()
 
     def _close(self):
