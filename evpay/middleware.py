@@ -55,6 +55,36 @@ class BrowserMessageMiddleware(_BrowserOnly, MessageMiddleware):
     pass
 
 
+class RequestMetricsMiddleware:
+    """The request series the dashboards and alerts read, under django-prometheus's names, labels and buckets:
+    requests by view, responses by status and view, latency by view (from here, the outermost middleware, so
+    including the middleware). django-prometheus's own pair of middlewares wrote sixteen values per request to the
+    multiprocess files, most of them for series nothing reads (body sizes, charsets, methods alone); these are
+    four."""
+
+    METHODS = frozenset(("GET", "HEAD", "POST", "PUT", "DELETE", "TRACE", "OPTIONS", "CONNECT", "PATCH"))
+
+    def __init__(self, get_response):
+        from django_prometheus.middleware import Metrics
+
+        self.get_response = get_response
+        metrics = Metrics.get_instance()
+        self.requests = metrics.requests_by_view_transport_method
+        self.responses = metrics.responses_by_status_view_method
+        self.latency = metrics.requests_latency_by_view_method
+
+    def __call__(self, request):
+        started = time.perf_counter()
+        response = self.get_response(request)
+        match = getattr(request, "resolver_match", None)
+        view = (match.view_name if match is not None else None) or "<unnamed view>"
+        method = request.method if request.method in self.METHODS else "<invalid method>"
+        self.requests.labels(view, "https" if request.is_secure() else "http", method).inc()
+        self.responses.labels(str(response.status_code), view, method).inc()
+        self.latency.labels(view, method).observe(time.perf_counter() - started)
+        return response
+
+
 class RequestIdMiddleware:
     """Echo a sane incoming X-Request-ID or make one; every log line of the request carries it."""
 

@@ -57,7 +57,11 @@ def test_metrics_is_prometheus_text(anon_client):
     anon_client.get("/health")
     response = anon_client.get("/metrics")
     assert response.status_code == 200
-    assert b"django_http_requests_total_by_method_total" in response.content
+    text = response.content.decode()
+    requests = 'django_http_requests_total_by_view_transport_method_total{method="GET",transport="http",view="health"}'
+    assert requests in text
+    assert 'django_http_responses_total_by_status_view_method_total{method="GET",status="200",view="health"}' in text
+    assert 'django_http_requests_latency_seconds_by_view_method_count{method="GET",view="health"}' in text
 
 
 @pytest.mark.django_db(transaction=True)

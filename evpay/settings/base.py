@@ -40,7 +40,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    "evpay.middleware.RequestMetricsMiddleware",
     "evpay.middleware.RequestIdMiddleware",
     "evpay.middleware.BodySizeLimitMiddleware",
     "evpay.middleware.ApiProblemMiddleware",
@@ -53,7 +53,6 @@ MIDDLEWARE = [
     "evpay.middleware.BrowserAuthenticationMiddleware",
     "evpay.middleware.BrowserMessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
 ROOT_URLCONF = "evpay.urls"
