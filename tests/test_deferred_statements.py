@@ -113,7 +113,7 @@ def test_percent_signs_and_named_parameters(operator):
             cursor.execute("SELECT %s::text || '%%'", ["5"])
             assert cursor.fetchone() == ("5%",)
         execute_deferred("SELECT %s::int", [7], on_result=lambda cursor: seen.append(cursor.fetchone()[0]))
-        with connection.cursor() as cursor:  # named placeholders: sent after the deferred one, in two messages
+        with connection.cursor() as cursor:  # named placeholders: bound like the others, in the same message
             cursor.execute("SELECT %(n)s::int + 1", {"n": 1})
             assert cursor.fetchone() == (2,)
             cursor.execute("SELECT 1")  # no parameters, nothing waiting

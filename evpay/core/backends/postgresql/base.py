@@ -22,7 +22,7 @@
 """
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from django.conf import settings
@@ -36,20 +36,13 @@ Deferred = tuple[str, list | None, Callable | None]
 _BEGIN: Deferred = ("BEGIN", None, None)
 
 
-def _merged(statements: Sequence[tuple[str, Sequence | None]]) -> tuple[str, list | None]:
-    """One message of several statements, their parameters in order. A statement sent without parameters has
-    no placeholders: its `%` are escaped once it shares a message with parameters."""
-    if all(params is None for _, params in statements):
-        return ";\n".join(sql.strip().rstrip(";") for sql, _ in statements), None
-    parts: list[str] = []
-    values: list[Any] = []
-    for sql, params in statements:
-        if params is None:
-            sql = sql.replace("%", "%%")
-        else:
-            values.extend(params)
-        parts.append(sql.strip().rstrip(";"))
-    return ";\n".join(parts), values
+def _message(cursor: ClientCursor, statements: Sequence[tuple[str, Any]]) -> str:
+    """Several statements as one message, each with its parameters bound as client-side binding binds them (the
+    driver's `mogrify`, which reuses its parsing of each statement: a long message of many parameters would be
+    parsed again every time)."""
+    return ";\n".join(
+        (sql if params is None else cursor.mogrify(sql, params)).strip().rstrip(";") for sql, params in statements
+    )
 
 
 class _SendsDeferredAhead:
@@ -63,12 +56,11 @@ class _SendsDeferredAhead:
         pending = self.db.deferred_take()
         if not pending:
             return super().execute(sql, params)
-        if isinstance(params, Mapping) or not isinstance(self.cursor, ClientCursor):
-            # Named placeholders do not mix with positional ones, and a server-side cursor (`.iterator()`) sends
-            # its statement as a DECLARE: those wait for a message of their own.
+        if not isinstance(self.cursor, ClientCursor):
+            # A server-side cursor (`.iterator()`) sends its statement as a DECLARE: what waits goes first, alone.
             self._send_alone(pending)
             return super().execute(sql, params)
-        result = super().execute(*_merged([*((s, p) for s, p, _ in pending), (sql, params)]))
+        result = super().execute(_message(self.cursor, [*((s, p) for s, p, _ in pending), (sql, params)]))
         self._hand_out(pending)
         return result
 
@@ -95,7 +87,7 @@ class _SendsDeferredAhead:
         statements = [(s, p) for s, p, _ in pending]
         if then is not None:
             statements.append((then, None))
-        super().execute(*_merged(statements))  # type: ignore[misc]
+        super().execute(_message(self.cursor, statements))  # type: ignore[misc]
         self._hand_out(pending)
 
     def _hand_out(self, pending: list[Deferred]) -> None:
