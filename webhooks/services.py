@@ -208,12 +208,24 @@ def _enqueue(delivery_ids: list[str], *, queue: str = FIRST_ATTEMPT_QUEUE, count
     """Runs after commit. A broker that is down must not fail the request: the sweeper sends these later."""
     from .tasks import deliver
 
-    for delivery_id in delivery_ids:
-        try:
-            deliver.apply_async((delivery_id,), queue=queue, countdown=countdown)
-        except Exception as exc:  # noqa: BLE001 - any broker error; the database row is the source of truth
-            logger.warning("Could not enqueue webhook delivery %s (the sweeper will): %s", delivery_id, exc)
-            return
+    # One producer for the lot; no declaration (the message goes to the queue's own list, the anonymous
+    # exchange: nothing to bind, and the worker declares what it consumes); the id as the message's argument
+    # repr, instead of Celery's saferepr of the arguments. Together a third of the publish's cost.
+    delivery_id = None
+    try:
+        with deliver.app.producer_or_acquire() as producer:
+            for delivery_id in delivery_ids:
+                deliver.apply_async(
+                    (delivery_id,),
+                    queue=queue,
+                    countdown=countdown,
+                    producer=producer,
+                    declare=[],
+                    argsrepr=f"('{delivery_id}',)",
+                    kwargsrepr="{}",
+                )
+    except Exception as exc:  # noqa: BLE001 - any broker error; the database row is the source of truth
+        logger.warning("Could not enqueue webhook delivery %s (the sweeper will): %s", delivery_id, exc)
 
 
 # --- Subscriptions ----------------------------------------------------------------------------------------------
