@@ -5,6 +5,7 @@ from rest_framework import serializers
 
 from evpay.api.fields import AmountField, CurrencyField, MetadataField, RequestTimeField
 from evpay.api.representation import choice, choices_of, datetime_text, text
+from evpay.api.serializers import Serializer
 from evpay.core import money
 
 from .costs import price_incl_vat
@@ -88,14 +89,14 @@ class TariffSerializer(serializers.ModelSerializer):
         extra_kwargs = {"name": {"max_length": 200}}
 
 
-class TariffPricesSerializer(serializers.Serializer):
+class TariffPricesSerializer(Serializer):
     price_per_kwh = DecimalStringField()
     price_per_minute = DecimalStringField()
     session_fee = DecimalStringField()
     vat_rate_percent = VatRateField()
 
 
-class CostSerializer(serializers.Serializer):
+class CostSerializer(Serializer):
     """Minor units. `subtotal = round(energy + time + session_fee)` on unrounded parts (see `charging.costs`)."""
 
     energy = serializers.IntegerField()
@@ -238,7 +239,7 @@ def charge_session_data(session: ChargeSession) -> dict:
     }
 
 
-class ChargeSessionStartSerializer(serializers.Serializer):
+class ChargeSessionStartSerializer(Serializer):
     terminal_id = serializers.CharField(max_length=40)
     station_id = serializers.CharField(max_length=100)
     connector_id = serializers.CharField(max_length=36)
@@ -246,7 +247,7 @@ class ChargeSessionStartSerializer(serializers.Serializer):
     metadata = MetadataField()
 
 
-class ChargeSessionProgressSerializer(serializers.Serializer):
+class ChargeSessionProgressSerializer(Serializer):
     energy_wh = serializers.IntegerField(min_value=0, max_value=10**9, help_text="Cumulative Wh since the start.")
     measured_at = RequestTimeField()
     power_kw = serializers.DecimalField(
@@ -254,7 +255,7 @@ class ChargeSessionProgressSerializer(serializers.Serializer):
     )
 
 
-class ChargeSessionCompleteSerializer(serializers.Serializer):
+class ChargeSessionCompleteSerializer(Serializer):
     energy_wh = serializers.IntegerField(
         min_value=0,
         max_value=10**9,
@@ -273,12 +274,12 @@ class ChargeSessionCompleteSerializer(serializers.Serializer):
     )
 
 
-class QuoteQuerySerializer(serializers.Serializer):
+class QuoteQuerySerializer(Serializer):
     station_id = serializers.CharField(max_length=100)
     connector_id = serializers.CharField(max_length=36)
 
 
-class QuoteDisplaySerializer(serializers.Serializer):
+class QuoteDisplaySerializer(Serializer):
     """VAT-inclusive figures the terminal shows before the tap: unit prices to 4 decimals, the session fee to
     the currency's minor unit; major units, decimal strings."""
 
@@ -287,7 +288,7 @@ class QuoteDisplaySerializer(serializers.Serializer):
     session_fee_incl_vat = serializers.CharField()
 
 
-class QuoteSerializer(serializers.Serializer):
+class QuoteSerializer(Serializer):
     station_id = serializers.CharField()
     connector_id = serializers.CharField()
     connector_status = serializers.CharField(help_text="OCPI status; CHARGING while a session runs on it.")

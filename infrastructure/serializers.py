@@ -4,6 +4,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from evpay.api.fields import MetadataField
+from evpay.api.serializers import Serializer
 
 from .adapters.registry import adapter_types
 from .models import AdapterHealth, CircuitState, ConnectivityTestStatus, OcpiStatus, PowerType, StationMapping
@@ -71,7 +72,7 @@ class AdapterTypeField(serializers.ChoiceField):
         super().__init__(choices=adapter_types(), **kwargs)
 
 
-class ConnectorSerializer(serializers.Serializer):
+class ConnectorSerializer(Serializer):
     connector_id = serializers.CharField(max_length=36)
     evse_uid = serializers.CharField(max_length=36, required=False, allow_blank=True, default="")
     standard = serializers.ChoiceField(choices=CONNECTOR_STANDARDS)
@@ -99,14 +100,14 @@ class ConnectorListField(serializers.Field):
         return ConnectorSerializer(value, many=True).data
 
 
-class ConnectivityTestSerializer(serializers.Serializer):
+class ConnectivityTestSerializer(Serializer):
     status = serializers.ChoiceField(choices=ConnectivityTestStatus.choices)
     latency_ms = serializers.IntegerField(allow_null=True)
     error = serializers.CharField(allow_null=True)
     tested_at = serializers.DateTimeField(allow_null=True)
 
 
-class ConnectivityTestRequestSerializer(serializers.Serializer):
+class ConnectivityTestRequestSerializer(Serializer):
     """The 202 answer of POST /mappings/{id}/test: the queued test (`status: pending`)."""
 
     mapping_id = serializers.CharField(source="pk")
@@ -170,7 +171,7 @@ class StationMappingSerializer(serializers.ModelSerializer):
         }
 
 
-class StationMappingWriteSerializer(serializers.Serializer):
+class StationMappingWriteSerializer(Serializer):
     """Body of POST (all required but tariff_id, is_active, connectors, metadata) and PATCH (all optional).
     `connectors`, when given, replaces the station's connector list (matched by connector_id, so a kept
     connector keeps its status)."""
@@ -185,7 +186,7 @@ class StationMappingWriteSerializer(serializers.Serializer):
     metadata = MetadataField()
 
 
-class ConnectorRowSerializer(serializers.Serializer):
+class ConnectorRowSerializer(Serializer):
     """A row of GET /connectors. `active_session_id` comes from the view's context (one lookup per page)."""
 
     mapping_id = serializers.CharField()
@@ -210,7 +211,7 @@ class ConnectorStatusChangedSerializer(ConnectorRowSerializer):
     previous_status = serializers.CharField(allow_null=True)
 
 
-class ConnectorSummarySerializer(serializers.Serializer):
+class ConnectorSummarySerializer(Serializer):
     total = serializers.IntegerField()
     by_status = serializers.DictField(child=serializers.IntegerField())
     by_adapter = serializers.DictField(child=serializers.IntegerField())
@@ -218,7 +219,7 @@ class ConnectorSummarySerializer(serializers.Serializer):
     available_ratio = serializers.FloatField(allow_null=True)
 
 
-class AdapterHealthSerializer(serializers.Serializer):
+class AdapterHealthSerializer(Serializer):
     adapter_type = serializers.CharField()
     enabled = serializers.BooleanField()
     status = serializers.ChoiceField(choices=AdapterHealth.choices)
@@ -231,7 +232,7 @@ class AdapterHealthSerializer(serializers.Serializer):
     mapped_stations = serializers.IntegerField()
 
 
-class AdapterConfigSerializer(serializers.Serializer):
+class AdapterConfigSerializer(Serializer):
     """Credentials are write-only: only whether they are set is shown."""
 
     adapter_type = serializers.CharField()
@@ -258,11 +259,11 @@ class AdapterConfigSerializer(serializers.Serializer):
         return registration.registered
 
 
-class CredentialsSerializer(serializers.Serializer):
+class CredentialsSerializer(Serializer):
     token = serializers.CharField(max_length=2000, trim_whitespace=False)
 
 
-class AdapterConfigUpdateSerializer(serializers.Serializer):
+class AdapterConfigUpdateSerializer(Serializer):
     """`credentials: null` removes the stored credentials."""
 
     enabled = serializers.BooleanField(required=False)

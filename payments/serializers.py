@@ -3,20 +3,21 @@ from rest_framework import serializers
 
 from evpay.api.fields import AmountField, CurrencyField, MetadataField, OperatorObjectField
 from evpay.api.representation import datetime_text
+from evpay.api.serializers import Serializer
 from terminals.models import Terminal
 
 from .models import PaymentIntent, Refund, RefundReason, VoidReason
 from .selectors import KNOWN_SESSION_ID, intent_uses
 
 
-class PaymentMethodSerializer(serializers.Serializer):
+class PaymentMethodSerializer(Serializer):
     type = serializers.CharField()
     brand = serializers.CharField()
     last4 = serializers.CharField()
     fingerprint = serializers.CharField()
 
 
-class PaymentErrorSerializer(serializers.Serializer):
+class PaymentErrorSerializer(Serializer):
     code = serializers.CharField()
     decline_code = serializers.CharField(allow_null=True)
     message = serializers.CharField()
@@ -85,7 +86,7 @@ class PaymentIntentSerializer(serializers.ModelSerializer):
         return use.session_id if use is not None else None
 
 
-class PaymentIntentCreateSerializer(serializers.Serializer):
+class PaymentIntentCreateSerializer(Serializer):
     amount = AmountField()
     currency = CurrencyField()
     terminal_id = OperatorObjectField(queryset=Terminal.objects.all(), required=False, allow_null=True)
@@ -93,21 +94,21 @@ class PaymentIntentCreateSerializer(serializers.Serializer):
     metadata = MetadataField()
 
 
-class CardPresentSerializer(serializers.Serializer):
+class CardPresentSerializer(Serializer):
     type = serializers.ChoiceField(choices=["card_present"])
     token = serializers.CharField(max_length=200)
 
 
-class PaymentIntentAuthorizeSerializer(serializers.Serializer):
+class PaymentIntentAuthorizeSerializer(Serializer):
     payment_method = CardPresentSerializer()
 
 
-class PaymentIntentCaptureSerializer(serializers.Serializer):
+class PaymentIntentCaptureSerializer(Serializer):
     # Bounds are checked against the intent in the service (`amount_exceeds_capturable`).
     amount_to_capture = AmountField(required=False, allow_null=True, min_value=None, max_value=None)
 
 
-class PaymentIntentVoidSerializer(serializers.Serializer):
+class PaymentIntentVoidSerializer(Serializer):
     reason = serializers.ChoiceField(choices=VoidReason.choices, required=False, allow_null=True)
 
 
@@ -137,7 +138,7 @@ class RefundSerializer(serializers.ModelSerializer):
         return "refund"
 
 
-class RefundCreateSerializer(serializers.Serializer):
+class RefundCreateSerializer(Serializer):
     payment_intent_id = serializers.CharField(max_length=40)
     # Bounds are checked against the intent in the service (`amount_exceeds_refundable`).
     amount = AmountField(required=False, allow_null=True, help_text="Default: all that is still refundable.")

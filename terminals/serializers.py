@@ -2,6 +2,7 @@ from rest_framework import serializers
 
 from evpay.api.fields import MetadataField, RequestTimeField
 from evpay.api.representation import choice, choices_of, datetime_text, text
+from evpay.api.serializers import Serializer
 
 from .countries import ISO_3166_ALPHA2
 from .models import (
@@ -31,7 +32,7 @@ class CountryField(serializers.CharField):
         return value
 
 
-class LocationSerializer(serializers.Serializer):
+class LocationSerializer(Serializer):
     address = serializers.CharField(max_length=200, required=False, allow_null=True, allow_blank=True, default=None)
     city = serializers.CharField(max_length=100, required=False, allow_null=True, allow_blank=True, default=None)
     postal_code = serializers.CharField(max_length=20, required=False, allow_null=True, allow_blank=True, default=None)
@@ -40,7 +41,7 @@ class LocationSerializer(serializers.Serializer):
     longitude = serializers.FloatField(min_value=-180, max_value=180, required=False, allow_null=True, default=None)
 
 
-class HealthSummarySerializer(serializers.Serializer):
+class HealthSummarySerializer(Serializer):
     last_event_type = serializers.ChoiceField(
         choices=HealthEventType.choices, allow_null=True, source="health_last_event_type"
     )
@@ -90,7 +91,7 @@ class TerminalSerializer(serializers.ModelSerializer):
         return "terminal"
 
 
-class TerminalCreateSerializer(serializers.Serializer):
+class TerminalCreateSerializer(Serializer):
     serial_number = serializers.CharField(max_length=100)
     vendor = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
     model = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
@@ -109,7 +110,7 @@ class TerminalCreateSerializer(serializers.Serializer):
         return list(dict.fromkeys(value))  # a repeated capability is the same capability
 
 
-class HealthMetricsSerializer(serializers.Serializer):
+class HealthMetricsSerializer(Serializer):
     signal_strength_dbm = serializers.IntegerField(min_value=-200, max_value=0, required=False, allow_null=True)
     temperature_c = serializers.FloatField(min_value=-100, max_value=200, required=False, allow_null=True)
     uptime_s = serializers.IntegerField(min_value=0, required=False, allow_null=True)
@@ -133,7 +134,7 @@ class TerminalHealthEventSerializer(serializers.ModelSerializer):
         return "terminal_health_event"
 
 
-class TerminalHealthEventCreateSerializer(serializers.Serializer):
+class TerminalHealthEventCreateSerializer(Serializer):
     type = serializers.ChoiceField(choices=HealthEventType.choices)
     occurred_at = RequestTimeField(
         help_text="When the terminal observed it (RFC 3339). At most 5 minutes ahead of the server's clock."
@@ -143,7 +144,7 @@ class TerminalHealthEventCreateSerializer(serializers.Serializer):
     metrics = HealthMetricsSerializer(required=False, allow_null=True, default=None)
 
 
-class TerminalStatusSetSerializer(serializers.Serializer):
+class TerminalStatusSetSerializer(Serializer):
     status = serializers.ChoiceField(
         choices=[(s.value, s.label) for s in OPERATOR_SETTABLE_STATUSES],
         help_text="`faulted` is set by error/tamper health events only. `decommissioned` is final.",
@@ -151,7 +152,7 @@ class TerminalStatusSetSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=500, required=False, allow_null=True, allow_blank=True, default="")
 
 
-class TerminalStatsSerializer(serializers.Serializer):
+class TerminalStatsSerializer(Serializer):
     total = serializers.IntegerField()
     by_status = serializers.DictField(
         child=serializers.IntegerField(), help_text=f"Every status: {', '.join(TerminalStatus.values)}."

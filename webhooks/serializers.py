@@ -1,5 +1,7 @@
 from rest_framework import serializers
 
+from evpay.api.serializers import Serializer
+
 from .models import ALL_EVENT_TYPES, EVENT_TYPES, Event, WebhookDelivery, WebhookDeliveryAttempt, WebhookSubscription
 
 
@@ -53,13 +55,13 @@ class EventTypesField(serializers.ListField):
         super().__init__(**kwargs)
 
 
-class WebhookSubscriptionCreateSerializer(serializers.Serializer):
+class WebhookSubscriptionCreateSerializer(Serializer):
     url = serializers.URLField(max_length=2048)
     event_types = EventTypesField()
     description = serializers.CharField(required=False, allow_blank=True, max_length=500, default="")
 
 
-class WebhookSubscriptionUpdateSerializer(serializers.Serializer):
+class WebhookSubscriptionUpdateSerializer(Serializer):
     url = serializers.URLField(max_length=2048)
     event_types = EventTypesField()
     description = serializers.CharField(required=False, allow_blank=True, max_length=500)
@@ -120,7 +122,7 @@ class EventSerializer(serializers.ModelSerializer):
         return "event"
 
 
-class EventRedeliverSerializer(serializers.Serializer):
+class EventRedeliverSerializer(Serializer):
     subscription_id = serializers.CharField(
         required=False,
         max_length=64,
@@ -129,5 +131,5 @@ class EventRedeliverSerializer(serializers.Serializer):
     )
 
 
-class EventRedeliveriesSerializer(serializers.Serializer):
+class EventRedeliveriesSerializer(Serializer):
     deliveries = WebhookDeliverySerializer(many=True, read_only=True)

@@ -7,9 +7,10 @@ from drf_spectacular.utils import OpenApiParameter
 from rest_framework import serializers
 
 from evpay.api.errors import PROBLEM_CONTENT_TYPE
+from evpay.api.serializers import Serializer
 
 
-class ProblemSerializer(serializers.Serializer):
+class ProblemSerializer(Serializer):
     """RFC 9457 problem details. `code` is stable; `errors` maps fields to messages on validation errors."""
 
     type = serializers.URLField()
