@@ -336,6 +336,8 @@ class Rounds:
 
     def evpay_args(self, mode: str, connections: int) -> tuple[str, list[str]]:
         key = self.seed["key"]
+        if mode == "ref_contract":
+            return "requests.lua", [mode, "-", "2", self.tag(), ""]
         if mode == "flow":
             return "flow.lua", [key, "2", self.tag()]
         extra = {
@@ -365,7 +367,9 @@ class Rounds:
                     self.progress_base += 10_000_000
                     args.append(str(self.progress_base))
                 # a flow is three requests: its rounds are longer, so that whole flows finish in them
-                run = wrk(self.evpay, script, args, connections, SECONDS * (3 if mode == "flow" else 1))
+                # (`ref_contract`, the floor, is the reference app's: measured in its place, on its server)
+                server = self.reference if mode.startswith("ref_") else self.evpay
+                run = wrk(server, script, args, connections, SECONDS * (3 if mode == "flow" else 1))
                 ev_runs.append(run)
                 consumed = 2 * (run["requests"] + 2 * connections)
                 if mode == "authorize":
@@ -564,6 +568,7 @@ def main() -> None:
         )
         print(HEADER)
         rounds.measure("`POST /v1/payment-intents`", "create", "ref_create")
+        rounds.measure("floor: the reference + create's round trips (`/items/contract`)", "ref_contract", "ref_create")
         rounds.measure("`GET /v1/payment-intents/{id}`", "get", "ref_get")
         rounds.measure("`POST .../authorize`", "authorize", "ref_create")
         rounds.measure("`POST .../capture`", "capture", "ref_create")

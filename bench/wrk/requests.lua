@@ -1,5 +1,5 @@
 -- One kind of request per run:  wrk ... -s requests.lua <base> -- <mode> <api key> <threads> <tag> [<arg>]
---   ref_create | ref_get <id> | create | get <intent id> | authorize <first n> | capture <first n>
+--   ref_create | ref_contract | ref_get <id> | create | get <intent id> | authorize <first n> | capture <first n>
 --   | list <path and query> | health <ids file> | progress <ids file> <first energy_wh>
 -- <tag> makes Idempotency-Keys and readings unique to this run.
 dofile("common.lua")
@@ -42,6 +42,11 @@ function request()
   counter = counter + 1
   if mode == "ref_create" then
     return wrk.format("POST", "/items", {["Content-Type"] = "application/json"}, '{"amount":5000,"currency":"EUR"}')
+  elseif mode == "ref_contract" then
+    return wrk.format("POST", "/items/contract", {
+      ["Content-Type"] = "application/json",
+      ["Idempotency-Key"] = string.format("%s-%d-%d", tag, tid, counter),
+    }, '{"amount":5000,"currency":"EUR"}')
   elseif mode == "ref_get" then
     return wrk.format("GET", "/items/" .. arg5)
   elseif mode == "create" then
