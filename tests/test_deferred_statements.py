@@ -156,3 +156,14 @@ def test_on_commit_hooks_from_a_result_that_came_with_the_commit(operator):
         execute_deferred("SELECT %s::int", [10], on_result=register)
         transaction.set_rollback(True)
     assert ran == [(9, False)]  # rolled back: neither run nor registered
+
+
+def test_executemany_sends_what_waits_first(operator):
+    intent = _intent(operator)
+    with transaction.atomic():
+        row_insert(intent)
+        with connection.cursor() as cursor:
+            cursor.executemany(
+                "UPDATE payments_paymentintent SET amount = amount + %s WHERE id = %s", [(1, intent.pk), (2, intent.pk)]
+            )
+    assert PaymentIntent.objects.get(pk=intent.pk).amount == 503  # inserted first, then both updates
