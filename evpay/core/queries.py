@@ -85,7 +85,9 @@ def execute_deferred(sql: str, params: list | None = None, *, on_result: Callabl
     trip for both (evpay.core.backends.postgresql). Elsewhere it runs now. `on_result(cursor)` gets its result
     (rows, rowcount) when it has run, before anything later is read; what it raises, the statement it travelled
     with raises. For writes that cannot fail on their own (a new row with a new id, a change to a row the
-    transaction has locked): an error of one surfaces later in the transaction, not where it was made."""
+    transaction has locked): an error of one surfaces later in the transaction, not where it was made, and the
+    `on_result` of one that travelled with the COMMIT runs once the commit is made, so a check there can report
+    but not undo (`row_update`'s is an assertion on a row the caller holds locked)."""
     connection = connections["default"]
     defer = getattr(connection, "defer", None)
     if defer is not None and defer(sql, params, on_result):
