@@ -6,6 +6,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from django.contrib.admin.utils import quote
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 pytestmark = [
@@ -163,7 +164,7 @@ def test_lists_and_pages_read_well_on_a_laptop(live_server, browser_page, capsys
     assert intent.id in page.inner_text("#result_list")
     page.goto(f"{base}/payments/paymentintent/?q={intent.processor_reference}")
     assert page.locator("#result_list tbody tr").count() == 1
-    page.goto(f"{base}/payments/paymentintent/{intent.pk}/change/")
+    page.goto(f"{base}/payments/paymentintent/{quote(intent.pk)}/change/")
     detail = _fits_and_shoot(page, "paymentintent-detail")
     assert "75.00 EUR" in detail and "Visa •••• 4242" in detail and TIME.search(detail)
     assert '"last4"' not in detail  # the card, not its JSON
@@ -173,7 +174,7 @@ def test_lists_and_pages_read_well_on_a_laptop(live_server, browser_page, capsys
     assert MONEY.search(listing) and "kWh" in listing and TIME.search(listing)
     page.goto(f"{base}/charging/chargesession/?q=DE*EVP*S0001")  # search by station id
     assert session.id in page.inner_text("#result_list")
-    page.goto(f"{base}/charging/chargesession/{session.pk}/change/")
+    page.goto(f"{base}/charging/chargesession/{quote(session.pk)}/change/")
     detail = _fits_and_shoot(page, "chargesession-detail")
     assert MONEY.search(detail) and TIME.search(detail)
 
@@ -181,7 +182,7 @@ def test_lists_and_pages_read_well_on_a_laptop(live_server, browser_page, capsys
     listing = _fits_and_shoot(page, "webhookdelivery-list")
     assert "Webhook deliveries" in page.content() and "deliverys" not in page.content().lower()
     assert delivery.id in listing and TIME.search(listing)
-    page.goto(f"{base}/webhooks/webhookdelivery/{delivery.pk}/change/")
+    page.goto(f"{base}/webhooks/webhookdelivery/{quote(delivery.pk)}/change/")
     detail = _fits_and_shoot(page, "webhookdelivery-detail")
     assert delivery.event_id in detail and TIME.search(detail)
 

@@ -5,6 +5,7 @@ on real connections."""
 from datetime import timedelta
 
 import pytest
+from django.contrib.admin.utils import quote
 from django.test import Client, override_settings
 from django.utils import timezone
 from rest_framework.test import APIClient
@@ -260,9 +261,9 @@ def test_admin_refund_action_calls_the_service(operator):
         "requested_by_customer",
     )
     assert Event.objects.filter(type="refund.succeeded", data__object__id=made.pk).exists()
-    page = staff.get(f"/admin/payments/refund/{made.pk}/change/").content.decode()
+    page = staff.get(f"/admin/payments/refund/{quote(made.pk)}/change/").content.decode()
     assert made.pk in page and 'name="_save"' not in page
-    intent_page = staff.get(f"/admin/payments/paymentintent/{intent.pk}/change/").content.decode()
+    intent_page = staff.get(f"/admin/payments/paymentintent/{quote(intent.pk)}/change/").content.decode()
     assert made.pk in intent_page and 'name="_save"' not in intent_page  # its refunds, view-only
 
 

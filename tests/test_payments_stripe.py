@@ -10,6 +10,7 @@ from datetime import timedelta
 from urllib.parse import parse_qs
 
 import pytest
+from django.contrib.admin.utils import quote
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connection
 from django.test import Client, override_settings
@@ -448,10 +449,12 @@ def test_operator_sets_its_stripe_key_in_the_admin_encrypted_and_never_shown(ope
         cursor.execute("SELECT secret_key FROM payments_stripeaccount WHERE id = %s", [account.pk])
         stored = cursor.fetchone()[0]
     assert "abcdefghijklmnop" not in stored
-    for url in ("/admin/payments/stripeaccount/", f"/admin/payments/stripeaccount/{account.pk}/change/"):
+    for url in ("/admin/payments/stripeaccount/", f"/admin/payments/stripeaccount/{quote(account.pk)}/change/"):
         page = staff.get(url).content.decode()
         assert "sk_live_…WXYZ" in page and "abcdefghijklmnop" not in page
-    bad = staff.post(f"/admin/payments/stripeaccount/{account.pk}/change/", {"new_secret_key": "pk_live_nope123"})
+    bad = staff.post(
+        f"/admin/payments/stripeaccount/{quote(account.pk)}/change/", {"new_secret_key": "pk_live_nope123"}
+    )
     assert bad.status_code == 200 and "starts with sk_" in bad.content.decode()
     assert StripeAccount.objects.get(operator=operator).secret_key == "sk_live_51abcdefghijklmnopWXYZ"
 
