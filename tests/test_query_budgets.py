@@ -14,6 +14,7 @@ import pytest
 from django.db import connection, connections
 from django.test.utils import CaptureQueriesContext
 
+from evpay.core.backends.postgresql.base import STATEMENT_SEPARATOR
 from payments import services as payment_services
 from payments.models import PaymentIntent
 from payments.serializers import PaymentIntentSerializer, payment_intent_data
@@ -31,7 +32,7 @@ class Commits:
         self.dirty = False  # a write since the last commit of a transaction
 
     def __call__(self, execute, sql, params, many, context):
-        statements = sql.split(";\n")  # how the deferred statements are joined into one message
+        statements = sql.split(STATEMENT_SEPARATOR)  # the statements of one message
         ends_transaction = statements[-1].strip().upper() == "COMMIT"
         for statement in statements:
             if statement.strip().upper() == "COMMIT":

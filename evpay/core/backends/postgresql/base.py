@@ -34,13 +34,14 @@ from psycopg.pq import TransactionStatus
 
 Deferred = tuple[str, list | None, Callable | None]
 _BEGIN: Deferred = ("BEGIN", None, None)
+STATEMENT_SEPARATOR = ";\n"  # between the statements of one message
 
 
 def _message(cursor: ClientCursor, statements: Sequence[tuple[str, Any]]) -> str:
     """Several statements as one message, each with its parameters bound as client-side binding binds them (the
     driver's `mogrify`, which reuses its parsing of each statement: a long message of many parameters would be
     parsed again every time)."""
-    return ";\n".join(
+    return STATEMENT_SEPARATOR.join(
         (sql if params is None else cursor.mogrify(sql, params)).strip().rstrip(";") for sql, params in statements
     )
 
