@@ -79,7 +79,7 @@ def test_status_apply_does_not_wait_for_a_locked_mapping(operator):
     only, so it never takes the two in the opposite order."""
     from tests.charging_support import held_open_elsewhere
 
-    mapping = make_mapping(operator)
+    mapping = make_mapping(operator, is_active=False)  # no status fetch of the new mapping by a worker meanwhile
     report = ConnectorStatusReport(
         cpms_station_id="CP-1", connector_id="1", status="OUTOFORDER", protocol="ocpi", raw_status="OUTOFORDER"
     )
