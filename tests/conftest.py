@@ -30,6 +30,16 @@ def _fresh_cache():
 
 
 @pytest.fixture
+def auth_failure_window_held(monkeypatch):
+    """The failed-authentication window held at one bucket for the test: counts start again at a window's edge,
+    and a test that counts failures must not straddle one (a 300 s window met one about once in 100 runs)."""
+    from evpay.api import throttling
+
+    bucket = int(throttling.time.time()) // throttling.settings.AUTH_FAILURE_WINDOW
+    monkeypatch.setattr(throttling, "_window", lambda: (bucket, throttling.settings.AUTH_FAILURE_WINDOW))
+
+
+@pytest.fixture
 def shared_cache():
     """Redis as the cache, as in production (the suite's default, locmem, is per process: nothing is cached in
     it that another process could change). A key prefix of its own, so that parallel runs never meet."""

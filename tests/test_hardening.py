@@ -234,7 +234,7 @@ def test_the_database_away_is_503_with_retry_after(client, monkeypatch, caplog):
 @pytest.mark.django_db
 class TestBruteForce:
     @pytest.fixture(autouse=True)
-    def _limits(self, settings):
+    def _limits(self, settings, auth_failure_window_held):
         settings.AUTH_FAILURES_PER_CREDENTIAL, settings.AUTH_FAILURES_PER_ADDRESS = 5, 12
 
     def _token(self, username, password, address="10.0.0.1"):

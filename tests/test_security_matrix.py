@@ -294,7 +294,7 @@ def test_read_only_fields_in_a_body_are_ignored(worlds, path, body):
 
 
 @pytest.mark.django_db
-def test_brute_force_is_429_on_every_endpoint(worlds, settings):
+def test_brute_force_is_429_on_every_endpoint(worlds, settings, auth_failure_window_held):
     from django.core.cache import cache
 
     settings.AUTH_FAILURES_PER_CREDENTIAL = 3
