@@ -118,3 +118,64 @@ def test_row_update_of_a_missing_row_raises_at_once_in_autocommit(operator):
 
     with pytest.raises(ObjectDoesNotExist):
         row_update(PaymentIntent(id="pi_missing", operator=operator, amount=1, currency="EUR"), ["description"])
+
+
+def _orm_values(instance, fields, add):
+    from django.db import connection as proxy
+
+    return [f.get_db_prep_save(f.pre_save(instance, add), proxy) for f in fields]
+
+
+def _typed(values):
+    return [(type(v), v if not hasattr(v, "obj") else (type(v.obj), v.obj)) for v in values]  # Jsonb wraps .obj
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("add", [True, False])
+def test_db_values_are_what_the_orm_sends_for_every_model_and_odd_values(operator, add):
+    """db_values takes a shortcut for common fields and values: it must send exactly what the ORM's five steps
+    send (types included: psycopg's Int8 and the like), and leave everything else to them."""
+    import copy
+    import datetime as dt
+    import warnings
+    from unittest import mock
+
+    from django.apps import apps
+    from django.utils import timezone
+
+    from evpay.core.queries import db_values
+    from evpay.crypto import EncryptedTextField, decrypt
+    from payments.models import PaymentIntentStatus
+
+    fixed = timezone.now()
+    instances = [model() for model in apps.get_models() if model.__module__.split(".")[0] in _PROJECT_APPS]
+    assert len(instances) > 15
+    intent = payment_intent_create(operator=operator, amount=700, currency="EUR", metadata={"a": [1]})
+    odd = PaymentIntent(
+        operator_id="",  # an empty id: the foreign key's own rule
+        terminal_id=None,
+        amount="500",  # a str of digits for a number: the ORM converts it
+        amount_authorized=True,  # a bool for a number
+        currency=PaymentIntentStatus.CAPTURED,  # a TextChoices member (a str)
+        status=PaymentIntentStatus.CAPTURED,
+        capture_before=dt.datetime(2026, 1, 1, 12, 0),  # naive: the ORM warns and keeps it
+        authorized_at=dt.datetime(2026, 1, 1, 12, 0, tzinfo=dt.UTC),
+        description=None,
+        metadata={"nested": {"x": 1}},
+    )
+    for instance in [*instances, intent, odd]:
+        fields = type(instance)._meta.concrete_fields
+        with mock.patch("django.utils.timezone.now", return_value=fixed), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the naive datetime's
+            ours = db_values(copy.copy(instance), fields, add=add)
+            orm = _orm_values(copy.copy(instance), fields, add)
+        for field, mine, theirs in zip(fields, ours, orm, strict=True):
+            if isinstance(field, EncryptedTextField):  # the ORM's way, and each encryption is new
+                assert type(mine) is type(theirs)
+                if mine is not None:
+                    assert decrypt(mine, purpose=field.purpose) == decrypt(theirs, purpose=field.purpose)
+            else:
+                assert _typed([mine]) == _typed([theirs]), (type(instance).__name__, field.name)
+
+
+_PROJECT_APPS = {"evpay", "payments", "charging", "terminals", "webhooks", "infrastructure"}

@@ -7,12 +7,14 @@ into instances as the ORM does (its converters, `Model.from_db`). Single-model q
 `select_related`, annotations or `values()`; `extra(select=...)` columns become attributes, as in the ORM.
 """
 
+import functools
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 from django.core.exceptions import ObjectDoesNotExist
-from django.db import connections
-from django.db.models import Model, QuerySet
+from django.db import connections, models
+from django.db.models import Field, Model, QuerySet
 from django.db.transaction import TransactionManagementError
 
 M = TypeVar("M", bound=Model)
@@ -98,12 +100,77 @@ def execute_deferred(sql: str, params: list | None = None, *, on_result: Callabl
             on_result(cursor)
 
 
-def db_values(instance: Model, fields) -> list:
-    """What the ORM would send for `fields` of a new `instance` (defaults and auto_now filled in, values
-    adapted for the database)."""
-    from django.db import connection
+# The ORM prepares a value for the database through five methods of its field (pre_save, get_db_prep_save,
+# get_db_prep_value, get_prep_value, to_python). For the common fields and values below they end where they
+# started, or with one adapter of the backend: `db_values` takes that shortcut, and the ORM's way for everything
+# else (another type of value, a field class that overrides any of those methods, a field not listed).
+_STEPS = ("pre_save", "get_db_prep_save", "get_db_prep_value", "get_prep_value", "to_python")
+_TEXT, _BOOL, _INT, _AWARE = "text", "bool", "int", "aware"
 
-    return [f.get_db_prep_save(f.pre_save(instance, True), connection) for f in fields]
+
+def _same_steps(field: Field, base: type[Field]) -> bool:
+    return all(getattr(type(field), step) is getattr(base, step) for step in _STEPS)
+
+
+def _shortcut(field: Field, connection) -> tuple[str, Callable | None] | None:
+    """How the value of `field` may skip the ORM's steps: the kind of value that may, and the backend adapter the
+    steps end with (None: the value as it is). None: never."""
+    if isinstance(field, models.ForeignKey):
+        # Its own steps hand every value but None and "" to its target field's.
+        return _shortcut(field.target_field, connection) if _same_steps(field, models.ForeignKey) else None
+    if isinstance(field, models.CharField | models.TextField):
+        base = models.CharField if isinstance(field, models.CharField) else models.TextField
+        return (_TEXT, None) if _same_steps(field, base) else None  # to_python keeps any str (a TextChoices too)
+    if isinstance(field, models.BooleanField) and _same_steps(field, models.BooleanField):
+        return _BOOL, None
+    if isinstance(field, models.IntegerField) and _same_steps(field, models.IntegerField):
+        return _INT, functools.partial(connection.ops.adapt_integerfield_value, internal_type=field.get_internal_type())
+    if (
+        isinstance(field, models.DateTimeField)
+        and _same_steps(field, models.DateTimeField)
+        and not (field.auto_now or field.auto_now_add)  # pre_save sets those
+    ):
+        return _AWARE, connection.ops.adapt_datetimefield_value  # a naive one takes the ORM's way, and its warning
+    return None
+
+
+def _takes_shortcut(kind: str, value: Any) -> bool:
+    if kind is _TEXT:
+        return isinstance(value, str)
+    if kind is _INT:
+        return type(value) is int  # not a bool, not a str of digits
+    if kind is _BOOL:
+        return type(value) is bool
+    return type(value) is datetime and value.tzinfo is not None
+
+
+_PLANS: dict[tuple[int, int], tuple[Any, list]] = {}
+_MISSING = object()
+
+
+def db_values(instance: Model, fields, *, add: bool = True) -> list:
+    """What the ORM would send for `fields` (a list or tuple kept for reuse, e.g. `_meta.concrete_fields`) of a
+    new `instance` (defaults and auto_now filled in, values adapted for the database); `add=False`: of a saved
+    one, as an update sends them."""
+    connection = connections["default"]  # the connection itself: through the proxy, every field looks it up again
+    key = (id(connection), id(fields))
+    cached = _PLANS.get(key)
+    if cached is None or cached[0] is not fields:
+        plan = []
+        for field in fields:
+            shortcut = _shortcut(field, connection)
+            plan.append((field, field.attname, *(shortcut or (None, None)), isinstance(field, models.ForeignKey)))
+        cached = _PLANS[key] = (fields, plan)
+    values = []
+    for field, attname, kind, adapt, relation in cached[1]:
+        value = instance.__dict__.get(attname, _MISSING) if kind is not None else _MISSING
+        if value is None and not relation:
+            values.append(None)  # every listed field's steps send None as None
+        elif value is not _MISSING and _takes_shortcut(kind, value) and not (relation and value == ""):
+            values.append(value if adapt is None else adapt(value))
+        else:
+            values.append(field.get_db_prep_save(field.pre_save(instance, add), connection))
+    return values
 
 
 _INSERT_SQL: dict[type[Model], str] = {}
@@ -138,8 +205,7 @@ def row_update(instance: Model, field_names: list[str]) -> None:
     """UPDATE `field_names` of a saved `instance` (an auto_now field among them gets the current time), as
     `save(update_fields=...)` would, in one statement whose SQL is built once per model and fields. Sends no
     pre_save/post_save signal. For the rows that every request changes, locked by the caller."""
-    from django.db import connection
-
+    connection = connections["default"]
     model = type(instance)
     key = (model, tuple(field_names))
     compiled = _UPDATE_SQL.get(key)
@@ -156,7 +222,7 @@ def row_update(instance: Model, field_names: list[str]) -> None:
         )
         compiled = _UPDATE_SQL[key] = (fields, sql)
     fields, sql = compiled
-    values = [f.get_db_prep_save(f.pre_save(instance, False), connection) for f in fields]
+    values = db_values(instance, fields, add=False)
 
     def updated_one(cursor) -> None:
         if cursor.rowcount != 1:
