@@ -108,16 +108,9 @@ def event_emit(*, operator: Operator | str, type: str, data_object: dict, extra_
     return event
 
 
-def _event_write_at_once(event: Event) -> None:
-    """PostgreSQL: the event, its payload and one delivery per matching active subscription in one statement,
-    one round trip whatever the number of subscriptions (the rows `_deliveries_create` makes; the tests compare
-    both). The subscriptions are matched inside the statement, so one committed before it gets the event.
-    Columns come from the models, so that a new column cannot be missed."""
-    now = timezone.now()
-    payload = WebhookPayload(event_id=event.id, body=_payload_body(event), created_at=event.created_at)
-    delivery = WebhookDelivery(
-        operator_id=event.operator_id, event_id=event.id, event_type=event.type, next_attempt_at=now, enqueued_at=now
-    )
+@functools.cache
+def _event_write_statement() -> tuple[str, list, list, list]:
+    """The statement of `_event_write_at_once` and the model fields whose values it takes, built once."""
     event_fields = Event._meta.concrete_fields
     payload_fields = [f for f in WebhookPayload._meta.concrete_fields if f.name != "id"]
     # Each delivery's id, subscription and payload come from the statement, every other column from `delivery`.
@@ -144,6 +137,20 @@ def _event_write_at_once(event: Event) -> None:
         FROM subscription, payload
         RETURNING id
     """
+    return sql, event_fields, payload_fields, delivery_fields
+
+
+def _event_write_at_once(event: Event) -> None:
+    """PostgreSQL: the event, its payload and one delivery per matching active subscription in one statement,
+    one round trip whatever the number of subscriptions (the rows `_deliveries_create` makes; the tests compare
+    both). The subscriptions are matched inside the statement, so one committed before it gets the event.
+    Columns come from the models, so that a new column cannot be missed."""
+    now = timezone.now()
+    payload = WebhookPayload(event_id=event.id, body=_payload_body(event), created_at=event.created_at)
+    delivery = WebhookDelivery(
+        operator_id=event.operator_id, event_id=event.id, event_type=event.type, next_attempt_at=now, enqueued_at=now
+    )
+    sql, event_fields, payload_fields, delivery_fields = _event_write_statement()
     params = [
         *db_values(event, event_fields),
         event.operator_id,
