@@ -82,3 +82,24 @@ def test_refusals_are_drfs(serializer, body, errors):
     ours, drfs = serializer(data=body, context={}), WithDeepCopies(data=body, context={})
     assert not ours.is_valid() and not drfs.is_valid()
     assert set(ours.errors) == errors and ours.errors == drfs.errors
+
+
+@pytest.mark.django_db
+def test_an_object_field_shares_its_queryset_but_never_fills_it(operator, other_operator):
+    from types import SimpleNamespace
+
+    from tests.charging_support import make_terminal
+
+    mine, theirs = make_terminal(operator), make_terminal(other_operator)
+    request = SimpleNamespace(user=SimpleNamespace(operator=operator))
+    declared = PaymentIntentCreateSerializer._declared_fields["terminal_id"].queryset
+    for terminal_id, valid in ((mine.pk, True), (theirs.pk, False), (mine.pk, True)):
+        body = {"amount": 500, "currency": "EUR", "terminal_id": terminal_id}
+        serializer = PaymentIntentCreateSerializer(data=body, context={"request": request})
+        assert serializer.fields["terminal_id"].queryset is declared  # shallow: shared
+        assert serializer.is_valid() is valid, serializer.errors
+        if valid:
+            assert serializer.validated_data["terminal_id"] == mine
+        else:
+            assert set(serializer.errors) == {"terminal_id"}
+    assert declared._result_cache is None  # only ever filtered: the shared queryset holds no rows

@@ -5,7 +5,8 @@ from deep copies of its arguments (a choice field's choices, every time): for a 
 that is a third of its validation. A field whose state is only what its arguments made is copied shallowly
 here instead: `bind()` then sets what differs per instance (its name, its parent, hence its context) on the
 copy, and the declared field itself is never bound. Anything else (nested serializers, lists and dicts with a
-child bound to them, a field holding a queryset) keeps DRF's deep copy.
+child bound to them, DRF's related fields) keeps DRF's deep copy. `OperatorObjectField` holds a queryset but only
+ever filters it (a new queryset each time, the shared one never evaluated), so a shallow copy shares it safely.
 """
 
 import copy
@@ -27,6 +28,7 @@ _COPIED_SHALLOW = frozenset(
         evpay_fields.AmountField,
         evpay_fields.CurrencyField,
         evpay_fields.MetadataField,
+        evpay_fields.OperatorObjectField,
         evpay_fields.RequestTimeField,
     }
 )
