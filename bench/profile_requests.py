@@ -186,6 +186,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=100)
     parser.add_argument("--profile", type=int, metavar="TOP", help="also run N requests under cProfile; print TOP")
     parser.add_argument("--sort", default="cumulative")
+    parser.add_argument("--callers", metavar="PATTERN", help="with --profile: who calls the functions matching it")
     parser.add_argument("--queries", action="store_true", help="print the statements of one more request")
     args = parser.parse_args()
     one = reference_requests(args.mode) if args.mode.startswith("ref_") else evpay_requests(args.mode, args.requests)
@@ -218,7 +219,10 @@ def main() -> None:
         for _ in range(args.requests):
             one()
         profile.disable()
-        pstats.Stats(profile).sort_stats(args.sort).print_stats(args.profile)
+        stats = pstats.Stats(profile).sort_stats(args.sort)
+        stats.print_stats(args.profile)
+        if args.callers:
+            stats.print_callers(args.callers)
 
 
 if __name__ == "__main__":
