@@ -159,7 +159,12 @@ class WebhookDelivery(models.Model):
         indexes = [
             models.Index(fields=["subscription", "-created_at"], name="whd_subscription_created"),
             models.Index(fields=["next_attempt_at"], name="whd_pending_due", condition=models.Q(status="pending")),
-            models.Index(fields=["status", "created_at"], name="whd_status_created"),
+            # Finished deliveries only (pruning, lists by status). With pending ones in it, the planner took it
+            # for the slot handoff's search (`whd_waiting`) whenever the statistics said few were pending, and read
+            # every pending delivery there; the pending ones have the partial indexes around it.
+            models.Index(
+                fields=["status", "created_at"], name="whd_finished_created", condition=~models.Q(status="pending")
+            ),
             models.Index(
                 fields=["subscription"], name="whd_in_flight", condition=models.Q(attempt_started_at__isnull=False)
             ),
