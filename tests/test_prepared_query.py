@@ -179,3 +179,31 @@ def test_db_values_are_what_the_orm_sends_for_every_model_and_odd_values(operato
 
 
 _PROJECT_APPS = {"evpay", "payments", "charging", "terminals", "webhooks", "infrastructure"}
+
+
+@pytest.mark.django_db
+def test_new_row_values_are_those_of_the_instance_it_stands_for(operator):
+    """new_row_values(fields, values) == db_values(Model(**values), fields): defaults filled in as Model.__init__
+    fills them, ids excepted (each call draws a new one)."""
+    from unittest import mock
+
+    from django.utils import timezone
+
+    from evpay.core.queries import db_values, new_row_values
+    from webhooks.models import WebhookDelivery, WebhookPayload
+
+    fixed = timezone.now()
+    cases = [
+        (WebhookPayload, {"event_id": "evt_x", "body": '{"a":1}', "created_at": fixed}),
+        (WebhookDelivery, {"operator_id": operator.pk, "event_id": "evt_x", "event_type": "payment_intent.created"}),
+        (PaymentIntent, {"operator_id": operator.pk, "amount": 700, "currency": "EUR", "metadata": {"k": [1]}}),
+    ]
+    for model, values in cases:
+        fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+        with mock.patch("django.utils.timezone.now", return_value=fixed):
+            ours, orm = new_row_values(fields, values), db_values(model(**values), fields)
+        for field, mine, theirs in zip(fields, ours, orm, strict=True):
+            if field.default is timezone.now:  # a default drawn at each call (mock cannot reach the reference)
+                assert type(mine) is type(theirs) and abs(mine - theirs).total_seconds() < 5
+            else:
+                assert _typed([mine]) == _typed([theirs]), (model.__name__, field.name)

@@ -34,7 +34,7 @@ from django.utils import timezone
 from evpay.core.errors import InvalidState
 from evpay.core.models import Operator
 from evpay.core.pruning import prune_in_batches
-from evpay.core.queries import db_values, execute_deferred
+from evpay.core.queries import db_values, execute_deferred, new_row_values
 from evpay.core.transitions import transition_check
 from evpay.crypto import decrypt
 
@@ -146,18 +146,26 @@ def _event_write_at_once(event: Event) -> None:
     both). The subscriptions are matched inside the statement, so one committed before it gets the event.
     Columns come from the models, so that a new column cannot be missed."""
     now = timezone.now()
-    payload = WebhookPayload(event_id=event.id, body=_payload_body(event), created_at=event.created_at)
-    delivery = WebhookDelivery(
-        operator_id=event.operator_id, event_id=event.id, event_type=event.type, next_attempt_at=now, enqueued_at=now
-    )
     sql, event_fields, payload_fields, delivery_fields = _event_write_statement()
     params = [
         *db_values(event, event_fields),
         event.operator_id,
         json.dumps(event.type),  # a JSON string: `@>` matches it as an element of the array
         json.dumps(ALL_EVENT_TYPES),
-        *db_values(payload, payload_fields),
-        *db_values(delivery, delivery_fields),
+        # The payload's and the deliveries' rows, as WebhookPayload(...) and WebhookDelivery(...) would write them.
+        *new_row_values(
+            payload_fields, {"event_id": event.id, "body": _payload_body(event), "created_at": event.created_at}
+        ),
+        *new_row_values(
+            delivery_fields,
+            {
+                "operator_id": event.operator_id,
+                "event_id": event.id,
+                "event_type": event.type,
+                "next_attempt_at": now,
+                "enqueued_at": now,
+            },
+        ),
     ]
     # Deferred: it travels with the transaction's next statement or its COMMIT (evpay.core.queries), and the
     # deliveries it made are enqueued once the transaction has committed.

@@ -173,6 +173,22 @@ def db_values(instance: Model, fields, *, add: bool = True) -> list:
     return values
 
 
+class _NewRow:
+    """A new model instance as `db_values` sees it (its attributes), without the instance."""
+
+
+def new_row_values(fields, values: dict[str, Any]) -> list:
+    """`db_values(Model(**values), fields)` without building the instance, for rows a statement writes but
+    nothing reads back: `values` by attname; every other field gets its default, as `Model.__init__` gives it."""
+    row = _NewRow()
+    attributes = row.__dict__
+    attributes.update(values)
+    for field in fields:
+        if field.attname not in attributes:
+            attributes[field.attname] = field.get_default()
+    return db_values(row, fields)
+
+
 _INSERT_SQL: dict[type[Model], str] = {}
 
 
