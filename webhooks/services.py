@@ -109,7 +109,7 @@ def event_emit(*, operator: Operator | str, type: str, data_object: dict, extra_
 
 
 @functools.cache
-def _event_write_statement() -> tuple[str, list, list, list]:
+def _event_write_statement() -> tuple[str, Any, list, list]:
     """The statement of `_event_write_at_once` and the model fields whose values it takes, built once."""
     event_fields = Event._meta.concrete_fields
     payload_fields = [f for f in WebhookPayload._meta.concrete_fields if f.name != "id"]

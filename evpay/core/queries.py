@@ -148,7 +148,7 @@ _PLANS: dict[tuple[int, int], tuple[Any, list]] = {}
 _MISSING = object()
 
 
-def db_values(instance: Model, fields, *, add: bool = True) -> list:
+def db_values(instance: Model | Any, fields, *, add: bool = True) -> list:
     """What the ORM would send for `fields` (a list or tuple kept for reuse, e.g. `_meta.concrete_fields`) of a
     new `instance` (defaults and auto_now filled in, values adapted for the database); `add=False`: of a saved
     one, as an update sends them."""
@@ -161,7 +161,7 @@ def db_values(instance: Model, fields, *, add: bool = True) -> list:
             shortcut = _shortcut(field, connection)
             plan.append((field, field.attname, *(shortcut or (None, None)), isinstance(field, models.ForeignKey)))
         cached = _PLANS[key] = (fields, plan)
-    values = []
+    values: list[Any] = []
     for field, attname, kind, adapt, relation in cached[1]:
         value = instance.__dict__.get(attname, _MISSING) if kind is not None else _MISSING
         if value is None and not relation:
