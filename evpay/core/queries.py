@@ -7,7 +7,6 @@ into instances as the ORM does (its converters, `Model.from_db`). Single-model q
 `select_related`, annotations or `values()`; `extra(select=...)` columns become attributes, as in the ORM.
 """
 
-import functools
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Generic, TypeVar
@@ -112,9 +111,9 @@ def _same_steps(field: Field, base: type[Field]) -> bool:
     return all(getattr(type(field), step) is getattr(base, step) for step in _STEPS)
 
 
-def _shortcut(field: Field, connection) -> tuple[str, Callable | None] | None:
-    """How the value of `field` may skip the ORM's steps: the kind of value that may, and the backend adapter the
-    steps end with (None: the value as it is). None: never."""
+def _shortcut(field: Field, connection) -> tuple[str, str | None] | None:
+    """How the value of `field` may skip the ORM's steps: the kind of value that may, and for an integer the
+    internal type its backend adapter takes. None: never."""
     if isinstance(field, models.ForeignKey):
         # Its own steps hand every value but None and "" to its target field's.
         return _shortcut(field.target_field, connection) if _same_steps(field, models.ForeignKey) else None
@@ -124,13 +123,13 @@ def _shortcut(field: Field, connection) -> tuple[str, Callable | None] | None:
     if isinstance(field, models.BooleanField) and _same_steps(field, models.BooleanField):
         return _BOOL, None
     if isinstance(field, models.IntegerField) and _same_steps(field, models.IntegerField):
-        return _INT, functools.partial(connection.ops.adapt_integerfield_value, internal_type=field.get_internal_type())
+        return _INT, field.get_internal_type()
     if (
         isinstance(field, models.DateTimeField)
         and _same_steps(field, models.DateTimeField)
         and not (field.auto_now or field.auto_now_add)  # pre_save sets those
     ):
-        return _AWARE, connection.ops.adapt_datetimefield_value  # a naive one takes the ORM's way, and its warning
+        return _AWARE, None  # a naive one takes the ORM's way, and its warning
     return None
 
 
@@ -144,7 +143,9 @@ def _takes_shortcut(kind: str, value: Any) -> bool:
     return type(value) is datetime and value.tzinfo is not None
 
 
-_PLANS: dict[tuple[int, int], tuple[Any, list]] = {}
+# Plans by backend and field list. Nothing of a connection is kept: a plan outlives the connections it served.
+_PLANS: dict[tuple[str, int], tuple[Any, list]] = {}
+_PLANS_KEPT = 256  # field lists are kept for reuse; should a caller build new ones, the plans do not pile up
 _MISSING = object()
 
 
@@ -153,21 +154,28 @@ def db_values(instance: Model | Any, fields, *, add: bool = True) -> list:
     new `instance` (defaults and auto_now filled in, values adapted for the database); `add=False`: of a saved
     one, as an update sends them."""
     connection = connections["default"]  # the connection itself: through the proxy, every field looks it up again
-    key = (id(connection), id(fields))
+    key = (connection.vendor, id(fields))
     cached = _PLANS.get(key)
     if cached is None or cached[0] is not fields:
+        if len(_PLANS) >= _PLANS_KEPT:
+            _PLANS.clear()
         plan = []
         for field in fields:
             shortcut = _shortcut(field, connection)
             plan.append((field, field.attname, *(shortcut or (None, None)), isinstance(field, models.ForeignKey)))
         cached = _PLANS[key] = (fields, plan)
     values: list[Any] = []
-    for field, attname, kind, adapt, relation in cached[1]:
+    ops = connection.ops
+    for field, attname, kind, internal_type, relation in cached[1]:
         value = instance.__dict__.get(attname, _MISSING) if kind is not None else _MISSING
         if value is None and not relation:
             values.append(None)  # every listed field's steps send None as None
         elif value is not _MISSING and _takes_shortcut(kind, value) and not (relation and value == ""):
-            values.append(value if adapt is None else adapt(value))
+            if kind is _INT:
+                value = ops.adapt_integerfield_value(value, internal_type)
+            elif kind is _AWARE:
+                value = ops.adapt_datetimefield_value(value)
+            values.append(value)
         else:
             values.append(field.get_db_prep_save(field.pre_save(instance, add), connection))
     return values
