@@ -165,6 +165,7 @@ def db_values(instance: Model | Any, fields, *, add: bool = True) -> list:
             plan.append((field, field.attname, *(shortcut or (None, None)), isinstance(field, models.ForeignKey)))
         cached = _PLANS[key] = (fields, plan)
     values: list[Any] = []
+    value: Any
     ops = connection.ops
     for field, attname, kind, internal_type, relation in cached[1]:
         value = instance.__dict__.get(attname, _MISSING) if kind is not None else _MISSING
