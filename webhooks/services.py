@@ -113,7 +113,7 @@ def _event_write_statement() -> tuple[str, Any, list, list]:
     """The statement of `_event_write_at_once` and the model fields whose values it takes, built once."""
     event_fields = Event._meta.concrete_fields
     payload_fields = [f for f in WebhookPayload._meta.concrete_fields if f.name != "id"]
-    # Each delivery's id, subscription and payload come from the statement, every other column from `delivery`.
+    # Each delivery's id, subscription and payload come from the statement, every other column from its new row.
     delivery_fields = [
         f for f in WebhookDelivery._meta.concrete_fields if f.name not in ("id", "subscription", "payload")
     ]
