@@ -15,6 +15,7 @@ Each mode sends its requests to objects of its own (fresh intents, readings that
 
 import argparse
 import cProfile
+import gc
 import io
 import os
 import pstats
@@ -179,6 +180,30 @@ def deep_cursor(position: int) -> str:
     return url[url.index("/v1/") :]
 
 
+def package_of(filename: str) -> str:
+    """The library (or project app) a profiled function belongs to; C functions count as `builtins`."""
+    if filename == "~":
+        return "builtins"
+    path = Path(filename)
+    parts = path.parts
+    if "site-packages" in parts:
+        return parts[parts.index("site-packages") + 1].removesuffix(".py")
+    if path.is_relative_to(ROOT):
+        return "/".join(path.relative_to(ROOT).parts[:1]).removesuffix(".py")
+    return "stdlib:" + path.stem
+
+
+def print_packages(stats: pstats.Stats, requests: int) -> None:
+    totals: dict[str, float] = {}
+    for (filename, _, _), (_, _, tottime, _, _) in stats.stats.items():  # type: ignore[attr-defined]
+        totals[package_of(filename)] = totals.get(package_of(filename), 0.0) + tottime
+    whole = sum(totals.values())
+    print(f"self CPU time by package, per request (of {1000 * whole / requests:.2f} ms under the profiler):")
+    for name, seconds in sorted(totals.items(), key=lambda item: -item[1]):
+        if seconds / whole >= 0.005:
+            print(f"  {name:32} {1000 * seconds / requests:6.3f} ms {100 * seconds / whole:5.1f} %")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("mode")
@@ -188,8 +213,10 @@ def main() -> None:
     parser.add_argument("--sort", default="cumulative")
     parser.add_argument("--callers", metavar="PATTERN", help="with --profile: who calls the functions matching it")
     parser.add_argument("--queries", action="store_true", help="print the statements of one more request")
+    parser.add_argument("--packages", action="store_true", help="with --profile: CPU time by package (self time)")
     args = parser.parse_args()
     one = reference_requests(args.mode) if args.mode.startswith("ref_") else evpay_requests(args.mode, args.requests)
+    gc.freeze()  # as gunicorn.conf.py's post_worker_init does once the application is loaded
     for _ in range(args.warmup):
         line = one()
         if not line.startswith("2"):
@@ -221,6 +248,8 @@ def main() -> None:
         profile.disable()
         stats = pstats.Stats(profile).sort_stats(args.sort)
         stats.print_stats(args.profile)
+        if args.packages:
+            print_packages(stats, args.requests)
         if args.callers:
             stats.print_callers(args.callers)
 

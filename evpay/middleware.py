@@ -72,6 +72,7 @@ class RequestMetricsMiddleware:
         self.requests = metrics.requests_by_view_transport_method
         self.responses = metrics.responses_by_status_view_method
         self.latency = metrics.requests_latency_by_view_method
+        self._series: dict[tuple, tuple] = {}
 
     def __call__(self, request):
         started = time.perf_counter()
@@ -79,10 +80,24 @@ class RequestMetricsMiddleware:
         match = getattr(request, "resolver_match", None)
         view = (match.view_name if match is not None else None) or "<unnamed view>"
         method = request.method if request.method in self.METHODS else "<invalid method>"
-        self.requests.labels(view, "https" if request.is_secure() else "http", method).inc()
-        self.responses.labels(str(response.status_code), view, method).inc()
-        self.latency.labels(view, method).observe(time.perf_counter() - started)
+        key = (view, method, request.is_secure(), response.status_code)
+        series = self._series.get(key)
+        if series is None:
+            series = self._series[key] = self._labelled(*key)
+        requests, responses, latency = series
+        requests.inc()
+        responses.inc()
+        latency.observe(time.perf_counter() - started)
         return response
+
+    def _labelled(self, view: str, method: str, secure: bool, status: int) -> tuple:
+        """The request's three series; looked up once per view, method, scheme and status (a handful per view:
+        the cache stays small) instead of three lookups under the registry's lock per request."""
+        return (
+            self.requests.labels(view, "https" if secure else "http", method),
+            self.responses.labels(str(status), view, method),
+            self.latency.labels(view, method),
+        )
 
 
 class RequestIdMiddleware:

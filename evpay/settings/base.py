@@ -346,7 +346,7 @@ LOGGING = {
             "format": "%(asctime)s %(levelname)s %(name)s [req=%(request_id)s op=%(operator_id)s] %(message)s",
         },
         "json": {
-            "()": "pythonjsonlogger.json.JsonFormatter",
+            "()": "pythonjsonlogger.orjson.OrjsonFormatter",  # the same lines, encoded by orjson
             "format": "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s %(operator_id)s",
             "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
         },
