@@ -87,7 +87,10 @@ class ChargeSession(models.Model):
     start; costs are integers in the currency's minor unit, recomputed on every reading (`charging.costs`)."""
 
     id = PrefixedIdField(prefix="chs")
-    operator = models.ForeignKey("core.Operator", on_delete=models.PROTECT, related_name="charge_sessions")
+    # Indexed by chs_operator_created, which leads with operator.
+    operator = models.ForeignKey(
+        "core.Operator", on_delete=models.PROTECT, related_name="charge_sessions", db_index=False
+    )
     status = models.CharField(max_length=16, choices=ChargeSessionStatus.choices, default=S.PENDING)
     terminal = models.ForeignKey("terminals.Terminal", on_delete=models.PROTECT, related_name="charge_sessions")
     mapping = models.ForeignKey(

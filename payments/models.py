@@ -36,7 +36,10 @@ PAYMENT_INTENT_TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
 
 class PaymentIntent(models.Model):
     id = PrefixedIdField(prefix="pi")
-    operator = models.ForeignKey("core.Operator", on_delete=models.PROTECT, related_name="payment_intents")
+    # Indexed by pi_operator_created, which leads with operator.
+    operator = models.ForeignKey(
+        "core.Operator", on_delete=models.PROTECT, related_name="payment_intents", db_index=False
+    )
     amount = models.BigIntegerField()
     currency = models.CharField(max_length=3)
     status = models.CharField(
@@ -116,7 +119,8 @@ REFUND_TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
 
 class Refund(models.Model):
     id = PrefixedIdField(prefix="re")
-    operator = models.ForeignKey("core.Operator", on_delete=models.PROTECT, related_name="refunds")
+    # Indexed by re_operator_created, which leads with operator.
+    operator = models.ForeignKey("core.Operator", on_delete=models.PROTECT, related_name="refunds", db_index=False)
     payment_intent = models.ForeignKey(PaymentIntent, on_delete=models.PROTECT, related_name="refunds")
     amount = models.BigIntegerField()
     currency = models.CharField(max_length=3)

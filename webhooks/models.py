@@ -35,7 +35,8 @@ class Event(models.Model):
     """The transactional outbox: written in the same transaction as the change it describes."""
 
     id = PrefixedIdField(prefix="evt")
-    operator = models.ForeignKey("core.Operator", on_delete=models.CASCADE, related_name="events")
+    # Indexed by event_operator_created, which leads with operator.
+    operator = models.ForeignKey("core.Operator", on_delete=models.CASCADE, related_name="events", db_index=False)
     type = models.CharField(max_length=64, db_index=True)
     # The id of the resource in data.object, copied out so that GET /v1/events?object_id= is an index lookup.
     object_id = models.CharField(max_length=64, blank=True, default="")
@@ -135,7 +136,10 @@ class WebhookDelivery(models.Model):
 
     id = PrefixedIdField(prefix="whd")
     operator = models.ForeignKey("core.Operator", on_delete=models.CASCADE, related_name="webhook_deliveries")
-    subscription = models.ForeignKey(WebhookSubscription, on_delete=models.CASCADE, related_name="deliveries")
+    # Indexed by whd_subscription_created, which leads with subscription.
+    subscription = models.ForeignKey(
+        WebhookSubscription, on_delete=models.CASCADE, related_name="deliveries", db_index=False
+    )
     event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="webhook_deliveries")
     payload = models.ForeignKey(WebhookPayload, on_delete=models.PROTECT, related_name="deliveries")
     event_type = models.CharField(max_length=64)

@@ -79,7 +79,8 @@ class ApiKey(models.Model):
 class IdempotencyKey(models.Model):
     """A POST's Idempotency-Key, scoped per operator; holds the first response for replay."""
 
-    operator = models.ForeignKey(Operator, on_delete=models.CASCADE)
+    # Indexed by the key's unique constraint, which leads with operator.
+    operator = models.ForeignKey(Operator, on_delete=models.CASCADE, db_index=False)
     key = models.CharField(max_length=255)
     fingerprint = models.CharField(max_length=64)
     response_status = models.PositiveSmallIntegerField(null=True)
