@@ -2,9 +2,14 @@
 they travel with the next statement or the COMMIT, in one message, in the order they were made; a rollback drops
 them; their errors fail the transaction; outside a transaction they run at once."""
 
+import uuid
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
 import psycopg
+import psycopg.types.json
 import pytest
-from django.db import IntegrityError, connection, transaction
+from django.db import DataError, IntegrityError, ProgrammingError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from evpay.core.queries import execute_deferred, row_insert
@@ -167,3 +172,50 @@ def test_executemany_sends_what_waits_first(operator):
                 "UPDATE payments_paymentintent SET amount = amount + %s WHERE id = %s", [(1, intent.pk), (2, intent.pk)]
             )
     assert PaymentIntent.objects.get(pk=intent.pk).amount == 503  # inserted first, then both updates
+
+
+class TestBinding:
+    """`DatabaseWrapper.bind`: what the driver's `mogrify` makes, with the statement's parsing cached whatever its
+    length and one transformer per connection."""
+
+    VALUES = [
+        "it's", "50 % off", "", "ünïcødé €", "back\\slash", 0, -1, 2**40, 2**63 - 1, True, False, None, 1.5,
+        datetime(2026, 12, 3, 15, 4, 5, 123456, tzinfo=UTC), date(2026, 12, 3), Decimal("12.34"),
+        uuid.UUID(int=7), ["a", "b'c"], psycopg.types.json.Jsonb({"k": ["v", 1, None]}), b"\x00\x01'",
+    ]  # fmt: skip
+
+    def _mogrified(self, sql, params):
+        connection.ensure_connection()
+        return psycopg.ClientCursor(connection.connection).mogrify(sql, params)
+
+    @pytest.mark.parametrize("value", VALUES, ids=repr)
+    def test_each_value_binds_as_the_driver_binds_it(self, value):
+        sql = "SELECT %s, 'a %% b'"
+        assert connection.bind(sql, [value]) == self._mogrified(sql, [value])
+
+    def test_a_long_statement_of_many_parameters_binds_as_the_driver_binds_it(self):
+        # Over the driver's own cache limits (50 parameters, 4 kB), so parsed by `_parsed` alone.
+        params = self.VALUES * 4
+        sql = "SELECT " + ", ".join(["%s"] * len(params)) + " -- " + "x" * 5000
+        assert connection.bind(sql, params) == self._mogrified(sql, params)
+        assert connection.bind(sql, params) == self._mogrified(sql, params)  # from the cache
+
+    def test_named_parameters_bind_as_the_driver_binds_them(self):
+        sql, params = "SELECT %(a)s, %(b)s, %(a)s", {"a": "x'y", "b": 3}
+        assert connection.bind(sql, params) == self._mogrified(sql, params)
+
+    def test_a_wrong_number_of_parameters_is_refused(self):
+        with pytest.raises(ProgrammingError, match="2 placeholders but 1 parameters"):
+            connection.bind("SELECT %s, %s", ["one"])
+
+    def test_a_nul_in_text_is_djangos_data_error_and_sends_nothing(self, operator):
+        with pytest.raises(DataError):
+            PaymentIntent.objects.filter(description="a\x00b").exists()
+        assert PaymentIntent.objects.count() == 0  # the connection still works
+
+    def test_a_new_connection_gets_a_transformer_of_its_own(self):
+        connection.bind("SELECT %s", [1])
+        first = connection._binder
+        connection.close()
+        connection.bind("SELECT %s", [1])
+        assert connection._binder is not first and connection._binder.connection is connection.connection
