@@ -9,7 +9,8 @@ is the quick, repeatable measure to use while changing a hot path; `bench/side_b
     .venv/bin/python bench/profile_requests.py ref_create         # the bare reference app, same way
 
 Modes: create, get, authorize, capture, list, list_deep, health, progress (evpay, on the database that
-side_by_side.py seeded: BENCH_EVPAY_DATABASE); ref_create, ref_get (bench/reference/ on BENCH_REFERENCE_DATABASE).
+side_by_side.py seeded: BENCH_EVPAY_DATABASE); ref_create, ref_get and ref_contract (the floor) for the
+reference (bench/reference/ on BENCH_REFERENCE_DATABASE).
 Each mode sends its requests to objects of its own (fresh intents, readings that only grow), as in the rounds.
 """
 
@@ -70,6 +71,14 @@ def reference_requests(mode: str):
     app = WSGIHandler()
     if mode == "ref_create":
         return lambda: wsgi_call(app, "POST", "/items", b'{"amount":5000,"currency":"EUR"}')
+    if mode == "ref_contract":  # the floor: the reference's create with evpay's create's round trips
+        return lambda: wsgi_call(
+            app,
+            "POST",
+            "/items/contract",
+            b'{"amount":5000,"currency":"EUR"}',
+            {"Idempotency-Key": uuid.uuid4().hex},
+        )
     from refapp.models import Item
 
     item = Item.objects.order_by("pk").values_list("pk", flat=True).first()
