@@ -22,8 +22,8 @@ UNSCOPED_ROUTES = {
     "^api/schema/?$": "the public OpenAPI document",
     "^api/docs/?$": "Swagger UI over the public schema",
     "^api/redoc/?$": "ReDoc over the public schema",
-    "^v1/auth/token/?$": "where credentials are obtained: tests/test_auth.py",
-    "^v1/auth/token/refresh/?$": "where credentials are renewed: tests/test_auth.py",
+    "v1/auth/token/?$": "where credentials are obtained: tests/test_auth.py",
+    "v1/auth/token/refresh/?$": "where credentials are renewed: tests/test_auth.py",
 }
 # Whole sites with their own authentication and tests.
 UNSCOPED_PREFIXES = {
