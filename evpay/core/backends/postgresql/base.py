@@ -1,4 +1,4 @@
-"""PostgreSQL as django-prometheus instruments it, with two changes for the request path.
+"""PostgreSQL as django-prometheus instruments it, with four changes for the request path.
 
 1. The connection health check at most once a second. Django's health check (CONN_HEALTH_CHECKS) sends
    `SELECT 1` before the first statement of every request: on a read by id that is a third of the request's
@@ -19,6 +19,12 @@
    A deferred statement's `on_result` may register `transaction.on_commit` hooks, also when its result came
    with the COMMIT. The BEGIN of an atomic block waits the same way: a transaction costs a round trip per
    statement whose answer is needed, plus one for whatever is deferred to its COMMIT.
+
+3. Client-side binding done once per statement's text and with one transformer per connection (`_Binder`), the
+   same text the driver's own binding makes (tested value by value).
+
+4. django-prometheus's statement series (`django_db_execute_total`, its durations and errors) counted with their
+   labelled children looked up once per process (`_counting_cursor`), not three times per statement.
 """
 
 import functools
@@ -84,9 +90,9 @@ def _counting_cursor(cursor_class: type, alias: str, vendor: str) -> type:
 @functools.lru_cache(maxsize=512)
 def _parsed(sql: str, encoding: str) -> tuple[bytes, list[str] | None, list]:
     """A statement's template for client-side binding, as the driver makes it. The driver caches its own only
-    for statements of at most 50 parameters and 4 kB, and parses every longer one again on every call: a
-    create's outbox statement (the event, its payload and its deliveries) took 100 us to bind, a tenth of the
-    request. Keyed by the statement's text, whose hash a prepared statement keeps."""
+    for statements of at most 50 parameters and 4 kB and parses every longer one again on every call (here, 100
+    us for a statement of 70 parameters against 25 us for one of 40). Keyed by the statement's text: a str keeps
+    its hash, so a statement built once (the outbox's, a prepared query's) is found at the cost of a lookup."""
     return _query2pg_client_nocache(sql.encode(encoding), encoding)
 
 
